@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import { ConcurrencyError, PartialDuplicateError } from './event-store-errors.ts';
+import type { Database } from './tables.ts';
+
+/** Who caused an event and in which request: the audit trail's columns. */
+export interface EventMetadata {
+  readonly actor?: string;
+  readonly tenant?: string;
+  readonly requestId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly traceparent?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface NewEvent {
+  /** Supply it to make a retried append idempotent; generated otherwise. */
+  readonly eventId?: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: unknown;
+  readonly metadata?: EventMetadata;
+}
+
+export interface RecordedEvent {
+  readonly globalPosition: number;
+  readonly transactionId: string;
+  readonly streamId: string;
+  readonly streamVersion: number;
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: unknown;
+  readonly metadata: EventMetadata;
+  readonly recordedAt: Date;
+}
+
+export interface AppendResult {
+  /** The stream's version after the append: the expected version for the next one. */
+  readonly nextExpectedVersion: number;
+  readonly lastGlobalPosition: number;
+}
+
+/** A point in the log's commit-safe order; readers resume strictly after it. */
+export interface LogPosition {
+  readonly transactionId: string;
+  readonly globalPosition: number;
+}
+
+export const logStart: LogPosition = { transactionId: '0', globalPosition: 0 };
+
+export interface EventStore {
+  /** Appends atomically if the stream is at `expectedVersion` (0: new stream; null: any). */
+  append(streamId: string, expectedVersion: number | null, events: readonly NewEvent[]): Promise<AppendResult>;
+  readStream(streamId: string): Promise<readonly RecordedEvent[]>;
+  /** Events committed after `after`, in commit-safe order; never returns one that could still be preceded. */
+  readAll(after: LogPosition, limit: number): Promise<readonly RecordedEvent[]>;
+}
+
+const columns = [
+  'global_position',
+  'transaction_id',
+  'stream_id',
+  'stream_version',
+  'event_id',
+  'type',
+  'schema_version',
+  'data',
+  'metadata',
+  'recorded_at',
+] as const;
+
+interface EventRow {
+  readonly global_position: number;
+  readonly transaction_id: string;
+  readonly stream_id: string;
+  readonly stream_version: number;
+  readonly event_id: string;
+  readonly type: string;
+  readonly schema_version: number;
+  readonly data: unknown;
+  readonly metadata: unknown;
+  readonly recorded_at: Date;
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    globalPosition: row.global_position,
+    transactionId: row.transaction_id,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    data: row.data,
+    metadata: (row.metadata ?? {}) as EventMetadata,
+    recordedAt: row.recorded_at,
+  };
+}
+
+interface PgError {
+  readonly code?: string;
+  readonly detail?: string;
+}
+
+/** The event store over one Kysely handle; a plain set of functions around `append_events`. */
+export function createEventStore(db: Kysely<Database>): EventStore {
+  return {
+    async append(streamId, expectedVersion, events) {
+      if (events.length === 0) throw new Error('append needs at least one event');
+      const payload = events.map((event) => ({
+        event_id: event.eventId ?? randomUUID(),
+        type: event.type,
+        schema_version: event.schemaVersion,
+        data: event.data,
+        metadata: event.metadata ?? {},
+      }));
+      try {
+        const { rows } = await sql<{ global_position: number; stream_version: number }>`
+          select global_position, stream_version
+          from append_events(${streamId}, ${expectedVersion}, ${JSON.stringify(payload)}::jsonb)
+        `.execute(db);
+        const last = rows.at(-1);
+        if (!last) throw new Error(`append to ${streamId} returned no rows`);
+        return { nextExpectedVersion: last.stream_version, lastGlobalPosition: last.global_position };
+      } catch (error) {
+        const pgError = error as PgError;
+        if (pgError.code === 'OM001') {
+          throw new ConcurrencyError(streamId, expectedVersion, Number(pgError.detail ?? 0));
+        }
+        if (pgError.code === 'OM002') throw new PartialDuplicateError(streamId);
+        throw error;
+      }
+    },
+
+    async readStream(streamId) {
+      const rows = await db
+        .selectFrom('events')
+        .select(columns)
+        .where('stream_id', '=', streamId)
+        .orderBy('stream_version')
+        .execute();
+      return rows.map((row) => toRecordedEvent(row as EventRow));
+    },
+
+    async readAll(after, limit) {
+      // The snapshot's xmin is the oldest transaction still running: everything below it has either
+      // committed or aborted, so nothing can appear behind what we return. Computed in the same
+      // statement so the bound and the rows come from one snapshot.
+      const { rows } = await sql<EventRow>`
+        select global_position, transaction_id::text as transaction_id, stream_id, stream_version, event_id,
+               type, schema_version, data, metadata, recorded_at
+        from events
+        where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
+          and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        order by transaction_id, global_position
+        limit ${limit}
+      `.execute(db);
+      return rows.map(toRecordedEvent);
+    },
+  };
+}

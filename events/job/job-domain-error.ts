@@ -1,0 +1,9 @@
+/** A command the job's current state refuses; `code` is stable and maps to an HTTP status. */
+export class JobDomainError extends Error {
+  readonly code: 'job-exists' | 'job-not-found' | 'attempt-not-startable' | 'attempt-not-running';
+  constructor(code: JobDomainError['code'], message: string) {
+    super(message);
+    this.name = 'JobDomainError';
+    this.code = code;
+  }
+}

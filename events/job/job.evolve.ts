@@ -1,0 +1,59 @@
+import type { JobEvent } from '../../schemas/job-events.schema.ts';
+import type { JobState } from './job.state.ts';
+
+/** A job event with the envelope facts evolve needs (when, by whom). */
+export type JobEventEnvelope = JobEvent & { readonly recordedAt: Date; readonly actor?: string };
+
+/** Folds one event into the job's state. Pure: events are facts, so nothing here can refuse one. */
+export function evolve(state: JobState, event: JobEventEnvelope): JobState {
+  switch (event.type) {
+    case 'JobSubmitted':
+      return {
+        status: 'queued',
+        attempt: 1,
+        spec: event.data.spec,
+        submittedAt: event.recordedAt,
+        ...(event.actor === undefined ? {} : { submittedBy: event.actor }),
+      };
+    case 'JobStarted': {
+      if (state.status === 'initial') return state;
+      const current = {
+        attempt: event.data.attempt,
+        workerId: event.data.workerId,
+        startedAt: event.recordedAt,
+        ...(event.data.imageId === undefined ? {} : { imageId: event.data.imageId }),
+      };
+      return { ...withoutOutcome(state), status: 'running', attempt: event.data.attempt, current };
+    }
+    case 'JobSucceeded': {
+      if (state.status !== 'running') return state;
+      const { attempt: _attempt, ...output } = event.data;
+      return { ...state, status: 'succeeded', outcome: { ...output, finishedAt: event.recordedAt } };
+    }
+    case 'JobFailed': {
+      if (state.status === 'initial') return state;
+      const { attempt: _attempt, reason, message, ...output } = event.data;
+      return {
+        ...withoutOutcome(state),
+        status: 'failed',
+        reason,
+        ...(message === undefined ? {} : { message }),
+        outcome: { ...output, finishedAt: event.recordedAt },
+      };
+    }
+    default: {
+      const unhandled: never = event;
+      throw new Error(`unknown job event ${(unhandled as { type: string }).type}`);
+    }
+  }
+}
+
+function withoutOutcome<State extends Exclude<JobState, { status: 'initial' }>>(state: State) {
+  const { spec, submittedAt, submittedBy, attempt } = state;
+  return { spec, submittedAt, attempt, ...(submittedBy === undefined ? {} : { submittedBy }) };
+}
+
+/** Folds a whole history, oldest first. */
+export function foldJob(initial: JobState, events: readonly JobEventEnvelope[]): JobState {
+  return events.reduce(evolve, initial);
+}

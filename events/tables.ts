@@ -1,0 +1,37 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** The append-only log. Rows are inserted by `append_events` only; a trigger refuses any change. */
+export interface EventsTable {
+  readonly global_position: Generated<number>;
+  readonly transaction_id: Generated<string>;
+  readonly stream_id: string;
+  readonly stream_version: number;
+  readonly event_id: string;
+  readonly type: string;
+  readonly schema_version: number;
+  readonly data: unknown;
+  readonly metadata: unknown;
+  readonly recorded_at: ColumnType<Date, never, never>;
+  readonly hash: Buffer;
+}
+
+/** One row per stream: its current version and the hash the next event chains onto. */
+export interface StreamsTable {
+  readonly stream_id: string;
+  readonly version: number;
+  readonly last_hash: Buffer;
+}
+
+/** Where each subscription has read up to, in the log's commit-safe order. */
+export interface CheckpointsTable {
+  readonly subscription_id: string;
+  readonly transaction_id: string;
+  readonly global_position: number;
+  readonly updated_at: ColumnType<Date, never, never>;
+}
+
+export interface Database {
+  readonly events: EventsTable;
+  readonly streams: StreamsTable;
+  readonly checkpoints: CheckpointsTable;
+}

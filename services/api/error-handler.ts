@@ -1,0 +1,44 @@
+import type { ErrorHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from 'pino';
+import { ConcurrencyError } from '../../events/event-store-errors.ts';
+import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import { ProblemError, problemResponse } from './problem.ts';
+
+const domainStatus = {
+  'job-exists': 409,
+  'job-not-found': 404,
+  'attempt-not-startable': 409,
+  'attempt-not-running': 409,
+} as const;
+
+function toProblem(error: unknown): ProblemError | undefined {
+  if (error instanceof ProblemError) return error;
+  if (error instanceof JobDomainError) {
+    return new ProblemError({ status: domainStatus[error.code], code: error.code, title: 'Refused by the job', detail: error.message });
+  }
+  if (error instanceof ConcurrencyError) {
+    return new ProblemError({ status: 409, code: error.code, title: 'Concurrent change', detail: 'the job changed meanwhile; retry' });
+  }
+  if (error instanceof HTTPException) {
+    // Hono raises these for malformed bodies and oversized requests; its message is safe to show.
+    const status = error.status;
+    const code = status === 413 ? 'payload-too-large' : status === 400 ? 'malformed-request' : 'http-error';
+    return new ProblemError({ status, code, title: error.message || 'Request refused' });
+  }
+  return undefined;
+}
+
+/** The one place errors become responses: known errors keep their code, the rest are a bare 500. */
+export function createErrorHandler(logger: Logger): ErrorHandler {
+  return (error, c) => {
+    const problem = toProblem(error);
+    if (problem) return problemResponse(c, problem);
+    // The client gets an id to quote, never the stack or the SQL; the log keeps both.
+    logger.error({ err: error, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
+    return problemResponse(
+      c,
+      new ProblemError({ status: 500, code: 'internal-error', title: 'Internal error', detail: 'an unexpected error occurred; quote the request id' }),
+    );
+  };
+}

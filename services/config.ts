@@ -1,0 +1,69 @@
+import { type Environment, environmentSchema, type SandboxPolicy } from '../schemas/config.schema.ts';
+
+const mebibyte = 1024 * 1024;
+
+export interface Config {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly dockerHost: string;
+  readonly http: { readonly port: number; readonly host: string };
+  readonly auth: { readonly jwtSecret?: string; readonly issuer?: string; readonly audience?: string };
+  readonly sandbox: SandboxPolicy;
+  readonly workerConcurrency: number;
+  readonly logLevel: Environment['LOG_LEVEL'];
+}
+
+/** Configuration that failed validation; the message names every bad or missing variable. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment once; the only place that knows variable names. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  // An empty variable means "not set", as in most shells' and compose files' habits.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    dockerHost: e.DOCKER_HOST,
+    http: { port: e.PORT, host: e.HOST },
+    auth: {
+      ...(e.JWT_SECRET === undefined ? {} : { jwtSecret: e.JWT_SECRET }),
+      ...(e.JWT_ISSUER === undefined ? {} : { issuer: e.JWT_ISSUER }),
+      ...(e.JWT_AUDIENCE === undefined ? {} : { audience: e.JWT_AUDIENCE }),
+    },
+    sandbox: {
+      allowedImages: e.SANDBOX_IMAGES,
+      ...(e.SANDBOX_RUNTIME === undefined ? {} : { runtime: e.SANDBOX_RUNTIME }),
+      user: e.SANDBOX_USER,
+      defaults: {
+        memoryBytes: e.SANDBOX_DEFAULT_MEMORY_MB * mebibyte,
+        cpus: e.SANDBOX_DEFAULT_CPUS,
+        pids: e.SANDBOX_DEFAULT_PIDS,
+        timeoutMs: e.SANDBOX_DEFAULT_TIMEOUT_MS,
+      },
+      maxima: {
+        memoryBytes: e.SANDBOX_MAX_MEMORY_MB * mebibyte,
+        cpus: e.SANDBOX_MAX_CPUS,
+        pids: e.SANDBOX_MAX_PIDS,
+        timeoutMs: e.SANDBOX_MAX_TIMEOUT_MS,
+      },
+      outputLimitBytes: e.SANDBOX_OUTPUT_LIMIT_BYTES,
+      tmpfsBytes: e.SANDBOX_TMPFS_MB * mebibyte,
+    },
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    logLevel: e.LOG_LEVEL,
+  };
+}
