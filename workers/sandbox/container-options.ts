@@ -1,0 +1,122 @@
+import type Docker from 'dockerode';
+import type { SandboxPolicy } from '../../schemas/config.schema.ts';
+import type { SandboxRunRequest } from './sandbox.ts';
+
+/** Labels every sandbox container carries; the reaper and the tests find containers by them. */
+export const sandboxLabels = {
+  managed: 'omni.managed',
+  jobId: 'omni.job-id',
+  attempt: 'omni.attempt',
+  workerId: 'omni.worker-id',
+} as const;
+
+export interface ContainerOptionsInput {
+  /** The image id (sha256:...) resolved by inspecting the allowed reference, so a re-tag mid-run cannot swap it. */
+  readonly imageId: string;
+  /** Added to the container's labels; cannot override the `omni.*` ownership labels. */
+  readonly extraLabels?: Readonly<Record<string, string>>;
+}
+
+/** Open files per process: enough for ordinary programs, small enough to bound kernel memory. */
+const nofileLimit = 1024;
+
+/**
+ * Docker create options for one sandboxed attempt. Pure: the same input gives the same options.
+ *
+ * Inputs:  request.spec (already clamped to the operator's maxima), request.labels, policy, imageId.
+ * Output:  ContainerCreateOptions with every hardening option on; none of them can be switched off
+ *          by the job spec. Throws RangeError on a limit Docker would read as "unlimited".
+ */
+export function buildContainerOptions(
+  request: SandboxRunRequest,
+  policy: SandboxPolicy,
+  input: ContainerOptionsInput,
+): Docker.ContainerCreateOptions {
+  const { spec, labels } = request;
+  assertPositive('limits.memoryBytes', spec.limits.memoryBytes);
+  assertPositive('limits.cpus', spec.limits.cpus);
+  assertPositive('limits.pids', spec.limits.pids);
+  assertPositive('policy.tmpfsBytes', policy.tmpfsBytes);
+  const hasStdin = spec.stdin !== undefined;
+
+  return {
+    // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
+    Image: input.imageId,
+    // argv as given, never through a shell, so nothing is re-interpreted; the image ENTRYPOINT applies as in `docker run`.
+    Cmd: [...spec.command],
+    // Only the variables the job declared; secrets are resolved by the caller, never by the image.
+    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+    // Non-root uid:gid from operator policy; the job spec cannot choose its user.
+    User: policy.user,
+    // The only writable place, so relative paths land somewhere that works.
+    WorkingDir: '/tmp',
+    // A neutral hostname: the default (container id) is harmless, but this leaks nothing about the host.
+    Hostname: 'sandbox',
+    // No TTY: stdout and stderr stay separate on the multiplexed attach stream.
+    Tty: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    // Stdin is wired only when the job supplies it; StdinOnce closes it after our single write + end.
+    AttachStdin: hasStdin,
+    OpenStdin: hasStdin,
+    StdinOnce: hasStdin,
+    // Ownership labels let any worker find and reap containers whose worker died; extras first so they cannot spoof them.
+    Labels: {
+      ...input.extraLabels,
+      [sandboxLabels.managed]: 'true',
+      [sandboxLabels.jobId]: labels.jobId,
+      [sandboxLabels.attempt]: String(labels.attempt),
+      [sandboxLabels.workerId]: labels.workerId,
+    },
+    HostConfig: {
+      // No network interface except loopback: untrusted code cannot reach the host, the LAN or the internet.
+      NetworkMode: 'none',
+      // The image cannot be modified, so nothing persists or plants binaries outside /tmp.
+      ReadonlyRootfs: true,
+      // /tmp is the only writable path: size-capped in RAM (counted against the memory limit), nosuid and
+      // nodev. Exec stays allowed on purpose: any allowed image with a shell or interpreter already runs
+      // arbitrary code, so noexec would add no isolation and would break compile-and-run jobs.
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777` },
+      // No binds, volumes or mounts of any kind: the host filesystem (and the Docker socket) stay out of reach.
+      Binds: [],
+      Mounts: [],
+      // No /dev/shm and no shared IPC namespace: one less writable, uncapped mount.
+      IpcMode: 'none',
+      // Drop every capability: the job needs none to compute and write to stdout.
+      CapDrop: ['ALL'],
+      // setuid binaries cannot regain privileges; Docker's default seccomp profile stays on (not 'unconfined').
+      SecurityOpt: ['no-new-privileges'],
+      Privileged: false,
+      // Memory equal to memory+swap: the job cannot swap its way past the limit, and the kernel OOM-kills it instead.
+      Memory: spec.limits.memoryBytes,
+      MemorySwap: spec.limits.memoryBytes,
+      // CPU quota in billionths of a CPU; a busy loop cannot starve other jobs on the worker.
+      NanoCpus: Math.round(spec.limits.cpus * 1e9),
+      // A fork bomb hits this cgroup limit instead of the host's process table.
+      PidsLimit: spec.limits.pids,
+      Ulimits: [
+        // Bounds file descriptors per process (kernel memory, epoll abuse).
+        { Name: 'nofile', Soft: nofileLimit, Hard: nofileLimit },
+        // No single file may exceed the tmpfs; writes past it fail with EFBIG/SIGXFSZ.
+        { Name: 'fsize', Soft: policy.tmpfsBytes, Hard: policy.tmpfsBytes },
+        // No core dumps: they would write job memory (and its secrets) somewhere.
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      // A real PID 1 (docker-init) reaps zombies and relays our kill, so shells and fork bombs die cleanly.
+      Init: true,
+      // No json-file log: output is read from the attach stream and capped there, never stored uncapped on the host disk.
+      LogConfig: { Type: 'none', Config: {} },
+      // Removed explicitly in a finally after the exit state is inspected; AutoRemove would race the OOM check.
+      AutoRemove: false,
+      // Optional stronger isolation (gVisor's runsc) chosen by the operator, never by the job.
+      ...(policy.runtime ? { Runtime: policy.runtime } : {}),
+    },
+  };
+}
+
+function assertPositive(name: string, value: number): void {
+  // Docker reads 0 (and for pids, -1) as "no limit": refuse rather than run an unlimited container.
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive number, got ${value}`);
+  }
+}
