@@ -36,6 +36,26 @@ export const environmentSchema = z
     // Expected `iss` and `aud` of tokens; unset means not checked.
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
+    // Public keys for RS256/ES256/EdDSA tokens: a JWK set as JSON, or a JWKS URL (cached, refetched on an unknown kid).
+    JWT_JWKS: z.string().optional(),
+    JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    // Seconds of clock difference tolerated on exp and nbf.
+    JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // Claim naming the caller's tenant; tokens without it act in the tenant "default".
+    JWT_TENANT_CLAIM: z.string().min(1).default('tenant'),
+    // Browser origins allowed to call the API, comma separated; none by default.
+    CORS_ORIGINS: commaList.default([]),
+    // Requests allowed per window, per token subject and per tenant, shared by every API replica.
+    RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
+    RATE_LIMIT_PER_SUBJECT: positiveInt.default(600),
+    RATE_LIMIT_PER_TENANT: positiveInt.default(3000),
+    // Longest a request handler may take before the client gets a 503.
+    REQUEST_TIMEOUT_MS: positiveInt.default(15_000),
+    // Largest accepted request body.
+    MAX_BODY_BYTES: positiveInt.default(2 * mebibyte),
+    // Keys encrypting secrets at rest: "id:base64-of-32-bytes" pairs, comma separated; the first encrypts,
+    // all decrypt (so keys can rotate). Unset: the secrets API answers 503.
+    SECRETS_KEYS: commaList.default([]),
     // Images jobs may use, comma separated (exact references).
     SANDBOX_IMAGES: commaList.default(['omni-busybox:latest']),
     // Optional OCI runtime for sandbox containers, e.g. runsc for gVisor.
@@ -73,6 +93,20 @@ export const environmentSchema = z
     for (const [defaultKey, maxKey] of pairs) {
       if ((env[defaultKey] as number) > (env[maxKey] as number)) {
         ctx.addIssue({ code: 'custom', path: [defaultKey], message: `must not exceed ${maxKey}` });
+      }
+    }
+    env.SECRETS_KEYS.forEach((entry, index) => {
+      const [id, key] = entry.split(':');
+      if (!id || !key || Buffer.from(key, 'base64').length !== 32) {
+        ctx.addIssue({ code: 'custom', path: ['SECRETS_KEYS', index], message: 'each key must be id:base64 of 32 bytes' });
+      }
+    });
+    if (env.JWT_JWKS !== undefined) {
+      try {
+        const parsed = JSON.parse(env.JWT_JWKS) as { keys?: unknown };
+        if (!Array.isArray(parsed.keys)) throw new Error('no keys');
+      } catch {
+        ctx.addIssue({ code: 'custom', path: ['JWT_JWKS'], message: 'must be a JSON JWK set ({"keys":[...]})' });
       }
     }
     if (env.SANDBOX_IMAGES.length === 0) {

@@ -4,6 +4,7 @@ const resolvedSpecSchema = z.object({
   image: z.string(),
   command: z.array(z.string()),
   env: z.record(z.string(), z.string()),
+  secrets: z.record(z.string(), z.string()).optional(),
   stdin: z.string().optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),

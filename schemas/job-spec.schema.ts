@@ -20,6 +20,15 @@ export const jobSpecSchema = z
       .record(z.string().regex(envNamePattern, 'must be a valid environment variable name').max(128), z.string().max(4096))
       .refine((env) => Object.keys(env).length <= 64, 'at most 64 variables')
       .optional(),
+    // Environment variables filled from the tenant's secrets at run time: { ENV_NAME: "secret-name" }.
+    // Only names travel through events; values are decrypted by the worker.
+    secrets: z
+      .record(
+        z.string().regex(envNamePattern, 'must be a valid environment variable name').max(128),
+        z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a secret name'),
+      )
+      .refine((secrets) => Object.keys(secrets).length <= 32, 'at most 32 secrets')
+      .optional(),
     stdin: z.string().max(1024 * 1024).optional(),
     timeoutMs: z.number().int().positive().optional(),
     limits: jobLimitsSchema.optional(),
@@ -34,6 +43,8 @@ export interface ResolvedJobSpec {
   readonly image: string;
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /** Environment variable → secret name. */
+  readonly secrets?: Readonly<Record<string, string>>;
   readonly stdin?: string;
   readonly timeoutMs: number;
   readonly limits: ResolvedLimits;

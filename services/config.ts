@@ -8,7 +8,21 @@ export interface Config {
   readonly queuePrefix: string;
   readonly dockerHost: string;
   readonly http: { readonly port: number; readonly host: string };
-  readonly auth: { readonly jwtSecret?: string; readonly issuer?: string; readonly audience?: string };
+  readonly auth: {
+    readonly jwtSecret?: string;
+    readonly issuer?: string;
+    readonly audience?: string;
+    readonly jwks?: { readonly keys: readonly Record<string, unknown>[] };
+    readonly jwksUrl?: string;
+    readonly clockToleranceSeconds: number;
+    readonly tenantClaim: string;
+  };
+  readonly corsOrigins: readonly string[];
+  readonly rateLimit: { readonly windowSeconds: number; readonly perSubject: number; readonly perTenant: number };
+  readonly requestTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  /** Secret-encryption keys, the first one active. */
+  readonly secretKeys: readonly { readonly id: string; readonly key: Buffer }[];
   readonly sandbox: SandboxPolicy;
   readonly workerConcurrency: number;
   readonly logLevel: Environment['LOG_LEVEL'];
@@ -43,7 +57,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       ...(e.JWT_SECRET === undefined ? {} : { jwtSecret: e.JWT_SECRET }),
       ...(e.JWT_ISSUER === undefined ? {} : { issuer: e.JWT_ISSUER }),
       ...(e.JWT_AUDIENCE === undefined ? {} : { audience: e.JWT_AUDIENCE }),
+      ...(e.JWT_JWKS === undefined ? {} : { jwks: JSON.parse(e.JWT_JWKS) }),
+      ...(e.JWT_JWKS_URL === undefined ? {} : { jwksUrl: e.JWT_JWKS_URL }),
+      clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
+      tenantClaim: e.JWT_TENANT_CLAIM,
     },
+    corsOrigins: e.CORS_ORIGINS,
+    rateLimit: { windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS, perSubject: e.RATE_LIMIT_PER_SUBJECT, perTenant: e.RATE_LIMIT_PER_TENANT },
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    secretKeys: e.SECRETS_KEYS.map((entry) => {
+      const [id = '', key = ''] = entry.split(':');
+      return { id, key: Buffer.from(key, 'base64') };
+    }),
     sandbox: {
       allowedImages: e.SANDBOX_IMAGES,
       ...(e.SANDBOX_RUNTIME === undefined ? {} : { runtime: e.SANDBOX_RUNTIME }),

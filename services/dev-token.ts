@@ -10,11 +10,17 @@ export interface MintTokenOptions {
   readonly ttlSeconds?: number;
   readonly issuer?: string;
   readonly audience?: string;
+  readonly tenant?: string;
+  /** Defaults to every scope but `admin`. */
+  readonly scopes?: readonly string[];
 }
+
+/** Every scope a regular client may hold. */
+export const clientScopes = ['jobs:submit', 'jobs:read', 'jobs:cancel', 'events:read', 'secrets:write', 'secrets:read'] as const;
 
 /** Signs an HS256 bearer token; used by `npm start` in development and by tests. */
 export async function mintToken(options: MintTokenOptions): Promise<string> {
-  let jwt = new SignJWT({})
+  let jwt = new SignJWT({ scope: (options.scopes ?? clientScopes).join(' '), tenant: options.tenant ?? 'default' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(options.subject)
     .setJti(randomUUID())

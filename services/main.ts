@@ -2,7 +2,7 @@
 import { migrateToLatest } from '../events/migrator.ts';
 import { createDatabase } from '../events/database.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { generateDevSecret, mintToken } from './dev-token.ts';
+import { clientScopes, generateDevSecret, mintToken } from './dev-token.ts';
 import { createDockerClient } from './docker-client.ts';
 import { ensureDatabase } from './ensure-database.ts';
 import { createLogger } from './logger.ts';
@@ -16,7 +16,8 @@ const usage = `usage: omni <command>
   dispatcher   follow the event log and enqueue attempts
   worker       run queued attempts in Docker sandboxes
   migrate      apply database migrations and exit
-  token [sub]  print a bearer token signed with JWT_SECRET
+  token [sub] [tenant] [--admin]
+               print a bearer token signed with JWT_SECRET (client scopes; --admin adds admin)
 `;
 
 const needsByCommand: Record<string, readonly Dependency[]> = {
@@ -40,9 +41,16 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write('JWT_SECRET is not set: there is no key to sign with\n');
       return 2;
     }
-    process.stdout.write(
-      `${await mintToken({ secret: config.auth.jwtSecret, subject: argv[1] ?? 'dev-user', ...config.auth })}\n`,
-    );
+    const positional = argv.slice(1).filter((arg) => !arg.startsWith('--'));
+    const token = await mintToken({
+      secret: config.auth.jwtSecret,
+      subject: positional[0] ?? 'dev-user',
+      tenant: positional[1] ?? 'default',
+      ...(argv.includes('--admin') ? { scopes: [...clientScopes, 'admin'] } : {}),
+      ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),
+      ...(config.auth.audience === undefined ? {} : { audience: config.auth.audience }),
+    });
+    process.stdout.write(`${token}\n`);
     return 0;
   }
   const needs = needsByCommand[command];

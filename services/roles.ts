@@ -6,7 +6,8 @@ import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { createEventStore } from '../events/event-store.ts';
+import type { JSONWebKeySet } from 'jose';
+import { createEventStore, type EventStore } from '../events/event-store.ts';
 import type { Database } from '../events/tables.ts';
 import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
@@ -14,7 +15,9 @@ import { createJobQueue } from '../workers/job-queue.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
 import { createApp } from './api/app.ts';
+import { createTokenVerifier } from './api/token-verifier.ts';
 import type { Config } from './config.ts';
+import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 
 export interface RoleDeps {
   readonly config: Config;
@@ -31,19 +34,37 @@ export interface RunningRole {
   stop(): Promise<void>;
 }
 
+/** The secret vault, when the operator configured keys to seal secrets with. */
+function secretVaultFor(deps: RoleDeps, store: EventStore): SecretVault | undefined {
+  return deps.config.secretKeys.length > 0 ? createSecretVault(deps.db, store, deps.config.secretKeys) : undefined;
+}
+
 // BullMQ's blocking commands must wait forever rather than fail after a retry count.
 const redisFor = (url: string) => new Redis(url, { maxRetriesPerRequest: null });
 
 export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
+  const { auth } = deps.config;
+  const store = createEventStore(deps.db);
+  const redis = redisFor(deps.config.redisUrl);
+  const secrets = secretVaultFor(deps, store);
   const app = createApp({
-    store: createEventStore(deps.db),
+    store,
     policy: deps.config.sandbox,
-    auth: {
+    verifyToken: createTokenVerifier({
       secret: new TextEncoder().encode(deps.jwtSecret),
-      ...(deps.config.auth.issuer === undefined ? {} : { issuer: deps.config.auth.issuer }),
-      ...(deps.config.auth.audience === undefined ? {} : { audience: deps.config.auth.audience }),
-    },
+      ...(auth.jwks ? { jwks: auth.jwks as unknown as JSONWebKeySet } : {}),
+      ...(auth.jwksUrl ? { jwksUrl: auth.jwksUrl } : {}),
+      ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }),
+      ...(auth.audience === undefined ? {} : { audience: auth.audience }),
+      clockToleranceSeconds: auth.clockToleranceSeconds,
+      tenantClaim: auth.tenantClaim,
+    }),
     logger: deps.logger.child({ role: 'api' }),
+    ...(secrets ? { secrets } : {}),
+    rateLimit: { redis, keyPrefix: deps.config.queuePrefix, ...deps.config.rateLimit },
+    corsOrigins: deps.config.corsOrigins,
+    maxBodyBytes: deps.config.maxBodyBytes,
+    requestTimeoutMs: deps.config.requestTimeoutMs,
   });
   const { port, host } = deps.config.http;
   const { server, address } = await new Promise<{ server: ReturnType<typeof serve>; address: { port: number } }>((resolve, reject) => {
@@ -54,7 +75,10 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
   return {
     name: 'api',
     url,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      redis.disconnect();
+    },
   };
 }
 
@@ -81,8 +105,11 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = redisFor(deps.config.redisUrl);
   const logger = deps.logger.child({ role: 'worker', workerId });
+  const store = createEventStore(deps.db);
+  const secrets = secretVaultFor(deps, store);
   const process_ = createRunJobProcessor({
-    store: createEventStore(deps.db),
+    ...(secrets ? { secrets } : {}),
+    store,
     sandbox: createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox }),
     workerId,
     logger,

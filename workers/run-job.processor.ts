@@ -5,6 +5,8 @@ import { ConcurrencyError } from '../events/event-store-errors.ts';
 import { JobDomainError } from '../events/job/job-domain-error.ts';
 import type { AttemptResult } from '../events/job/job.decider.ts';
 import { executeJobCommand, jobStreamId, loadJob } from '../events/job/job-stream.ts';
+import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
+import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
 import { type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
 import { type Sandbox, SandboxError, type SandboxResult } from './sandbox/sandbox.ts';
 
@@ -13,6 +15,21 @@ export interface RunJobProcessorDeps {
   readonly sandbox: Sandbox;
   readonly workerId: string;
   readonly logger: Logger;
+  /** Decrypts the secrets a job names; absent when none are configured. */
+  readonly secrets?: SecretVault;
+}
+
+/** The spec the container gets: secret values joined into its environment (and nowhere else). */
+async function withSecrets(spec: ResolvedJobSpec, tenant: string, vault: SecretVault | undefined) {
+  const wanted = Object.entries(spec.secrets ?? {});
+  if (wanted.length === 0) return { spec, values: [] as string[] };
+  if (!vault) throw new SandboxError('sandbox-failure', 'the job names secrets but none are configured');
+  const revealed = await vault.reveal(tenant, wanted.map(([, name]) => name)).catch((error: Error) => {
+    throw new SandboxError('sandbox-failure', `secrets unavailable: ${error.message}`);
+  });
+  const env = { ...spec.env };
+  for (const [variable, name] of wanted) env[variable] = revealed.get(name) ?? '';
+  return { spec: { ...spec, env }, values: [...revealed.values()] };
 }
 
 function toAttemptResult(result: SandboxResult): AttemptResult {
@@ -60,7 +77,10 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
 
     let result: AttemptResult;
     try {
-      result = toAttemptResult(await deps.sandbox.run({ spec, labels: { jobId, attempt, workerId: deps.workerId } }));
+      const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
+      const run = toAttemptResult(await deps.sandbox.run({ spec: prepared.spec, labels: { jobId, attempt, workerId: deps.workerId } }));
+      // Output is stored in the log for good: a secret the job printed must not land there.
+      result = { ...run, stdout: maskSecrets(run.stdout, prepared.values), stderr: maskSecrets(run.stderr, prepared.values) };
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
       log.warn({ code: error.code, err: error }, 'sandbox failed');

@@ -24,7 +24,7 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
   switch (command.type) {
     case 'SubmitJob':
       if (state.status !== 'initial') throw new JobDomainError('job-exists', 'the job was already submitted');
-      return [{ type: 'JobSubmitted', data: { spec: { ...command.spec, command: [...command.spec.command], env: { ...command.spec.env } } } }];
+      return [{ type: 'JobSubmitted', data: { spec: { ...command.spec, command: [...command.spec.command], env: { ...command.spec.env }, ...(command.spec.secrets ? { secrets: { ...command.spec.secrets } } : {}) } } }];
 
     case 'StartAttempt':
       if (state.status !== 'queued' || state.attempt !== command.attempt) {

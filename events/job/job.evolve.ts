@@ -2,7 +2,10 @@ import type { JobEvent } from '../../schemas/job-events.schema.ts';
 import type { JobState } from './job.state.ts';
 
 /** A job event with the envelope facts evolve needs (when, by whom). */
-export type JobEventEnvelope = JobEvent & { readonly recordedAt: Date; readonly actor?: string };
+export type JobEventEnvelope = JobEvent & { readonly recordedAt: Date; readonly actor?: string; readonly tenant?: string };
+
+/** Jobs submitted without a tenant (single-tenant deployments) belong to this one. */
+export const defaultJobTenant = 'default';
 
 /** Folds one event into the job's state. Pure: events are facts, so nothing here can refuse one. */
 export function evolve(state: JobState, event: JobEventEnvelope): JobState {
@@ -13,6 +16,7 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
         attempt: 1,
         spec: event.data.spec,
         submittedAt: event.recordedAt,
+        tenant: event.tenant ?? defaultJobTenant,
         ...(event.actor === undefined ? {} : { submittedBy: event.actor }),
       };
     case 'JobStarted': {
@@ -49,8 +53,8 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
 }
 
 function withoutOutcome<State extends Exclude<JobState, { status: 'initial' }>>(state: State) {
-  const { spec, submittedAt, submittedBy, attempt } = state;
-  return { spec, submittedAt, attempt, ...(submittedBy === undefined ? {} : { submittedBy }) };
+  const { spec, submittedAt, submittedBy, attempt, tenant } = state;
+  return { spec, submittedAt, attempt, tenant, ...(submittedBy === undefined ? {} : { submittedBy }) };
 }
 
 /** Folds a whole history, oldest first. */

@@ -21,6 +21,8 @@ interface Known {
   readonly spec: ResolvedJobSpec;
   readonly submittedAt: Date;
   readonly submittedBy?: string;
+  /** The tenant that owns the job; every read is scoped to it. */
+  readonly tenant: string;
 }
 
 /** The job aggregate, keyed on `status`; folded from the job's events by `evolve`. */

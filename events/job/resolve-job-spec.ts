@@ -9,6 +9,7 @@ export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): Reso
     image: input.image,
     command: input.command,
     env: input.env ?? {},
+    ...(input.secrets === undefined ? {} : { secrets: input.secrets }),
     ...(input.stdin === undefined ? {} : { stdin: input.stdin }),
     timeoutMs: clamp(input.timeoutMs, policy.defaults.timeoutMs, policy.maxima.timeoutMs),
     limits: {

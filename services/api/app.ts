@@ -1,22 +1,34 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { timeout } from 'hono/timeout';
 import type { Logger } from 'pino';
 import type { EventStore } from '../../events/event-store.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import { type AuthVariables, type BearerAuthOptions, bearerAuth } from './bearer-auth.middleware.ts';
+import type { SecretVault } from '../secrets/secret-vault.ts';
+import { type AuthVariables, bearerAuth } from './bearer-auth.middleware.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { ProblemError, problemResponse } from './problem.ts';
+import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
+import { createSecretsRoutes } from './secrets.routes.ts';
+import type { Principal } from './token-verifier.ts';
 
 export interface AppDeps {
   readonly store: EventStore;
   readonly policy: SandboxPolicy;
-  readonly auth: BearerAuthOptions;
+  readonly verifyToken: (token: string) => Promise<Principal>;
   readonly logger: Logger;
-  /** Largest accepted request body. */
+  readonly secrets?: SecretVault;
+  /** Absent: no rate limiting (tests of other concerns, single-user tools). */
+  readonly rateLimit?: RateLimitOptions;
+  readonly corsOrigins?: readonly string[];
   readonly maxBodyBytes?: number;
+  readonly requestTimeoutMs?: number;
+  /** Counts refused requests by status, for metrics. */
+  readonly onRefused?: (status: 401 | 403 | 429) => void;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
@@ -26,6 +38,9 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })));
   app.use(requestId());
   app.use(secureHeaders());
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['authorization', 'content-type', 'idempotency-key'], exposeHeaders: ['location', 'retry-after', 'x-request-id'] }));
+  }
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes ?? 2 * 1024 * 1024,
@@ -34,10 +49,21 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
+  app.use(
+    timeout(
+      deps.requestTimeoutMs ?? 15_000,
+      () => new ProblemError({ status: 503, code: 'request-timeout', title: 'The request took too long', headers: { 'retry-after': '1' } }) as never,
+    ),
+  );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.use('/v1/*', bearerAuth(deps.auth));
+  app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger, ...(deps.onRefused ? { onRefused: deps.onRefused } : {}) }));
+  if (deps.rateLimit) {
+    const onRefused = deps.onRefused;
+    app.use('/v1/*', rateLimit({ ...deps.rateLimit, ...(onRefused ? { onRefused: () => onRefused(429) } : {}) }));
+  }
   app.route('/v1/jobs', createJobsRoutes(deps));
+  app.route('/v1/secrets', createSecretsRoutes(deps));
   return app;
 }
 

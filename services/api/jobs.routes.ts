@@ -3,42 +3,42 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { EventStore } from '../../events/event-store.ts';
-import { executeJobCommand, loadJob } from '../../events/job/job-stream.ts';
+import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import { resolveJobSpec } from '../../events/job/resolve-job-spec.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import { jobSpecSchema } from '../../schemas/job-spec.schema.ts';
-import type { AuthVariables } from './bearer-auth.middleware.ts';
+import type { SecretVault } from '../secrets/secret-vault.ts';
+import { auditMetadata } from './audit-metadata.ts';
+import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { jobLinks, toEventView, toJobView } from './job-view.ts';
-import { fieldErrors, ProblemError } from './problem.ts';
+import { ProblemError } from './problem.ts';
+import { hasScope, type Principal } from './token-verifier.ts';
+import { validationHook } from './validation-hook.ts';
 
 export interface JobsRoutesDeps {
   readonly store: EventStore;
   readonly policy: SandboxPolicy;
+  /** Absent when no encryption key is configured. */
+  readonly secrets?: SecretVault;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-/** zod failures become one 400 problem listing every field, so a client can fix all at once. */
-const validationHook = (result: { success: boolean; error?: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; keys?: readonly string[] }> } }) => {
-  if (!result.success && result.error) {
-    throw new ProblemError({
-      status: 400,
-      code: 'validation-failed',
-      title: 'The request is invalid',
-      detail: 'one or more fields are invalid',
-      errors: fieldErrors(result.error.issues),
-    });
-  }
-};
-
 const notFound = () => new ProblemError({ status: 404, code: 'job-not-found', title: 'No such job' });
 
-// A malformed id cannot name a job: answer as for any unknown job.
 const jobIdParam = z.object({ id: z.string() });
-const parseJobId = (id: string) => {
+
+/**
+ * Loads a job the principal may see. Another tenant's job answers exactly like a missing one, so
+ * ids leak nothing across tenants; a malformed id cannot name a job either.
+ */
+async function loadVisibleJob(store: EventStore, id: string, principal: Principal): Promise<LoadedJob> {
   if (!z.uuid().safeParse(id).success) throw notFound();
-  return id;
-};
+  const loaded = await loadJob(store, id);
+  if (loaded.state.status === 'initial') throw notFound();
+  if (loaded.state.tenant !== principal.tenant && !hasScope(principal, 'admin')) throw notFound();
+  return loaded;
+}
 
 /** /v1/jobs: submit a job, read its folded state, read its history. */
 export function createJobsRoutes(deps: JobsRoutesDeps) {
@@ -49,33 +49,44 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
   });
 
   return new Hono<Env>()
-    .post('/', zValidator('json', submitBody, validationHook), async (c) => {
-      const id = randomUUID();
+    .post('/', requireScope('jobs:submit'), zValidator('json', submitBody, validationHook), async (c) => {
       const principal = c.get('principal');
+      const input = c.req.valid('json');
+      const secretNames = Object.values(input.secrets ?? {});
+      if (secretNames.length > 0 && !deps.secrets) {
+        throw new ProblemError({ status: 503, code: 'secrets-disabled', title: 'Secrets are not configured', detail: 'the operator has set no SECRETS_KEYS' });
+      }
+      const missing = deps.secrets ? await deps.secrets.missing(principal.tenant, secretNames) : [];
+      if (missing.length > 0) {
+        throw new ProblemError({
+          status: 400,
+          code: 'validation-failed',
+          title: 'The request is invalid',
+          detail: 'the job names secrets that do not exist',
+          errors: Object.entries(input.secrets ?? {})
+            .filter(([, name]) => missing.includes(name))
+            .map(([variable, name]) => ({ pointer: `/secrets/${variable}`, detail: `secret ${name} does not exist` })),
+        });
+      }
+      const id = randomUUID();
       await executeJobCommand(
         deps.store,
         id,
-        { type: 'SubmitJob', spec: resolveJobSpec(c.req.valid('json'), deps.policy) },
-        {
-          actor: principal.subject,
-          ...(principal.tokenId === undefined ? {} : { tokenId: principal.tokenId }),
-          requestId: c.get('requestId'),
-          correlationId: id,
-        },
+        { type: 'SubmitJob', spec: resolveJobSpec(input, deps.policy) },
+        auditMetadata(c, principal, { correlationId: id }),
       );
       c.header('location', `/v1/jobs/${id}`);
       return c.json({ id, status: 'queued' as const, links: jobLinks(id) }, 202);
     })
-    .get('/:id', zValidator('param', jobIdParam), async (c) => {
-      const id = parseJobId(c.req.valid('param').id);
-      const { state } = await loadJob(deps.store, id);
+    .get('/:id', requireScope('jobs:read'), zValidator('param', jobIdParam), async (c) => {
+      const id = c.req.valid('param').id;
+      const { state } = await loadVisibleJob(deps.store, id, c.get('principal'));
       if (state.status === 'initial') throw notFound();
       return c.json(toJobView(id, state));
     })
-    .get('/:id/events', zValidator('param', jobIdParam), async (c) => {
-      const id = parseJobId(c.req.valid('param').id);
-      const { events } = await loadJob(deps.store, id);
-      if (events.length === 0) throw notFound();
+    .get('/:id/events', requireScope('events:read'), zValidator('param', jobIdParam), async (c) => {
+      const id = c.req.valid('param').id;
+      const { events } = await loadVisibleJob(deps.store, id, c.get('principal'));
       return c.json({ id, events: events.map(toEventView) });
     });
 }

@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
 import { createApp } from '../../services/api/app.ts';
+import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { startDispatcher } from '../../workers/dispatcher.ts';
 import { startExecutorWorker } from '../../workers/executor-worker.ts';
 import { createJobQueue } from '../../workers/job-queue.ts';
@@ -16,6 +18,8 @@ import { testPolicy } from './test-policy.ts';
 
 export const testSecret = 'test-secret-that-is-long-enough-for-hs256!';
 export const testRunLabel = 'omni.test-run';
+export const testSecretKey = { id: 'test-key', key: Buffer.alloc(32, 7) };
+export const testTokenVerifier = createTokenVerifier({ secret: new TextEncoder().encode(testSecret) });
 
 export interface TestStack {
   readonly database: TestDatabase;
@@ -24,7 +28,7 @@ export interface TestStack {
   readonly docker: Docker;
   readonly runId: string;
   readonly processor: ReturnType<typeof createRunJobProcessor>;
-  token(subject?: string): Promise<string>;
+  token(subject?: string, options?: { tenant?: string; scopes?: readonly string[] }): Promise<string>;
   /** Containers this file started that still exist. */
   leftoverContainers(): Promise<readonly string[]>;
   stop(): Promise<void>;
@@ -42,8 +46,9 @@ export async function startTestStack(label: string, options: { withWorkers?: boo
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
   const sandbox = createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } });
-  const processor = createRunJobProcessor({ store, sandbox, workerId: `test-worker-${runId.slice(0, 8)}`, logger });
-  const app = createApp({ store, policy: testPolicy, auth: { secret: new TextEncoder().encode(testSecret) }, logger });
+  const processor = createRunJobProcessor({ store, sandbox, secrets: createSecretVault(database.db, store, [testSecretKey]), workerId: `test-worker-${runId.slice(0, 8)}`, logger });
+  const secrets = createSecretVault(database.db, store, [testSecretKey]);
+  const app = createApp({ store, policy: testPolicy, verifyToken: testTokenVerifier, logger, secrets });
 
   const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   const queue = createJobQueue({ connection: redis, prefix });
@@ -66,7 +71,7 @@ export async function startTestStack(label: string, options: { withWorkers?: boo
     docker,
     runId,
     processor,
-    token: (subject = 'test-user') => mintToken({ secret: testSecret, subject }),
+    token: (subject = 'test-user', options = {}) => mintToken({ secret: testSecret, subject, ...options }),
     leftoverContainers,
     async stop() {
       await worker?.close();
