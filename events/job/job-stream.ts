@@ -16,12 +16,13 @@ export function toJobEvent(recorded: RecordedEvent): JobEventEnvelope {
   if (!isJobEventType(recorded.type)) throw new Error(`event ${recorded.eventId} has unknown type ${recorded.type}`);
   const schema = jobEventSchemas[recorded.type];
   const data = schema.data.parse(recorded.data);
-  const actor = recorded.metadata.actor;
+  const { actor, tenant } = recorded.metadata;
   return {
     type: recorded.type,
     data,
     recordedAt: recorded.recordedAt,
     ...(typeof actor === 'string' ? { actor } : {}),
+    ...(typeof tenant === 'string' ? { tenant } : {}),
   } as JobEventEnvelope;
 }
 
