@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { ConcurrencyError, PartialDuplicateError } from './event-store-errors.ts';
 import type { Database } from './tables.ts';
+import { noUpcasters, type Upcasters } from './upcasters.ts';
 
 /** Who caused an event and in which request: the audit trail's columns. */
 export interface EventMetadata {
@@ -50,12 +51,33 @@ export interface LogPosition {
 
 export const logStart: LogPosition = { transactionId: '0', globalPosition: 0 };
 
+/** Narrows a global read; filtered reads still return events in commit-safe order. */
+export interface ReadAllOptions {
+  readonly limit: number;
+  /** Only events of these types. */
+  readonly types?: readonly string[];
+  /** Only events of streams whose id starts with this (e.g. `job-`). */
+  readonly streamPrefix?: string;
+}
+
+export interface EventStoreOptions {
+  /** Brings events stored at an older schema version up to the current one on read. */
+  readonly upcasters?: Upcasters;
+}
+
 export interface EventStore {
   /** Appends atomically if the stream is at `expectedVersion` (0: new stream; null: any). */
-  append(streamId: string, expectedVersion: number | null, events: readonly NewEvent[]): Promise<AppendResult>;
+  append(
+    streamId: string,
+    expectedVersion: number | null,
+    events: readonly NewEvent[],
+  ): Promise<AppendResult>;
   readStream(streamId: string): Promise<readonly RecordedEvent[]>;
-  /** Events committed after `after`, in commit-safe order; never returns one that could still be preceded. */
-  readAll(after: LogPosition, limit: number): Promise<readonly RecordedEvent[]>;
+  /**
+   * Events committed after `after`, in commit-safe order; never returns one that could still be
+   * preceded. A number is the limit (the original signature).
+   */
+  readAll(after: LogPosition, limitOrOptions: number | ReadAllOptions): Promise<readonly RecordedEvent[]>;
 }
 
 const columns = [
@@ -105,7 +127,9 @@ interface PgError {
 }
 
 /** The event store over one Kysely handle; a plain set of functions around `append_events`. */
-export function createEventStore(db: Kysely<Database>): EventStore {
+export function createEventStore(db: Kysely<Database>, options: EventStoreOptions = {}): EventStore {
+  const upcasters = options.upcasters ?? noUpcasters;
+  const toCurrent = (row: EventRow) => upcasters.upcast(toRecordedEvent(row));
   return {
     async append(streamId, expectedVersion, events) {
       if (events.length === 0) throw new Error('append needs at least one event');
@@ -141,10 +165,15 @@ export function createEventStore(db: Kysely<Database>): EventStore {
         .where('stream_id', '=', streamId)
         .orderBy('stream_version')
         .execute();
-      return rows.map((row) => toRecordedEvent(row as EventRow));
+      return rows.map((row) => toCurrent(row as EventRow));
     },
 
-    async readAll(after, limit) {
+    async readAll(after, limitOrOptions) {
+      const { limit, types, streamPrefix } =
+        typeof limitOrOptions === 'number' ? { limit: limitOrOptions } : limitOrOptions;
+      const typeFilter = types === undefined ? sql`` : sql`and type = any(${types}::text[])`;
+      const prefixFilter =
+        streamPrefix === undefined ? sql`` : sql`and starts_with(stream_id, ${streamPrefix})`;
       // The snapshot's xmin is the oldest transaction still running: everything below it has either
       // committed or aborted, so nothing can appear behind what we return. Computed in the same
       // statement so the bound and the rows come from one snapshot.
@@ -154,10 +183,11 @@ export function createEventStore(db: Kysely<Database>): EventStore {
         from events
         where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ${typeFilter} ${prefixFilter}
         order by transaction_id, global_position
         limit ${limit}
       `.execute(db);
-      return rows.map(toRecordedEvent);
+      return rows.map(toCurrent);
     },
   };
 }

@@ -2,11 +2,15 @@
 import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import * as eventStore from './migrations/0001-event-store.ts';
+import * as serviceRole from './migrations/0002-service-role.ts';
+import * as jobsReadModel from './migrations/0003-jobs-read-model.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
 const migrations: Record<string, Migration> = {
   '0001-event-store': eventStore,
+  '0002-service-role': serviceRole,
+  '0003-jobs-read-model': jobsReadModel,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
