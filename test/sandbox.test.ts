@@ -195,10 +195,13 @@ describe('docker sandbox: limits', () => {
   });
 
   it('counts stdout and stderr together against the cap', async () => {
-    const result = await run(['sh', '-c', 'yes out & yes err >&2']);
+    // 1000 bytes of stderr first (sequential, so no race), then endless stdout: stdout gets only
+    // what is left of the shared cap.
+    const result = await run(['sh', '-c', "head -c 1000 /dev/zero | tr '\\0' e >&2; yes"]);
     expect(result.reason).toBe('output-limit');
-    expect(result.stdout.length + result.stderr.length).toBeLessThanOrEqual(outputCap);
-    expect(result.stderr.length).toBeGreaterThan(0);
+    expect(result.stderr).toBe('e'.repeat(1000));
+    expect(result.stdout.length).toBeLessThanOrEqual(outputCap - 1000);
+    expect(result.stdout.length).toBeGreaterThan(outputCap - 1000 - 2);
   });
 
   it('keeps output exactly at the cap without truncating', async () => {
