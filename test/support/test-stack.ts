@@ -28,6 +28,8 @@ export interface TestStack {
   readonly docker: Docker;
   readonly runId: string;
   readonly processor: ReturnType<typeof createRunJobProcessor>;
+  /** Every log line the stack's roles wrote so far. */
+  logs(): readonly string[];
   token(subject?: string, options?: { tenant?: string; scopes?: readonly string[] }): Promise<string>;
   /** Containers this file started that still exist. */
   leftoverContainers(): Promise<readonly string[]>;
@@ -42,7 +44,9 @@ export async function startTestStack(label: string, options: { withWorkers?: boo
   const runId = randomUUID();
   const database = await createTestDatabase(label);
   const store = createEventStore(database.db);
-  const logger = pino({ level: 'silent' });
+  // Every log line is kept, so tests can assert what never reaches the logs (tokens, secrets).
+  const logLines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
   const sandbox = createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } });
@@ -71,6 +75,7 @@ export async function startTestStack(label: string, options: { withWorkers?: boo
     docker,
     runId,
     processor,
+    logs: () => logLines,
     token: (subject = 'test-user', options = {}) => mintToken({ secret: testSecret, subject, ...options }),
     leftoverContainers,
     async stop() {
