@@ -1,0 +1,168 @@
+import { type Kysely, sql } from 'kysely';
+import type { RecordedEvent } from '../event-store.ts';
+import { jobStreamPrefix } from '../job/job-stream.ts';
+import type { Database } from '../tables.ts';
+import type { Projection } from './projection.ts';
+
+/** One row of the jobs read model, as JSON (timestamps as ISO strings) so it round-trips unchanged. */
+export interface JobRow {
+  readonly id: string;
+  readonly tenant: string | null;
+  readonly status: 'queued' | 'running' | 'succeeded' | 'failed';
+  readonly image: string;
+  readonly attempt: number;
+  readonly submitted_by: string | null;
+  readonly submitted_at: string;
+  readonly started_at: string | null;
+  readonly finished_at: string | null;
+  readonly exit_code: number | null;
+  readonly failure_reason: string | null;
+  readonly failure_message: string | null;
+  readonly worker_id: string | null;
+  readonly duration_ms: number | null;
+  readonly version: number;
+  readonly last_position: number;
+}
+
+const jobColumns = [
+  'tenant',
+  'status',
+  'image',
+  'attempt',
+  'submitted_by',
+  'submitted_at',
+  'started_at',
+  'finished_at',
+  'exit_code',
+  'failure_reason',
+  'failure_message',
+  'worker_id',
+  'duration_ms',
+  'version',
+  'last_position',
+] as const;
+
+// Storage is a trust boundary, but a full zod parse per event would dominate replay time; the
+// projection reads a handful of fields and checks each one it uses.
+type Fields = Readonly<Record<string, unknown>>;
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const int = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+
+/**
+ * Folds one job event into the job's row (undefined: no row yet). Pure; mirrors `evolve` in
+ * job.evolve.ts, including what it ignores (an event that cannot apply to the current status).
+ */
+export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): JobRow | undefined {
+  const data = (event.data ?? {}) as Fields;
+  const at = event.recordedAt.toISOString();
+  const seen = { version: event.streamVersion, last_position: event.globalPosition };
+  switch (event.type) {
+    case 'JobSubmitted': {
+      if (row) return { ...row, ...seen };
+      const spec = (data.spec ?? {}) as Fields;
+      return {
+        id: event.streamId.slice(jobStreamPrefix.length),
+        tenant: text(event.metadata.tenant),
+        status: 'queued',
+        image: text(spec.image) ?? '',
+        attempt: 1,
+        submitted_by: text(event.metadata.actor),
+        submitted_at: at,
+        started_at: null,
+        finished_at: null,
+        exit_code: null,
+        failure_reason: null,
+        failure_message: null,
+        worker_id: null,
+        duration_ms: null,
+        ...seen,
+      };
+    }
+    case 'JobStarted':
+      if (!row) return row;
+      return {
+        ...row,
+        ...withoutOutcome,
+        status: 'running',
+        attempt: int(data.attempt) ?? row.attempt,
+        worker_id: text(data.workerId),
+        started_at: at,
+        ...seen,
+      };
+    case 'JobSucceeded':
+      if (row?.status !== 'running') return row && { ...row, ...seen };
+      return { ...row, status: 'succeeded', ...outcome(data, at), ...seen };
+    case 'JobFailed':
+      if (!row) return row;
+      return {
+        // started_at and worker_id stay: which attempt failed, where, is what an operator asks next.
+        ...row,
+        status: 'failed',
+        ...outcome(data, at),
+        failure_reason: text(data.reason),
+        failure_message: text(data.message),
+        ...seen,
+      };
+    default:
+      return row && { ...row, ...seen };
+  }
+}
+
+const withoutOutcome = {
+  finished_at: null,
+  exit_code: null,
+  failure_reason: null,
+  failure_message: null,
+  duration_ms: null,
+};
+
+const outcome = (data: Fields, at: string) => ({
+  exit_code: int(data.exitCode),
+  duration_ms: int(data.durationMs),
+  finished_at: at,
+});
+
+/** Folds a batch in memory, then writes each touched job once: two statements per batch. */
+async function applyJobEvents(
+  db: Kysely<Database>,
+  table: string,
+  events: readonly RecordedEvent[],
+): Promise<void> {
+  const rows = new Map<string, JobRow | undefined>();
+  // Rows this batch does not create must be read first; a batch that submits a job already has it.
+  const seen = new Set<string>();
+  const missing = new Set<string>();
+  for (const event of events) {
+    const id = event.streamId.slice(jobStreamPrefix.length);
+    if (!seen.has(id) && event.type !== 'JobSubmitted') missing.add(id);
+    seen.add(id);
+  }
+  if (missing.size > 0) {
+    const { rows: existing } = await sql<{ row: JobRow }>`
+      select to_jsonb(t) as row from ${sql.table(table)} t where t.id = any(${[...missing]}::uuid[])
+    `.execute(db);
+    for (const { row } of existing) rows.set(row.id, row);
+  }
+  for (const event of events) {
+    const id = event.streamId.slice(jobStreamPrefix.length);
+    rows.set(id, projectJobEvent(rows.get(id), event));
+  }
+  const changed = [...rows.values()].filter((row) => row !== undefined);
+  if (changed.length === 0) return;
+  const updates = sql.join(jobColumns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`));
+  await sql`
+    insert into ${sql.table(table)}
+    select * from jsonb_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(changed)}::jsonb)
+    on conflict (id) do update set ${updates}
+  `.execute(db);
+}
+
+/** The jobs read model: one row per job, folded from the job streams. */
+export const jobsProjection: Projection = {
+  name: 'jobs',
+  checkpointId: 'projection:jobs',
+  table: 'jobs',
+  types: ['JobSubmitted', 'JobStarted', 'JobSucceeded', 'JobFailed'],
+  streamPrefix: jobStreamPrefix,
+  apply: applyJobEvents,
+};

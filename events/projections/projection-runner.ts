@@ -1,0 +1,162 @@
+import { type Kysely, sql } from 'kysely';
+import pg from 'pg';
+import { advanceCheckpoint, loadCheckpoint } from '../checkpoints.ts';
+import { createEventStore, type EventStoreOptions, type LogPosition } from '../event-store.ts';
+import type { Database } from '../tables.ts';
+import type { Projection } from './projection.ts';
+
+export interface ProjectionRunnerOptions {
+  readonly db: Kysely<Database>;
+  /**
+   * A direct connection (not through a transaction-pooling proxy) for LISTEN and the ownership
+   * lock: both belong to one server session, which a pooler such as PgBouncer in transaction mode
+   * hands to other clients between transactions, silently releasing or leaking the lock.
+   */
+  readonly connectionString: string;
+  readonly projection: Projection;
+  readonly store?: EventStoreOptions;
+  readonly batchSize?: number;
+  /** Longest sleep between reads when no notification arrives. */
+  readonly maxPollIntervalMs?: number;
+  /** How often a standby instance tries to become the owner. */
+  readonly ownershipRetryMs?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface RunningProjection {
+  /** The position folded last (in this instance's view). */
+  position(): LogPosition;
+  /** Whether this instance holds the projection's lock and is the one applying events. */
+  isOwner(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Thrown inside the transaction to roll back a batch whose checkpoint someone else moved. */
+class CheckpointMoved extends Error {}
+
+// Namespaces our advisory locks (first key) away from any other user of pg_advisory_lock.
+const lockNamespace = 0x6f6d6e69; // 'omni'
+
+/**
+ * Keeps a projection's table folded from the log. Each batch is applied in the same transaction
+ * that advances its checkpoint with compare-and-set, so the table always equals the fold of the
+ * log up to the checkpoint: exactly-once in effect. One instance owns it (a session advisory lock);
+ * the CAS keeps a second writer harmless if the lock is ever lost (e.g. behind a pooler).
+ */
+export async function startProjectionRunner(options: ProjectionRunnerOptions): Promise<RunningProjection> {
+  const { db, projection } = options;
+  const store = createEventStore(db, options.store);
+  const batchSize = options.batchSize ?? 1000;
+  const maxPollIntervalMs = options.maxPollIntervalMs ?? 1000;
+  const ownershipRetryMs = options.ownershipRetryMs ?? 2000;
+  let position = await loadCheckpoint(db, projection.checkpointId);
+  let stopped = false;
+  let owner = false;
+  let session: pg.Client | undefined;
+  let wake: (() => void) | undefined;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  async function ensureOwner(): Promise<boolean> {
+    if (!session) {
+      const client = new pg.Client({
+        connectionString: options.connectionString,
+        application_name: `omni-projection-${projection.name}`,
+      });
+      // Losing the session loses the lock: step down and compete again.
+      const lost = (error?: unknown) => {
+        if (error) options.onError?.(error);
+        if (session === client) {
+          session = undefined;
+          owner = false;
+        }
+      };
+      client.on('error', lost);
+      client.on('end', () => lost());
+      client.on('notification', () => wake?.());
+      await client.connect();
+      await client.query('listen omni_events');
+      session = client;
+    }
+    if (!owner) {
+      const { rows } = await session.query<{ locked: boolean }>(
+        'select pg_try_advisory_lock($1, hashtext($2)) as locked',
+        [lockNamespace, `projection:${projection.name}`],
+      );
+      owner = rows[0]?.locked === true;
+      // A new owner resumes from the checkpoint, not from what it saw while standing by.
+      if (owner) position = await loadCheckpoint(db, projection.checkpointId);
+    }
+    return owner;
+  }
+
+  async function step(): Promise<number> {
+    const events = await store.readAll(position, {
+      limit: batchSize,
+      ...(projection.types ? { types: projection.types } : {}),
+      ...(projection.streamPrefix ? { streamPrefix: projection.streamPrefix } : {}),
+    });
+    const last = events.at(-1);
+    if (!last) return 0;
+    const next = { transactionId: last.transactionId, globalPosition: last.globalPosition };
+    try {
+      await db.transaction().execute(async (trx) => {
+        // Take the table first, before the checkpoint row: a replay swap locks in the same order
+        // (table, then checkpoint), so the two wait for each other instead of deadlocking.
+        await sql`lock table ${sql.table(projection.table)} in row exclusive mode`.execute(trx);
+        if (!(await advanceCheckpoint(trx, projection.checkpointId, position, next)))
+          throw new CheckpointMoved();
+        await projection.apply(trx, projection.table, events);
+      });
+      position = next;
+      return events.length;
+    } catch (error) {
+      if (!(error instanceof CheckpointMoved)) throw error;
+      // A replay swapped the table in, or another owner advanced: resume from what is committed.
+      position = await loadCheckpoint(db, projection.checkpointId);
+      return 1;
+    }
+  }
+
+  const loop = (async () => {
+    let idleDelay = 25;
+    while (!stopped) {
+      try {
+        if (!(await ensureOwner())) {
+          await sleep(ownershipRetryMs);
+          continue;
+        }
+        if ((await step()) > 0) {
+          idleDelay = 25;
+          continue;
+        }
+        await sleep(idleDelay);
+        idleDelay = Math.min(idleDelay * 2, maxPollIntervalMs);
+      } catch (error) {
+        options.onError?.(error);
+        await sleep(maxPollIntervalMs);
+      }
+    }
+  })();
+
+  return {
+    position: () => position,
+    isOwner: () => owner,
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      // Ending the session releases the advisory lock for a standby.
+      await session?.end().catch(() => undefined);
+    },
+  };
+}
