@@ -1,0 +1,41 @@
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { EventStore } from '../../events/event-store.ts';
+import { instruments } from './instruments.ts';
+
+// Events that end an attempt or a job: counted as outcomes. Listed here, not in the domain, because
+// only the metric cares which ones they are.
+const outcomeOf: Readonly<Record<string, string>> = {
+  JobSucceeded: 'succeeded',
+  JobFailed: 'failed',
+  JobCancelled: 'cancelled',
+  JobExpired: 'expired',
+  JobAttemptAbandoned: 'abandoned',
+};
+
+/** Wraps a store so every append is a span, its latency a histogram, and outcomes are counted. */
+export function instrumentEventStore(store: EventStore): EventStore {
+  const tracer = trace.getTracer('omni-events');
+  const { appendLatency, jobsFinished } = instruments();
+  return {
+    ...store,
+    append: (streamId, expectedVersion, events) =>
+      tracer.startActiveSpan('event-store append', { attributes: { 'omni.stream_id': streamId, 'omni.event_types': events.map((e) => e.type).join(',') } }, async (span) => {
+        const started = performance.now();
+        try {
+          const result = await store.append(streamId, expectedVersion, events);
+          for (const event of events) {
+            const outcome = outcomeOf[event.type];
+            const reason = (event.data as { reason?: unknown } | undefined)?.reason;
+            if (outcome) jobsFinished.add(1, { outcome, ...(typeof reason === 'string' ? { reason } : {}) });
+          }
+          return result;
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
+          throw error;
+        } finally {
+          appendLatency.record((performance.now() - started) / 1000);
+          span.end();
+        }
+      }),
+  };
+}

@@ -1,0 +1,54 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTelemetry, type Telemetry } from '../services/telemetry/telemetry.ts';
+import { testImage } from './support/test-image.ts';
+import { startTestStack, type TestStack } from './support/test-stack.ts';
+
+const exporter = new InMemorySpanExporter();
+let telemetry: Telemetry;
+let stack: TestStack;
+
+beforeAll(async () => {
+  // Before the stack, so its instruments bind to these providers.
+  telemetry = startTelemetry({ serviceName: 'omni-test', spanExporter: exporter });
+  stack = await startTestStack('telemetry');
+});
+afterAll(async () => {
+  await stack?.stop();
+  await telemetry?.shutdown();
+});
+
+describe('OpenTelemetry', () => {
+  it('traces one job from the HTTP request through the append, dispatcher and worker into the sandbox, in one trace', async () => {
+    const headers = { authorization: `Bearer ${await stack.token()}`, 'content-type': 'application/json' };
+    const response = await stack.app.request('/v1/jobs', { method: 'POST', headers, body: JSON.stringify({ image: testImage, command: ['echo', 'traced'] }) });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    let status = 'queued';
+    for (let i = 0; i < 200 && status !== 'succeeded' && status !== 'failed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = ((await (await stack.app.request(`/v1/jobs/${id}`, { headers })).json()) as { status: string }).status;
+    }
+    expect(status).toBe('succeeded');
+
+    const [submitted] = await stack.store.readStream(`job-${id}`);
+    const traceparent = submitted?.metadata.traceparent;
+    expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const traceId = String(traceparent).split('-')[1];
+
+    const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+    const names = spans.map((span) => span.name);
+    expect(names).toEqual(expect.arrayContaining(['POST /v1/jobs', 'event-store append', 'dispatch attempt', 'run attempt', 'sandbox run']));
+    // The sandbox span hangs under the attempt span, which continues the dispatcher's.
+    const byName = (name: string) => spans.find((span) => span.name === name);
+    expect(byName('sandbox run')?.parentSpanContext?.spanId).toBe(byName('run attempt')?.spanContext().spanId);
+    expect(byName('run attempt')?.parentSpanContext?.spanId).toBe(byName('dispatch attempt')?.spanContext().spanId);
+  });
+
+  it('exposes the metrics as Prometheus text', async () => {
+    const text = await telemetry.prometheusText();
+    expect(text).toMatch(/omni_jobs_finished_total\{[^}]*outcome="succeeded"[^}]*\} [1-9]/);
+    expect(text).toContain('omni_event_append_duration');
+    expect(text).toContain('omni_sandbox_run_duration');
+  });
+});
