@@ -1,6 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { putSecretBodySchema } from '../../schemas/api.schema.ts';
 import { type SecretVault, secretNamePattern } from '../secrets/secret-vault.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
@@ -15,7 +16,7 @@ export interface SecretsRoutesDeps {
 type Env = { Variables: AuthVariables & { requestId: string } };
 
 const nameParam = z.object({ name: z.string().regex(secretNamePattern, 'must be 1-128 of A-Z a-z 0-9 _ . -') });
-const putBody = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
+const putBody = putSecretBodySchema;
 
 /** /v1/secrets: a tenant stores secrets by name; values are write-only (no route ever returns one). */
 export function createSecretsRoutes(deps: SecretsRoutesDeps) {

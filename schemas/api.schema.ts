@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/** RFC 9457 problem details, as every error leaves the API. */
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  code: z.string().describe('stable, machine-readable error code'),
+  detail: z.string(),
+  instance: z.string(),
+  requestId: z.string().optional(),
+  errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
+});
+
+const links = z.object({ self: z.string(), events: z.string() }).catchall(z.string());
+
+export const jobAcceptedSchema = z.object({
+  id: z.uuid(),
+  status: z.literal('queued'),
+  links,
+});
+
+export const jobViewSchema = z
+  .object({
+    id: z.uuid(),
+    status: z.string().describe('queued, running, succeeded, failed, cancelled, ...'),
+    attempt: z.number().int(),
+    image: z.string(),
+    command: z.array(z.string()),
+    submittedBy: z.string().nullable(),
+    submittedAt: z.iso.datetime(),
+    startedAt: z.iso.datetime().nullable(),
+    finishedAt: z.iso.datetime().nullable(),
+    durationMs: z.number().nullable(),
+    exitCode: z.number().int().nullable(),
+    failureReason: z.string().nullable(),
+    stdout: z.string().nullable(),
+    stderr: z.string().nullable(),
+    outputTruncated: z.boolean(),
+    links,
+  })
+  .loose();
+
+export const eventViewSchema = z.object({
+  position: z.number().int(),
+  streamVersion: z.number().int(),
+  eventId: z.uuid(),
+  type: z.string(),
+  schemaVersion: z.number().int(),
+  data: z.unknown(),
+  metadata: z.record(z.string(), z.unknown()),
+  recordedAt: z.iso.datetime(),
+});
+
+export const jobEventsSchema = z.object({ id: z.uuid(), events: z.array(eventViewSchema) });
+
+export const secretListSchema = z.object({ secrets: z.array(z.object({ name: z.string() })) });
+
+export const putSecretBodySchema = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readinessSchema = z.object({
+  status: z.enum(['ready', 'not-ready']),
+  checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() })),
+});

@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import {
+  healthSchema,
+  jobAcceptedSchema,
+  jobEventsSchema,
+  jobViewSchema,
+  problemSchema,
+  putSecretBodySchema,
+  readinessSchema,
+  secretListSchema,
+} from '../../schemas/api.schema.ts';
+import { jobSpecSchema } from '../../schemas/job-spec.schema.ts';
+
+/** One documented operation; the document and its test are generated from this table. */
+export interface DocumentedOperation {
+  readonly method: 'get' | 'post' | 'put' | 'delete';
+  /** OpenAPI style: `/v1/jobs/{id}`. */
+  readonly path: string;
+  readonly summary: string;
+  /** Scope required; absent: public. */
+  readonly scope?: string;
+  readonly body?: { readonly schema: z.ZodType; readonly example: unknown };
+  readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType; readonly example?: unknown; readonly contentType?: string };
+  readonly errors: readonly number[];
+}
+
+const exampleJobId = '8f0c6a52-3f0e-4c3e-9d6b-6d0f1c0b9a11';
+const exampleLinks = { self: `/v1/jobs/${exampleJobId}`, events: `/v1/jobs/${exampleJobId}/events` };
+
+/** Every route the API serves, documented from the same zod schemas the routes validate with. */
+export const documentedOperations: readonly DocumentedOperation[] = [
+  {
+    method: 'post',
+    path: '/v1/jobs',
+    summary: 'Submit a job',
+    scope: 'jobs:submit',
+    body: { schema: jobSpecSchema, example: { image: 'omni-busybox:latest', command: ['echo', 'hello'], timeoutMs: 5000, limits: { memoryBytes: 67108864 } } },
+    success: { status: 202, description: 'Accepted: the job is queued', schema: jobAcceptedSchema, example: { id: exampleJobId, status: 'queued', links: exampleLinks } },
+    errors: [400, 401, 403, 413, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}',
+    summary: "A job's current state, folded from its events",
+    scope: 'jobs:read',
+    success: {
+      status: 200,
+      description: 'The job',
+      schema: jobViewSchema,
+      example: {
+        id: exampleJobId,
+        status: 'succeeded',
+        attempt: 1,
+        image: 'omni-busybox:latest',
+        command: ['echo', 'hello'],
+        submittedBy: 'dev-user',
+        submittedAt: '2026-11-30T01:55:42.018Z',
+        startedAt: '2026-11-30T01:55:42.111Z',
+        finishedAt: '2026-11-30T01:55:42.615Z',
+        durationMs: 343,
+        exitCode: 0,
+        failureReason: null,
+        stdout: 'hello\n',
+        stderr: '',
+        outputTruncated: false,
+        links: exampleLinks,
+      },
+    },
+    errors: [401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/events',
+    summary: "A job's history: its events in order",
+    scope: 'events:read',
+    success: {
+      status: 200,
+      description: 'The events',
+      schema: jobEventsSchema,
+      example: {
+        id: exampleJobId,
+        events: [
+          {
+            position: 1,
+            streamVersion: 1,
+            eventId: '0b7e0d2c-2b53-4a8e-9d0e-0f3c9b1f7a21',
+            type: 'JobSubmitted',
+            schemaVersion: 1,
+            data: { spec: { image: 'omni-busybox:latest', command: ['echo', 'hello'] } },
+            metadata: { actor: 'dev-user', tenant: 'default' },
+            recordedAt: '2026-11-30T01:55:42.018Z',
+          },
+        ],
+      },
+    },
+    errors: [401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/secrets',
+    summary: "Names of the tenant's secrets (never their values)",
+    scope: 'secrets:read',
+    success: { status: 200, description: 'The names', schema: secretListSchema, example: { secrets: [{ name: 'api-key' }] } },
+    errors: [401, 403, 429, 503],
+  },
+  {
+    method: 'put',
+    path: '/v1/secrets/{name}',
+    summary: 'Store a secret, encrypted at rest; jobs reference it by name',
+    scope: 'secrets:write',
+    body: { schema: putSecretBodySchema, example: { value: 's3cr3t-value' } },
+    success: { status: 204, description: 'Stored' },
+    errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness',
+    success: { status: 200, description: 'Alive', schema: healthSchema, example: { status: 'ok' } },
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: Postgres, migrations, Redis',
+    success: { status: 200, description: 'Ready (503 with the same body when not)', schema: readinessSchema, example: { status: 'ready', checks: { postgres: { ok: true } } } },
+    errors: [503],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Metrics in the Prometheus text format',
+    success: { status: 200, description: 'Metrics', contentType: 'text/plain' },
+    errors: [],
+  },
+];
+
+const errorTitles: Record<number, string> = {
+  400: 'Invalid request',
+  401: 'Missing or invalid bearer token',
+  403: 'Missing scope',
+  404: 'Not found (or another tenant’s)',
+  409: 'Conflict with the current state',
+  413: 'Body too large',
+  429: 'Rate limited (see Retry-After)',
+  503: 'Unavailable',
+};
+
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+
+/** The OpenAPI 3.1 document. */
+export function buildOpenApiDocument(options: { readonly version: string }) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const operation of documentedOperations) {
+    const parameters = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => ({ name: match[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const success = operation.success;
+    paths[operation.path] ??= {};
+    (paths[operation.path] as Record<string, unknown>)[operation.method] = {
+      summary: operation.summary,
+      operationId: `${operation.method}${operation.path.replace(/[{}]/g, '').replace(/\/(\w)/g, (_, c: string) => c.toUpperCase()).replace(/\W/g, '')}`,
+      ...(operation.scope ? { security: [{ bearer: [operation.scope] }], 'x-required-scope': operation.scope } : { security: [] }),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(operation.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(operation.body.schema, 'input'), example: operation.body.example } } } }
+        : {}),
+      responses: {
+        [success.status]: {
+          description: success.description,
+          ...(success.schema
+            ? { content: { [success.contentType ?? 'application/json']: { schema: jsonSchema(success.schema, 'output'), example: success.example } } }
+            : success.contentType
+              ? { content: { [success.contentType]: { schema: { type: 'string' } } } }
+              : {}),
+        },
+        ...Object.fromEntries(
+          operation.errors.map((status) => [
+            status,
+            { description: errorTitles[status] ?? 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+          ]),
+        ),
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'omni',
+      version: options.version,
+      description: 'Run untrusted jobs in hardened sandboxes, with a complete, verifiable history of every job as immutable events.',
+    },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: { Problem: jsonSchema(problemSchema, 'output') },
+    },
+    paths,
+  };
+}
