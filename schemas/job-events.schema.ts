@@ -1,5 +1,25 @@
 import { z } from 'zod';
 
+/** Why an attempt failed; each one is a distinct outcome an operator can filter on. */
+export const failureReasonSchema = z.enum(['exit-code', 'timeout', 'oom', 'output-limit', 'sandbox-error']);
+export type FailureReason = z.infer<typeof failureReasonSchema>;
+
+/** Why an attempt ended without a result: any failure reason, or its worker vanished or shut down. */
+export const retryReasonSchema = z.enum([...failureReasonSchema.options, 'abandoned']);
+export type RetryReason = z.infer<typeof retryReasonSchema>;
+
+/** A resolved retry policy: every field concrete, clamped to the operator's maxima. */
+export const retryPolicySchema = z.object({
+  maxAttempts: z.number().int().positive(),
+  backoff: z.object({
+    initialMs: z.number().int().nonnegative(),
+    multiplier: z.number().positive(),
+    maxMs: z.number().int().nonnegative(),
+    jitter: z.number().min(0).max(1),
+  }),
+  on: z.array(retryReasonSchema),
+});
+
 const resolvedSpecSchema = z.object({
   image: z.string(),
   command: z.array(z.string()),
@@ -8,11 +28,11 @@ const resolvedSpecSchema = z.object({
   stdin: z.string().optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),
+  // Absent on jobs submitted before retries, priorities and queue deadlines existed.
+  retry: retryPolicySchema.optional(),
+  priority: z.number().int().optional(),
+  queueTimeoutMs: z.number().int().optional(),
 });
-
-/** Why an attempt failed; each one is a distinct outcome an operator can filter on. */
-export const failureReasonSchema = z.enum(['exit-code', 'timeout', 'oom', 'output-limit', 'sandbox-error']);
-export type FailureReason = z.infer<typeof failureReasonSchema>;
 
 const runOutputSchema = z.object({
   attempt: z.number().int().positive(),
@@ -21,22 +41,84 @@ const runOutputSchema = z.object({
   stderr: z.string(),
   outputTruncated: z.boolean(),
   durationMs: z.number().nonnegative(),
+  // Highest memory use the engine sampled (cgroup v1 max_usage); absent when the run ended before a sample.
+  peakMemoryBytes: z.number().int().nonnegative().optional(),
 });
+
+/** Where a chunk of live output came from. */
+export const outputStreamSchema = z.enum(['stdout', 'stderr']);
+export type OutputStream = z.infer<typeof outputStreamSchema>;
 
 /**
  * Every job event with its current schema version. Events read back from storage are parsed with
  * these (a trust boundary: the database may hold what an older release wrote).
  */
 export const jobEventSchemas = {
-  JobSubmitted: { version: 1, data: z.object({ spec: resolvedSpecSchema }) },
+  // runAt: not before (delayed jobs); expiresAt: the queue-wait deadline of the first attempt.
+  JobSubmitted: {
+    version: 1,
+    data: z.object({
+      spec: resolvedSpecSchema,
+      runAt: z.iso.datetime().optional(),
+      expiresAt: z.iso.datetime().optional(),
+    }),
+  },
   JobStarted: {
     version: 1,
-    data: z.object({ attempt: z.number().int().positive(), workerId: z.string(), imageId: z.string().optional() }),
+    data: z.object({
+      attempt: z.number().int().positive(),
+      workerId: z.string(),
+      imageId: z.string().optional(),
+    }),
+  },
+  // Live output while an attempt runs, in order: `seq` counts from 0 per attempt; secrets are masked.
+  JobOutput: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      seq: z.number().int().nonnegative(),
+      stream: outputStreamSchema,
+      text: z.string(),
+    }),
   },
   JobSucceeded: { version: 1, data: runOutputSchema },
   JobFailed: {
     version: 1,
     data: runOutputSchema.extend({ reason: failureReasonSchema, message: z.string().optional() }),
+  },
+  // The next attempt is due at dueAt: after a retryable failure (reason says which), or an operator's re-run.
+  JobRetryScheduled: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      dueAt: z.iso.datetime(),
+      reason: z.union([retryReasonSchema, z.literal('operator')]),
+      expiresAt: z.iso.datetime().optional(),
+      requestedBy: z.string().optional(),
+      comment: z.string().optional(),
+    }),
+  },
+  // A started attempt whose worker died (lease expired) or shut down before it finished.
+  JobAttemptAbandoned: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      workerId: z.string(),
+      reason: z.enum(['worker-lost', 'shutdown']),
+    }),
+  },
+  JobCancelled: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      wasRunning: z.boolean(),
+      reason: z.string().optional(),
+    }),
+  },
+  // The attempt waited in the queue past its deadline and never started.
+  JobExpired: {
+    version: 1,
+    data: z.object({ attempt: z.number().int().positive(), expiresAt: z.iso.datetime() }),
   },
 } as const;
 
@@ -44,7 +126,10 @@ export type JobEventType = keyof typeof jobEventSchemas;
 
 /** A job event as the domain sees it: a discriminated union on `type`. */
 export type JobEvent = {
-  [Type in JobEventType]: { readonly type: Type; readonly data: z.infer<(typeof jobEventSchemas)[Type]['data']> };
+  [Type in JobEventType]: {
+    readonly type: Type;
+    readonly data: z.infer<(typeof jobEventSchemas)[Type]['data']>;
+  };
 }[JobEventType];
 
 export const jobEventTypes = Object.keys(jobEventSchemas) as JobEventType[];

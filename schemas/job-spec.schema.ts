@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type RetryReason, retryReasonSchema } from './job-events.schema.ts';
 
 /** Resource limits a client may ask for; the operator's maxima clamp them before they reach a container. */
 export const jobLimitsSchema = z
@@ -6,6 +7,23 @@ export const jobLimitsSchema = z
     memoryBytes: z.number().int().positive().optional(),
     cpus: z.number().positive().max(64).optional(),
     pids: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/** A client's retry wishes; missing fields take the operator's defaults, and maxima clamp them. */
+export const retryPolicyInputSchema = z
+  .object({
+    maxAttempts: z.number().int().min(1).max(1000).optional(),
+    backoff: z
+      .object({
+        initialMs: z.number().int().nonnegative().optional(),
+        multiplier: z.number().min(1).max(100).optional(),
+        maxMs: z.number().int().nonnegative().optional(),
+        jitter: z.number().min(0).max(1).optional(),
+      })
+      .strict()
+      .optional(),
+    on: z.array(retryReasonSchema).max(16).optional(),
   })
   .strict();
 
@@ -17,7 +35,10 @@ export const jobSpecSchema = z
     image: z.string().min(1).max(255),
     command: z.array(z.string().max(4096)).min(1).max(256),
     env: z
-      .record(z.string().regex(envNamePattern, 'must be a valid environment variable name').max(128), z.string().max(4096))
+      .record(
+        z.string().regex(envNamePattern, 'must be a valid environment variable name').max(128),
+        z.string().max(4096),
+      )
       .refine((env) => Object.keys(env).length <= 64, 'at most 64 variables')
       .optional(),
     // Environment variables filled from the tenant's secrets at run time: { ENV_NAME: "secret-name" }.
@@ -29,11 +50,38 @@ export const jobSpecSchema = z
       )
       .refine((secrets) => Object.keys(secrets).length <= 32, 'at most 32 secrets')
       .optional(),
-    stdin: z.string().max(1024 * 1024).optional(),
+    stdin: z
+      .string()
+      .max(1024 * 1024)
+      .optional(),
     timeoutMs: z.number().int().positive().optional(),
     limits: jobLimitsSchema.optional(),
+    retry: retryPolicyInputSchema.optional(),
+    // 0 (lowest) to 100 (most urgent); default 50.
+    priority: z.number().int().min(0).max(100).optional(),
+    // Longest an attempt may wait in the queue before it expires instead of running.
+    queueTimeoutMs: z.number().int().positive().optional(),
   })
   .strict();
+
+/** POST /v1/jobs: a spec plus when it may run (runAt or delayMs) and until when it may start (expiresAt). */
+export const submitJobSchema = jobSpecSchema
+  .extend({
+    runAt: z.iso.datetime({ offset: true }).optional(),
+    delayMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(365 * 24 * 3600 * 1000)
+      .optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .refine((body) => body.runAt === undefined || body.delayMs === undefined, {
+    message: 'give runAt or delayMs, not both',
+    path: ['delayMs'],
+  });
+export type SubmitJobInput = z.infer<typeof submitJobSchema>;
 
 export type JobSpecInput = z.infer<typeof jobSpecSchema>;
 export type JobLimitsInput = z.infer<typeof jobLimitsSchema>;
@@ -48,6 +96,22 @@ export interface ResolvedJobSpec {
   readonly stdin?: string;
   readonly timeoutMs: number;
   readonly limits: ResolvedLimits;
+  /** Absent on jobs submitted before retries existed: those never retry. */
+  readonly retry?: RetryPolicy;
+  /** 0..100, higher first; absent means the default (50). */
+  readonly priority?: number;
+  readonly queueTimeoutMs?: number;
+}
+
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly backoff: {
+    readonly initialMs: number;
+    readonly multiplier: number;
+    readonly maxMs: number;
+    readonly jitter: number;
+  };
+  readonly on: readonly RetryReason[];
 }
 
 export interface ResolvedLimits {

@@ -17,7 +17,7 @@ function given(...events: JobEvent[]) {
   return { when: (command: JobCommand) => () => decide(command, state) };
 }
 
-const submitted: JobEvent = { type: 'JobSubmitted', data: { spec: { ...spec, command: [...spec.command], env: {} } } };
+const submitted: JobEvent = { type: 'JobSubmitted', data: { spec: JSON.parse(JSON.stringify(spec)) } };
 const started: JobEvent = { type: 'JobStarted', data: { attempt: 1, workerId: 'w1' } };
 
 describe('job decider', () => {
@@ -39,24 +39,24 @@ describe('job decider', () => {
   });
 
   it('records exit code 0 as success', () => {
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, result: { reason: 'exited', ...output } })();
+    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result: { reason: 'exited', ...output } })();
     expect(events).toEqual([{ type: 'JobSucceeded', data: { attempt: 1, ...output } }]);
   });
 
   it('records a non-zero exit as failure with its code', () => {
     const result = { reason: 'exited' as const, ...output, exitCode: 3 };
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, result })();
+    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result })();
     expect(events).toEqual([{ type: 'JobFailed', data: { attempt: 1, ...output, exitCode: 3, reason: 'exit-code' } }]);
   });
 
   it.each(['timeout', 'oom', 'output-limit', 'sandbox-error'] as const)('records %s as its own failure reason', (reason) => {
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, result: { reason, ...output, exitCode: null } })();
+    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result: { reason, ...output, exitCode: null } })();
     expect(events[0]).toMatchObject({ type: 'JobFailed', data: { reason } });
   });
 
   it('refuses to complete an attempt that is not running', () => {
     const result = { reason: 'exited' as const, ...output };
-    expect(given(submitted).when({ type: 'CompleteAttempt', attempt: 1, result })).toThrow(/not running/);
+    expect(given(submitted).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result })).toThrow(/not running/);
   });
 
   it('folds a history into the current state', () => {

@@ -13,7 +13,8 @@ export const isJobEventType = (type: string): type is JobEventType => Object.has
 
 /** Parses a stored event into the domain's shape; storage is a trust boundary. */
 export function toJobEvent(recorded: RecordedEvent): JobEventEnvelope {
-  if (!isJobEventType(recorded.type)) throw new Error(`event ${recorded.eventId} has unknown type ${recorded.type}`);
+  if (!isJobEventType(recorded.type))
+    throw new Error(`event ${recorded.eventId} has unknown type ${recorded.type}`);
   const schema = jobEventSchemas[recorded.type];
   const data = schema.data.parse(recorded.data);
   const { actor, tenant } = recorded.metadata;
@@ -58,7 +59,12 @@ export async function executeJobCommand(
   const result = await store.append(
     jobStreamId(jobId),
     version,
-    events.map((event) => ({ type: event.type, schemaVersion: jobEventSchemas[event.type].version, data: event.data, metadata })),
+    events.map((event) => ({
+      type: event.type,
+      schemaVersion: jobEventSchemas[event.type].version,
+      data: event.data,
+      metadata,
+    })),
   );
   return { events, version: result.nextExpectedVersion };
 }

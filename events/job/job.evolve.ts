@@ -2,7 +2,11 @@ import type { JobEvent } from '../../schemas/job-events.schema.ts';
 import type { JobState } from './job.state.ts';
 
 /** A job event with the envelope facts evolve needs (when, by whom). */
-export type JobEventEnvelope = JobEvent & { readonly recordedAt: Date; readonly actor?: string; readonly tenant?: string };
+export type JobEventEnvelope = JobEvent & {
+  readonly recordedAt: Date;
+  readonly actor?: string;
+  readonly tenant?: string;
+};
 
 /** Jobs submitted without a tenant (single-tenant deployments) belong to this one. */
 export const defaultJobTenant = 'default';
@@ -18,6 +22,8 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
         submittedAt: event.recordedAt,
         tenant: event.tenant ?? defaultJobTenant,
         ...(event.actor === undefined ? {} : { submittedBy: event.actor }),
+        ...(event.data.runAt === undefined ? {} : { dueAt: new Date(event.data.runAt) }),
+        ...(event.data.expiresAt === undefined ? {} : { expiresAt: new Date(event.data.expiresAt) }),
       };
     case 'JobStarted': {
       if (state.status === 'initial') return state;
@@ -29,6 +35,9 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
       };
       return { ...withoutOutcome(state), status: 'running', attempt: event.data.attempt, current };
     }
+    case 'JobOutput':
+      // Live output is history for readers of the stream; it changes nothing the decider looks at.
+      return state;
     case 'JobSucceeded': {
       if (state.status !== 'running') return state;
       const { attempt: _attempt, ...output } = event.data;
@@ -39,12 +48,46 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
       const { attempt: _attempt, reason, message, ...output } = event.data;
       return {
         ...withoutOutcome(state),
+        // Which attempt failed, where, on which image: what an operator asks next.
+        ...('current' in state && state.current ? { current: state.current } : {}),
         status: 'failed',
         reason,
         ...(message === undefined ? {} : { message }),
         outcome: { ...output, finishedAt: event.recordedAt },
       };
     }
+    case 'JobRetryScheduled': {
+      if (state.status === 'initial') return state;
+      const { dueAt, expiresAt } = event.data;
+      return {
+        ...withoutOutcome(state),
+        status: 'queued',
+        attempt: event.data.attempt,
+        dueAt: new Date(dueAt),
+        ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt) }),
+      };
+    }
+    case 'JobAttemptAbandoned':
+      if (state.status !== 'running' || state.attempt !== event.data.attempt) return state;
+      return {
+        ...withoutOutcome(state),
+        status: 'failed',
+        current: state.current,
+        reason: 'abandoned',
+        message: `worker ${event.data.workerId} ${event.data.reason === 'shutdown' ? 'shut down' : 'was lost'} during the attempt`,
+      };
+    case 'JobCancelled':
+      if (state.status === 'initial') return state;
+      return {
+        ...withoutOutcome(state),
+        status: 'cancelled',
+        cancelledAt: event.recordedAt,
+        ...(event.actor === undefined ? {} : { cancelledBy: event.actor }),
+        ...(event.data.reason === undefined ? {} : { reason: event.data.reason }),
+      };
+    case 'JobExpired':
+      if (state.status === 'initial') return state;
+      return { ...withoutOutcome(state), status: 'expired', expiredAt: event.recordedAt };
     default: {
       const unhandled: never = event;
       throw new Error(`unknown job event ${(unhandled as { type: string }).type}`);

@@ -1,5 +1,5 @@
+import type { RetryReason } from '../../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
-import type { FailureReason } from '../../schemas/job-events.schema.ts';
 
 export interface AttemptRecord {
   readonly attempt: number;
@@ -14,6 +14,7 @@ export interface RunOutcome {
   readonly stderr: string;
   readonly outputTruncated: boolean;
   readonly durationMs: number;
+  readonly peakMemoryBytes?: number;
   readonly finishedAt: Date;
 }
 
@@ -28,18 +29,46 @@ interface Known {
 /** The job aggregate, keyed on `status`; folded from the job's events by `evolve`. */
 export type JobState =
   | { readonly status: 'initial' }
-  | (Known & { readonly status: 'queued'; readonly attempt: number })
+  | (Known & {
+      readonly status: 'queued';
+      readonly attempt: number;
+      /** Not before: a delayed job's runAt, a retry's due time. */
+      readonly dueAt?: Date;
+      /** The queue-wait deadline: not started by then, the attempt expires. */
+      readonly expiresAt?: Date;
+    })
   | (Known & { readonly status: 'running'; readonly attempt: number; readonly current: AttemptRecord })
-  | (Known & { readonly status: 'succeeded'; readonly attempt: number; readonly current: AttemptRecord; readonly outcome: RunOutcome })
+  | (Known & {
+      readonly status: 'succeeded';
+      readonly attempt: number;
+      readonly current: AttemptRecord;
+      readonly outcome: RunOutcome;
+    })
   | (Known & {
       readonly status: 'failed';
       readonly attempt: number;
       readonly current?: AttemptRecord;
-      readonly outcome: RunOutcome;
-      readonly reason: FailureReason;
+      /** Absent when the attempt was abandoned: it never reported one. */
+      readonly outcome?: RunOutcome;
+      readonly reason: RetryReason;
       readonly message?: string;
-    });
+    })
+  | (Known & {
+      readonly status: 'cancelled';
+      readonly attempt: number;
+      readonly cancelledAt: Date;
+      readonly cancelledBy?: string;
+      readonly reason?: string;
+    })
+  | (Known & { readonly status: 'expired'; readonly attempt: number; readonly expiredAt: Date });
 
 export type JobStatus = JobState['status'];
+
+/** States no worker will move on; only an operator's re-run (failed, cancelled, expired) leaves them. */
+export const isTerminal = (state: JobState): boolean =>
+  state.status === 'succeeded' ||
+  state.status === 'failed' ||
+  state.status === 'cancelled' ||
+  state.status === 'expired';
 
 export const initialJobState = (): JobState => ({ status: 'initial' });

@@ -1,5 +1,21 @@
-import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import type { JobSpecInput, ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
+import { defaultRetryLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
+import type { JobSpecInput, ResolvedJobSpec, RetryPolicy } from '../../schemas/job-spec.schema.ts';
+
+/** The job's retry wishes over the operator's defaults, clamped to the maxima. Pure. */
+export function resolveRetryPolicy(input: JobSpecInput['retry'], policy: SandboxPolicy): RetryPolicy {
+  const { defaults, maxima } = policy.retry ?? defaultRetryLimits;
+  const backoff = { ...defaults.backoff, ...input?.backoff };
+  return {
+    maxAttempts: Math.min(input?.maxAttempts ?? defaults.maxAttempts, maxima.maxAttempts),
+    backoff: {
+      initialMs: Math.min(backoff.initialMs, maxima.maxDelayMs),
+      multiplier: backoff.multiplier,
+      maxMs: Math.min(backoff.maxMs, maxima.maxDelayMs),
+      jitter: backoff.jitter,
+    },
+    on: [...new Set(input?.on ?? defaults.on)],
+  };
+}
 
 /** Applies the operator's defaults and clamps every requested limit to its maximum. Pure. */
 export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): ResolvedJobSpec {
@@ -17,5 +33,8 @@ export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): Reso
       cpus: clamp(input.limits?.cpus, policy.defaults.cpus, policy.maxima.cpus),
       pids: clamp(input.limits?.pids, policy.defaults.pids, policy.maxima.pids),
     },
+    retry: resolveRetryPolicy(input.retry, policy),
+    ...(input.priority === undefined ? {} : { priority: input.priority }),
+    ...(input.queueTimeoutMs === undefined ? {} : { queueTimeoutMs: input.queueTimeoutMs }),
   };
 }
