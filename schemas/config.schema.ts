@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { retryReasonSchema } from './job-events.schema.ts';
+import type { RetryPolicy } from './job-spec.schema.ts';
 
 const mebibyte = 1024 * 1024;
 
@@ -12,6 +14,17 @@ const commaList = z
   );
 
 const positiveInt = z.coerce.number().int().positive();
+
+/** Docker's registry auth config, as the engine's pull endpoint takes it. */
+const registryAuthSchema = z
+  .object({
+    username: z.string().optional(),
+    password: z.string().optional(),
+    serveraddress: z.string().optional(),
+    identitytoken: z.string().optional(),
+  })
+  .strict();
+export type RegistryAuth = z.infer<typeof registryAuthSchema>;
 
 /**
  * The process environment, parsed once at start-up. Only the entry point reads `process.env`;
@@ -56,8 +69,24 @@ export const environmentSchema = z
     // Keys encrypting secrets at rest: "id:base64-of-32-bytes" pairs, comma separated; the first encrypts,
     // all decrypt (so keys can rotate). Unset: the secrets API answers 503.
     SECRETS_KEYS: commaList.default([]),
-    // Images jobs may use, comma separated (exact references).
+    // Images jobs may use, comma separated (exact references). `name:tag@sha256:...` pins one: the local image
+    // must carry that id or repo digest, or every job naming `name:tag` is refused.
     SANDBOX_IMAGES: commaList.default(['omni-busybox:latest']),
+    // Pull an allowed image the engine lacks (by its pinned digest when there is one). Off: such jobs fail with image-missing.
+    SANDBOX_PULL_MISSING: z.stringbool().default(false),
+    // Registry credentials for those pulls, as Docker's auth config JSON: {"username","password","serveraddress"} or {"identitytoken"}.
+    SANDBOX_REGISTRY_AUTH: z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return registryAuthSchema.parse(JSON.parse(value));
+        } catch {
+          // Never echo the value: it holds a password.
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object with username/password/serveraddress or identitytoken' });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     // Optional OCI runtime for sandbox containers, e.g. runsc for gVisor.
     SANDBOX_RUNTIME: z.string().optional(),
     // uid:gid jobs run as; never root.
@@ -80,6 +109,26 @@ export const environmentSchema = z
     SANDBOX_TMPFS_MB: positiveInt.default(64),
     // Jobs one worker process runs at once.
     WORKER_CONCURRENCY: positiveInt.default(4),
+    // Jobs one tenant may have running at once across all workers (fairness between tenants).
+    TENANT_MAX_RUNNING: positiveInt.default(8),
+    // On SIGTERM a worker lets running jobs finish for this long, then kills them and records them abandoned.
+    WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    // A worker renews its lease in Postgres every third of this; past it, its attempts count as abandoned.
+    WORKER_LEASE_MS: z.coerce.number().int().min(1000).default(10_000),
+    // How often the dispatcher re-derives the queue from the log (lost messages, expired or abandoned attempts).
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+    // Retry policy defaults (a job may override them) and maxima (no job may exceed them).
+    RETRY_DEFAULT_MAX_ATTEMPTS: positiveInt.default(3),
+    RETRY_MAX_ATTEMPTS: positiveInt.default(10),
+    RETRY_DEFAULT_INITIAL_MS: z.coerce.number().int().min(0).default(1_000),
+    RETRY_DEFAULT_MULTIPLIER: z.coerce.number().min(1).default(2),
+    RETRY_DEFAULT_MAX_DELAY_MS: z.coerce.number().int().min(0).default(60_000),
+    RETRY_MAX_DELAY_MS: z.coerce.number().int().min(0).default(3_600_000),
+    RETRY_DEFAULT_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+    // Failure reasons retried when a job names none: infrastructure failures, not the job's own.
+    RETRY_DEFAULT_ON: commaList.pipe(z.array(retryReasonSchema)).default(['abandoned', 'sandbox-error']),
+    // OTLP/HTTP collector for traces and metrics (e.g. http://otel-collector:4318); unset: none exported.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -89,6 +138,8 @@ export const environmentSchema = z
       ['SANDBOX_DEFAULT_CPUS', 'SANDBOX_MAX_CPUS'],
       ['SANDBOX_DEFAULT_PIDS', 'SANDBOX_MAX_PIDS'],
       ['SANDBOX_DEFAULT_TIMEOUT_MS', 'SANDBOX_MAX_TIMEOUT_MS'],
+      ['RETRY_DEFAULT_MAX_ATTEMPTS', 'RETRY_MAX_ATTEMPTS'],
+      ['RETRY_DEFAULT_MAX_DELAY_MS', 'RETRY_MAX_DELAY_MS'],
     ];
     for (const [defaultKey, maxKey] of pairs) {
       if ((env[defaultKey] as number) > (env[maxKey] as number)) {
@@ -125,4 +176,21 @@ export interface SandboxPolicy {
   readonly maxima: { readonly memoryBytes: number; readonly cpus: number; readonly pids: number; readonly timeoutMs: number };
   readonly outputLimitBytes: number;
   readonly tmpfsBytes: number;
+  /** Pull an allowed image the engine lacks; absent or false: refuse the job with image-missing. */
+  readonly pullMissing?: boolean;
+  /** Credentials for those pulls. */
+  readonly registryAuth?: RegistryAuth;
+  /** Retry defaults and maxima; absent: `defaultRetryLimits`. */
+  readonly retry?: RetryLimits;
 }
+
+/** The operator's retry policy: what a job gets when it asks for nothing, and what it may never exceed. */
+export interface RetryLimits {
+  readonly defaults: RetryPolicy;
+  readonly maxima: { readonly maxAttempts: number; readonly maxDelayMs: number };
+}
+
+export const defaultRetryLimits: RetryLimits = {
+  defaults: { maxAttempts: 3, backoff: { initialMs: 1_000, multiplier: 2, maxMs: 60_000, jitter: 0.2 }, on: ['abandoned', 'sandbox-error'] },
+  maxima: { maxAttempts: 10, maxDelayMs: 3_600_000 },
+};

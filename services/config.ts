@@ -25,7 +25,12 @@ export interface Config {
   readonly secretKeys: readonly { readonly id: string; readonly key: Buffer }[];
   readonly sandbox: SandboxPolicy;
   readonly workerConcurrency: number;
+  readonly tenantMaxRunning: number;
+  readonly workerShutdownGraceMs: number;
+  readonly workerLeaseMs: number;
+  readonly reconcileIntervalMs: number;
   readonly logLevel: Environment['LOG_LEVEL'];
+  readonly otlpEndpoint?: string;
 }
 
 /** Configuration that failed validation; the message names every bad or missing variable. */
@@ -88,8 +93,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       },
       outputLimitBytes: e.SANDBOX_OUTPUT_LIMIT_BYTES,
       tmpfsBytes: e.SANDBOX_TMPFS_MB * mebibyte,
+      pullMissing: e.SANDBOX_PULL_MISSING,
+      ...(e.SANDBOX_REGISTRY_AUTH === undefined ? {} : { registryAuth: e.SANDBOX_REGISTRY_AUTH }),
+      retry: {
+        defaults: {
+          maxAttempts: e.RETRY_DEFAULT_MAX_ATTEMPTS,
+          backoff: { initialMs: e.RETRY_DEFAULT_INITIAL_MS, multiplier: e.RETRY_DEFAULT_MULTIPLIER, maxMs: e.RETRY_DEFAULT_MAX_DELAY_MS, jitter: e.RETRY_DEFAULT_JITTER },
+          on: e.RETRY_DEFAULT_ON,
+        },
+        maxima: { maxAttempts: e.RETRY_MAX_ATTEMPTS, maxDelayMs: e.RETRY_MAX_DELAY_MS },
+      },
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
+    tenantMaxRunning: e.TENANT_MAX_RUNNING,
+    workerShutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+    workerLeaseMs: e.WORKER_LEASE_MS,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? {} : { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '') }),
   };
 }
