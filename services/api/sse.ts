@@ -1,0 +1,28 @@
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+
+/**
+ * Streams `source` as Server-Sent Events with a heartbeat comment every 15 s, so proxies keep the
+ * connection open. The source gets an AbortSignal that fires when the client goes away.
+ */
+export function sseResponse<T>(
+  c: Context,
+  source: (signal: AbortSignal) => AsyncIterable<T>,
+  describe: (item: T) => { readonly event: string; readonly id?: string; readonly data: unknown },
+): Response {
+  return streamSSE(c, async (stream) => {
+    const controller = new AbortController();
+    stream.onAbort(() => controller.abort());
+    const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n'), 15_000);
+    try {
+      for await (const item of source(controller.signal)) {
+        const { event, id, data } = describe(item);
+        await stream.writeSSE({ event, data: JSON.stringify(data), ...(id === undefined ? {} : { id }) });
+      }
+      await stream.writeSSE({ event: 'end', data: '{}' });
+    } finally {
+      clearInterval(heartbeat);
+      controller.abort();
+    }
+  });
+}
