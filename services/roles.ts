@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { serve } from '@hono/node-server';
+import { createRequire } from 'node:module';
 import type { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
@@ -14,10 +14,26 @@ import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
+import { jobsProjection } from '../events/projections/jobs.projection.ts';
+import { startProjectionRunner } from '../events/projections/projection-runner.ts';
+import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
+import { startReconciler } from '../workers/lifecycle/reconciler.ts';
+import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
+import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
+import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { createApp } from './api/app.ts';
+import { serveApp } from './api/serve.ts';
 import { createTokenVerifier } from './api/token-verifier.ts';
+import { createAppendNotifier } from '../events/append-notifier.ts';
 import type { Config } from './config.ts';
+import { createReadinessCheck } from './readiness.ts';
+import { instrumentEventStore } from './telemetry/instrument-event-store.ts';
+import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
+import { instruments } from './telemetry/instruments.ts';
+import type { Telemetry } from './telemetry/telemetry.ts';
 import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
+
+const productVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface RoleDeps {
   readonly config: Config;
@@ -26,6 +42,8 @@ export interface RoleDeps {
   readonly logger: Logger;
   /** The HS256 secret in force (configured or generated for development). */
   readonly jwtSecret: string;
+  /** Serves `/metrics` when telemetry is on. */
+  readonly telemetry?: Telemetry;
 }
 
 /** A started role; `stop` drains it. */
@@ -42,13 +60,29 @@ function secretVaultFor(deps: RoleDeps, store: EventStore): SecretVault | undefi
 // BullMQ's blocking commands must wait forever rather than fail after a retry count.
 const redisFor = (url: string) => new Redis(url, { maxRetriesPerRequest: null });
 
+/** Labels every sandbox container with its deployment, so a reaper only ever touches its own. */
+const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePrefix });
+
 export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
   const { auth } = deps.config;
-  const store = createEventStore(deps.db);
+  const store = instrumentEventStore(createEventStore(deps.db));
   const redis = redisFor(deps.config.redisUrl);
   const secrets = secretVaultFor(deps, store);
+  const { refusedRequests } = instruments();
+  const notifier = await createAppendNotifier(deps.config.databaseUrl, (error) => deps.logger.warn({ err: error }, 'append notifications lost; feeds fall back to polling'));
+  // The jobs read model behind GET /v1/jobs is kept here; with several API replicas one owns it (an
+  // advisory lock) and the others stand by.
+  const projection = await startProjectionRunner({
+    db: deps.db,
+    connectionString: deps.config.databaseUrl,
+    projection: jobsProjection,
+    onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
+  });
   const app = createApp({
     store,
+    db: deps.db,
+    notifier,
+    version: productVersion,
     policy: deps.config.sandbox,
     verifyToken: createTokenVerifier({
       secret: new TextEncoder().encode(deps.jwtSecret),
@@ -65,35 +99,56 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     corsOrigins: deps.config.corsOrigins,
     maxBodyBytes: deps.config.maxBodyBytes,
     requestTimeoutMs: deps.config.requestTimeoutMs,
+    onRefused: (status) => refusedRequests.add(1, { status }),
+    readiness: createReadinessCheck({ db: deps.db, redis }),
+    ...(deps.telemetry ? { metricsText: deps.telemetry.prometheusText } : {}),
   });
-  const { port, host } = deps.config.http;
-  const { server, address } = await new Promise<{ server: ReturnType<typeof serve>; address: { port: number } }>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port, hostname: host }, (info) => resolve({ server: started, address: info }));
-    started.once('error', reject);
-  });
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const served = await serveApp(app, deps.config.http);
   return {
     name: 'api',
-    url,
+    url: served.url,
     async stop() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await served.close();
+      await projection.stop();
+      await notifier.close();
       redis.disconnect();
     },
   };
 }
 
+/** The jobs read model alone, for deployments that keep it out of the API processes. */
+export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
+  const projection = await startProjectionRunner({
+    db: deps.db,
+    connectionString: deps.config.databaseUrl,
+    projection: jobsProjection,
+    onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
+  });
+  return { name: 'projector', stop: () => projection.stop() };
+}
+
 export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> {
   const connection = redisFor(deps.config.redisUrl);
   const queue = createJobQueue({ connection, prefix: deps.config.queuePrefix });
+  const logger = deps.logger.child({ role: 'dispatcher' });
   const dispatcher = await startDispatcher({
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     queue,
-    logger: deps.logger.child({ role: 'dispatcher' }),
+    logger,
+  });
+  const reconciler = startReconciler({
+    db: deps.db,
+    store: createEventStore(deps.db),
+    queue,
+    leases: createWorkerLeases(deps.db),
+    logger,
+    intervalMs: deps.config.reconcileIntervalMs,
   });
   return {
     name: 'dispatcher',
     async stop() {
+      await reconciler.stop();
       await dispatcher.stop();
       await queue.close();
       connection.disconnect();
@@ -105,27 +160,46 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = redisFor(deps.config.redisUrl);
   const logger = deps.logger.child({ role: 'worker', workerId });
-  const store = createEventStore(deps.db);
+  const store = instrumentEventStore(createEventStore(deps.db));
   const secrets = secretVaultFor(deps, store);
+  const control = createAttemptControl();
+  const deployment = deploymentLabel(deps.config.queuePrefix);
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
     store,
-    sandbox: createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox }),
+    sandbox: instrumentSandbox(createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: deployment })),
     workerId,
     logger,
+    control,
+    tenantSlots: createTenantSlots({ redis: connection, prefix: deps.config.queuePrefix, limit: deps.config.tenantMaxRunning }),
   });
-  const worker: Worker = startExecutorWorker({
-    connection,
-    prefix: deps.config.queuePrefix,
-    concurrency: deps.config.workerConcurrency,
-    process: process_,
+  const lifecycle = await startWorkerLifecycle({
+    workerId,
+    store,
+    docker: deps.docker,
+    leases: createWorkerLeases(deps.db),
+    control,
+    connectionString: deps.config.databaseUrl,
+    logger,
+    leaseMs: deps.config.workerLeaseMs,
+    shutdownGraceMs: deps.config.workerShutdownGraceMs,
+    reaperLabels: Object.entries(deployment).map(([key, value]) => `${key}=${value}`),
+    startWorker: () => {
+      const worker: Worker = startExecutorWorker({
+        connection,
+        prefix: deps.config.queuePrefix,
+        concurrency: deps.config.workerConcurrency,
+        process: process_,
+      });
+      worker.on('failed', (job, error) => logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'));
+      return worker;
+    },
   });
-  worker.on('failed', (job, error) => logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'));
   return {
     name: 'worker',
     workerId,
     async stop() {
-      await worker.close();
+      await lifecycle.stop();
       connection.disconnect();
     },
   };

@@ -1,12 +1,33 @@
+import { context, SpanKind, trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
+import { contextFromTraceparent, currentTraceparent } from '../services/telemetry/trace-context.ts';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { startSubscription, type RunningSubscription } from '../events/subscription.ts';
 import type { Database } from '../events/tables.ts';
-import { jobStreamPrefix } from '../events/job/job-stream.ts';
+import { createEventStore } from '../events/event-store.ts';
+import { defaultJobTenant } from '../events/job/job.evolve.ts';
+import { jobStreamPrefix, loadJob, toJobEvent } from '../events/job/job-stream.ts';
+import type { JobEvent } from '../schemas/job-events.schema.ts';
 import { attemptMessageId, type RunJobMessage } from './job-queue.ts';
+import { attemptMessage } from './lifecycle/attempt-message.ts';
 
 export const dispatcherSubscriptionId = 'dispatcher';
+
+/**
+ * Records the hand-over to the queue as a span in the submitting request's trace and returns the
+ * traceparent the worker continues from.
+ */
+function dispatchSpan(parent: unknown, jobId: string, attempt: number): string | undefined {
+  const tracer = trace.getTracer('omni-dispatcher');
+  return context.with(contextFromTraceparent(typeof parent === 'string' ? parent : undefined), () =>
+    tracer.startActiveSpan('dispatch attempt', { kind: SpanKind.PRODUCER, attributes: { 'omni.job_id': jobId, 'omni.attempt': attempt } }, (span) => {
+      const traceparent = currentTraceparent() ?? (typeof parent === 'string' ? parent : undefined);
+      span.end();
+      return traceparent;
+    }),
+  );
+}
 
 export interface DispatcherDeps {
   readonly db: Kysely<Database>;
@@ -22,24 +43,71 @@ export interface DispatcherDeps {
  * the two re-adds nothing new.
  */
 export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubscription> {
+  const store = createEventStore(deps.db);
   return startSubscription({
     db: deps.db,
     connectionString: deps.connectionString,
     subscriptionId: deps.subscriptionId ?? dispatcherSubscriptionId,
+    // Any number of dispatchers may run; one is active, the rest take over when it dies.
+    exclusive: true,
+    // Only job streams matter here; the rest of the log is skipped in SQL.
+    filter: { streamPrefix: jobStreamPrefix },
+    onOwnership: () => deps.logger.info('this dispatcher is now the active one'),
     onError: (error) => deps.logger.error({ err: error }, 'dispatcher read failed; retrying'),
     handle: async (events) => {
-      const messages = events
-        .filter((event) => event.type === 'JobSubmitted' && event.streamId.startsWith(jobStreamPrefix))
-        .map((event) => {
-          const jobId = event.streamId.slice(jobStreamPrefix.length);
-          const traceparent = event.metadata.traceparent;
-          const data: RunJobMessage = { jobId, attempt: 1, ...(typeof traceparent === 'string' ? { traceparent } : {}) };
-          return { name: 'run', data, opts: { jobId: attemptMessageId(jobId, 1) } };
-        });
+      const now = Date.now();
+      const messages: ReturnType<typeof attemptMessage>[] = [];
+      const withdrawn: string[] = [];
+      for (const event of events) {
+        if (!event.streamId.startsWith(jobStreamPrefix)) continue;
+        const jobId = event.streamId.slice(jobStreamPrefix.length);
+        if (event.type === 'JobSubmitted') {
+          const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobSubmitted' }>;
+          const traceparent = dispatchSpan(event.metadata.traceparent, jobId, 1);
+          const tenant = typeof event.metadata.tenant === 'string' ? event.metadata.tenant : defaultJobTenant;
+          messages.push(
+            attemptMessage(
+              {
+                jobId,
+                attempt: 1,
+                tenant,
+                ...(data.spec.priority === undefined ? {} : { priority: data.spec.priority }),
+                ...(data.runAt === undefined ? {} : { dueAt: new Date(data.runAt) }),
+                ...(traceparent === undefined ? {} : { traceparent }),
+              },
+              now,
+            ),
+          );
+        } else if (event.type === 'JobRetryScheduled') {
+          // Priority and tenant live on the job, not on the retry: read it (retries are the rare case).
+          const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobRetryScheduled' }>;
+          const { state } = await loadJob(store, jobId);
+          if (state.status === 'initial') continue;
+          const traceparent = dispatchSpan(event.metadata.traceparent, jobId, data.attempt);
+          messages.push(
+            attemptMessage(
+              {
+                jobId,
+                attempt: data.attempt,
+                tenant: state.tenant,
+                ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
+                dueAt: new Date(data.dueAt),
+                ...(traceparent === undefined ? {} : { traceparent }),
+              },
+              now,
+            ),
+          );
+        } else if (event.type === 'JobCancelled') {
+          const data = event.data as { attempt?: number; wasRunning?: boolean };
+          if (data.wasRunning === false && typeof data.attempt === 'number') withdrawn.push(attemptMessageId(jobId, data.attempt));
+        }
+      }
       if (messages.length > 0) {
         await deps.queue.addBulk(messages);
         deps.logger.debug({ count: messages.length }, 'dispatched attempts');
       }
+      // A cancelled job's waiting (or delayed) message is withdrawn; a worker would drop it anyway.
+      for (const id of withdrawn) await deps.queue.remove(id).catch(() => undefined);
     },
   });
 }

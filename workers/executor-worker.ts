@@ -1,4 +1,6 @@
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
+import { contextFromTraceparent } from '../services/telemetry/trace-context.ts';
 import type { Redis } from 'ioredis';
 import { jobQueueName, type RunJobMessage } from './job-queue.ts';
 
@@ -7,12 +9,32 @@ export interface ExecutorWorkerOptions {
   readonly connection: Redis;
   readonly prefix: string;
   readonly concurrency: number;
-  readonly process: (job: Job<RunJobMessage>) => Promise<unknown>;
+  /** `token` is the message's lock token, needed to move it back to delayed (tenant at its limit). */
+  readonly process: (job: Job<RunJobMessage>, token?: string) => Promise<unknown>;
 }
 
 /** A BullMQ worker consuming attempts; the processor does the real work. */
 export function startExecutorWorker(options: ExecutorWorkerOptions): Worker<RunJobMessage> {
-  return new Worker<RunJobMessage>(jobQueueName, options.process, {
+  const tracer = trace.getTracer('omni-worker');
+  // Each attempt continues the trace its message carries (HTTP request → append → dispatcher → here).
+  const traced = (job: Job<RunJobMessage>, token?: string) =>
+    context.with(contextFromTraceparent(job.data.traceparent), () =>
+      tracer.startActiveSpan(
+        'run attempt',
+        { kind: SpanKind.CONSUMER, attributes: { 'omni.job_id': job.data.jobId, 'omni.attempt': job.data.attempt, 'messaging.message.id': job.id ?? '' } },
+        async (span) => {
+          try {
+            return await options.process(job, token);
+          } catch (error) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+            throw error;
+          } finally {
+            span.end();
+          }
+        },
+      ),
+    );
+  return new Worker<RunJobMessage>(jobQueueName, traced, {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

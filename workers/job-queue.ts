@@ -9,6 +9,8 @@ export const runJobMessageSchema = z.object({
   jobId: z.uuid(),
   attempt: z.number().int().positive(),
   traceparent: z.string().optional(),
+  // The owning tenant, so a worker can check its running limit before reading the job.
+  tenant: z.string().optional(),
 });
 export type RunJobMessage = z.infer<typeof runJobMessageSchema>;
 

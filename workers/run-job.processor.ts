@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
@@ -7,8 +7,11 @@ import type { AttemptResult } from '../events/job/job.decider.ts';
 import { executeJobCommand, jobStreamId, loadJob } from '../events/job/job-stream.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
-import { type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
-import { type Sandbox, SandboxError, type SandboxResult } from './sandbox/sandbox.ts';
+import { createJobOutputAppender } from './job-output-appender.ts';
+import { attemptMessageId, type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
+import type { AttemptControl } from './lifecycle/attempt-control.ts';
+import type { TenantSlot, TenantSlots } from './lifecycle/tenant-slots.ts';
+import { type PreparedImage, type Sandbox, SandboxError, type SandboxResult } from './sandbox/sandbox.ts';
 
 export interface RunJobProcessorDeps {
   readonly store: EventStore;
@@ -17,7 +20,17 @@ export interface RunJobProcessorDeps {
   readonly logger: Logger;
   /** Decrypts the secrets a job names; absent when none are configured. */
   readonly secrets?: SecretVault;
+  /** Lets cancellation and shutdown stop a run; absent: runs are never stopped early. */
+  readonly control?: AttemptControl;
+  /** Per-tenant running limits; absent: no limit. */
+  readonly tenantSlots?: TenantSlots;
+  /** Injected for tests; default the system clock and Math.random. */
+  readonly now?: () => Date;
+  readonly random?: () => number;
 }
+
+/** How long a message waits before it is tried again when its tenant is at its limit. */
+const tenantBusyDelayMs = 400;
 
 /** The spec the container gets: secret values joined into its environment (and nowhere else). */
 async function withSecrets(spec: ResolvedJobSpec, tenant: string, vault: SecretVault | undefined) {
@@ -40,7 +53,18 @@ function toAttemptResult(result: SandboxResult): AttemptResult {
     stderr: result.stderr,
     outputTruncated: result.outputTruncated,
     durationMs: result.durationMs,
+    ...(result.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: result.peakMemoryBytes }),
   };
+}
+
+/** The image check before the start is recorded; a refusal still becomes a recorded attempt, never a lost job. */
+async function prepareImage(sandbox: Sandbox, spec: ResolvedJobSpec): Promise<PreparedImage | SandboxError> {
+  try {
+    return await sandbox.prepare(spec);
+  } catch (error) {
+    if (error instanceof SandboxError) return error;
+    throw error;
+  }
 }
 
 /**
@@ -48,13 +72,65 @@ function toAttemptResult(result: SandboxResult): AttemptResult {
  * just read makes the run happen at most once: a duplicate delivery loses that race and is dropped.
  */
 export function createRunJobProcessor(deps: RunJobProcessorDeps) {
-  return async (message: Job<RunJobMessage>): Promise<'ran' | 'dropped'> => {
-    const { jobId, attempt } = runJobMessageSchema.parse(message.data);
+  const now = deps.now ?? (() => new Date());
+  const random = deps.random ?? Math.random;
+  // Puts the message back until `at`; BullMQ then treats the run as neither done nor failed.
+  const later = async (message: Job<RunJobMessage>, token: string | undefined, at: number): Promise<never> => {
+    await message.moveToDelayed(at, token);
+    throw new DelayedError();
+  };
+
+  return async (message: Job<RunJobMessage>, token?: string): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> => {
+    const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
+    let slot: TenantSlot | undefined;
+    // With the tenant on the message the limit is checked before any database read: a flooding
+    // tenant's messages bounce cheaply.
+    if (deps.tenantSlots && tenant !== undefined) {
+      slot = await deps.tenantSlots.acquire(tenant, attemptMessageId(jobId, attempt));
+      if (!slot) return later(message, token, Date.now() + tenantBusyDelayMs + Math.round(random() * tenantBusyDelayMs));
+    }
+    try {
+      return await runAttempt(message, token, jobId, attempt, log, slot);
+    } finally {
+      await slot?.release();
+    }
+  };
+
+  async function runAttempt(
+    message: Job<RunJobMessage>,
+    token: string | undefined,
+    jobId: string,
+    attempt: number,
+    log: Logger,
+    heldSlot: TenantSlot | undefined,
+  ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> {
     const loaded = await loadJob(deps.store, jobId);
     if (loaded.state.status !== 'queued' || loaded.state.attempt !== attempt) {
       log.info({ status: loaded.state.status }, 'attempt is not waiting to run; dropping the message');
       return 'dropped';
+    }
+    const queued = loaded.state;
+    if (queued.expiresAt && queued.expiresAt <= now()) {
+      await executeJobCommand(deps.store, jobId, { type: 'ExpireAttempt', attempt, now: now() }, { actor: `worker:${deps.workerId}`, correlationId: jobId }, loaded).catch(
+        (error: unknown) => {
+          if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
+        },
+      );
+      log.info('attempt waited past its queue deadline; expired');
+      return 'expired';
+    }
+    // A message re-derived without its delay (or a clock ahead of the dispatcher's) waits its turn.
+    if (queued.dueAt && queued.dueAt.getTime() > now().getTime() + 50) return later(message, token, queued.dueAt.getTime());
+    if (deps.tenantSlots && !heldSlot) {
+      // A message without the tenant on it (enqueued by an older dispatcher): checked here instead.
+      const slot = await deps.tenantSlots.acquire(queued.tenant, attemptMessageId(jobId, attempt));
+      if (!slot) return later(message, token, Date.now() + tenantBusyDelayMs);
+      try {
+        return await runAttempt(message, token, jobId, attempt, log, slot);
+      } finally {
+        await slot.release();
+      }
     }
     const spec = loaded.state.spec;
     const submitted = loaded.events[0];
@@ -64,9 +140,13 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       ...(submitted ? { causationId: submitted.eventId } : {}),
     };
 
+    // The image id recorded on JobStarted is the one run() is then told to use.
+    const image = await prepareImage(deps.sandbox, spec);
+    const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
+
     let version: number;
     try {
-      ({ version } = await executeJobCommand(deps.store, jobId, { type: 'StartAttempt', attempt, workerId: deps.workerId }, metadata, loaded));
+      ({ version } = await executeJobCommand(deps.store, jobId, { type: 'StartAttempt', attempt, workerId: deps.workerId, ...imageId }, metadata, loaded));
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
@@ -75,22 +155,59 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       throw error;
     }
 
+    const handle = deps.control?.begin(jobId, attempt);
     let result: AttemptResult;
     try {
+      if (image instanceof SandboxError) throw image;
       const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
-      const run = toAttemptResult(await deps.sandbox.run({ spec: prepared.spec, labels: { jobId, attempt, workerId: deps.workerId } }));
+      const output = createJobOutputAppender({ store: deps.store, jobId, attempt, metadata, secretValues: prepared.values, logger: log });
+      const run = toAttemptResult(
+        await deps.sandbox
+          .run({
+            spec: prepared.spec,
+            labels: { jobId, attempt, workerId: deps.workerId },
+            ...imageId,
+            onOutput: output.push,
+            ...(handle ? { signal: handle.signal } : {}),
+          })
+          .finally(() => output.finish()),
+      );
       // Output is stored in the log for good: a secret the job printed must not land there.
       result = { ...run, stdout: maskSecrets(run.stdout, prepared.values), stderr: maskSecrets(run.stderr, prepared.values) };
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
       log.warn({ code: error.code, err: error }, 'sandbox failed');
       result = { reason: 'sandbox-error', exitCode: null, stdout: '', stderr: '', outputTruncated: false, durationMs: 0, message: `${error.code}: ${error.message}` };
+    } finally {
+      handle?.end();
+    }
+
+    const stopped = handle?.stoppedBecause();
+    if (stopped === 'cancelled') {
+      // JobCancelled is already the record of this run; the container is gone.
+      log.info({ durationMs: result.durationMs }, 'attempt cancelled while running; container killed');
+      return 'stopped';
+    }
+    if (stopped === 'shutdown') {
+      const command = { type: 'AbandonAttempt', attempt, workerId: deps.workerId, reason: 'shutdown', now: now(), random: random() } as const;
+      await executeJobCommand(deps.store, jobId, command, metadata).catch((error: unknown) => {
+        if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
+      });
+      log.warn('worker shut down during the attempt; recorded it as abandoned');
+      return 'stopped';
     }
 
     const after = await loadJob(deps.store, jobId);
-    if (after.version !== version) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
-    await executeJobCommand(deps.store, jobId, { type: 'CompleteAttempt', attempt, result }, metadata, after);
+    // Our own JobOutput chunks move the version too; only someone else's event is news.
+    const others = after.events.filter((event) => event.streamVersion > version && event.type !== 'JobOutput');
+    if (others.length > 0) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
+    if (after.state.status !== 'running' || after.state.attempt !== attempt) {
+      // Cancelled (or abandoned by a reconciler that thought this worker dead) meanwhile.
+      log.info({ status: after.state.status }, 'the attempt was ended elsewhere; its result is not recorded');
+      return 'stopped';
+    }
+    await executeJobCommand(deps.store, jobId, { type: 'CompleteAttempt', attempt, result, now: now(), random: random() }, metadata, after);
     log.info({ reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs }, 'attempt finished');
     return 'ran';
-  };
+  }
 }

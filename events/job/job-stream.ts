@@ -56,6 +56,8 @@ export async function executeJobCommand(
 ): Promise<{ readonly events: readonly JobEvent[]; readonly version: number }> {
   const { state, version } = loaded ?? (await loadJob(store, jobId));
   const events = decide(command, state);
+  // An idempotent command (cancelling a cancelled job) decides nothing: there is nothing to append.
+  if (events.length === 0) return { events, version };
   const result = await store.append(
     jobStreamId(jobId),
     version,

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { RecordedEvent } from '../event-store.ts';
+import { defaultJobTenant } from '../job/job.evolve.ts';
 import { jobStreamPrefix } from '../job/job-stream.ts';
 import type { Database } from '../tables.ts';
 import type { Projection } from './projection.ts';
@@ -8,7 +9,7 @@ import type { Projection } from './projection.ts';
 export interface JobRow {
   readonly id: string;
   readonly tenant: string | null;
-  readonly status: 'queued' | 'running' | 'succeeded' | 'failed';
+  readonly status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
   readonly image: string;
   readonly attempt: number;
   readonly submitted_by: string | null;
@@ -20,6 +21,12 @@ export interface JobRow {
   readonly failure_message: string | null;
   readonly worker_id: string | null;
   readonly duration_ms: number | null;
+  /** 0..100, higher first (null: the default). */
+  readonly priority: number | null;
+  /** A queued attempt's not-before (a delayed job, a retry's backoff) and its queue-wait deadline. */
+  readonly due_at: string | null;
+  readonly expires_at: string | null;
+  readonly cancelled_by: string | null;
   readonly version: number;
   readonly last_position: number;
 }
@@ -38,6 +45,10 @@ const jobColumns = [
   'failure_message',
   'worker_id',
   'duration_ms',
+  'priority',
+  'due_at',
+  'expires_at',
+  'cancelled_by',
   'version',
   'last_position',
 ] as const;
@@ -62,7 +73,8 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
       const spec = (data.spec ?? {}) as Fields;
       return {
         id: event.streamId.slice(jobStreamPrefix.length),
-        tenant: text(event.metadata.tenant),
+        // As evolve does: a job submitted without a tenant belongs to the default one.
+        tenant: text(event.metadata.tenant) ?? defaultJobTenant,
         status: 'queued',
         image: text(spec.image) ?? '',
         attempt: 1,
@@ -75,6 +87,10 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
         failure_message: null,
         worker_id: null,
         duration_ms: null,
+        priority: int(spec.priority),
+        due_at: isoText(data.runAt),
+        expires_at: isoText(data.expiresAt),
+        cancelled_by: null,
         ...seen,
       };
     }
@@ -87,6 +103,8 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
         attempt: int(data.attempt) ?? row.attempt,
         worker_id: text(data.workerId),
         started_at: at,
+        due_at: null,
+        expires_at: null,
         ...seen,
       };
     case 'JobSucceeded':
@@ -103,10 +121,26 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
         failure_message: text(data.message),
         ...seen,
       };
+    case 'JobRetryScheduled':
+      if (!row) return row;
+      // The failure that led here stays on the row until the next attempt starts.
+      return { ...row, status: 'queued', attempt: int(data.attempt) ?? row.attempt + 1, due_at: isoText(data.dueAt), expires_at: isoText(data.expiresAt), ...seen };
+    case 'JobAttemptAbandoned':
+      if (row?.status !== 'running' || int(data.attempt) !== row.attempt) return row && { ...row, ...seen };
+      return { ...row, status: 'failed', failure_reason: 'abandoned', failure_message: `worker ${text(data.workerId)} ${text(data.reason)}`, finished_at: at, ...seen };
+    case 'JobCancelled':
+      if (!row) return row;
+      return { ...row, status: 'cancelled', cancelled_by: text(event.metadata.actor), finished_at: at, due_at: null, expires_at: null, ...seen };
+    case 'JobExpired':
+      if (!row) return row;
+      return { ...row, status: 'expired', finished_at: at, due_at: null, expires_at: null, ...seen };
     default:
       return row && { ...row, ...seen };
   }
 }
+
+/** An ISO timestamp carried in event data (dueAt, expiresAt), as stored. */
+const isoText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
 const withoutOutcome = {
   finished_at: null,
@@ -162,7 +196,7 @@ export const jobsProjection: Projection = {
   name: 'jobs',
   checkpointId: 'projection:jobs',
   table: 'jobs',
-  types: ['JobSubmitted', 'JobStarted', 'JobSucceeded', 'JobFailed'],
+  types: ['JobSubmitted', 'JobStarted', 'JobSucceeded', 'JobFailed', 'JobRetryScheduled', 'JobAttemptAbandoned', 'JobCancelled', 'JobExpired'],
   streamPrefix: jobStreamPrefix,
   apply: applyJobEvents,
 };

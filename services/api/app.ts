@@ -5,19 +5,31 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Logger } from 'pino';
+import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { Kysely } from 'kysely';
 import type { EventStore } from '../../events/event-store.ts';
+import type { Database } from '../../events/tables.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { type AuthVariables, bearerAuth } from './bearer-auth.middleware.ts';
+import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { createEventsRoutes } from './events.routes.ts';
+import { createJobWatchRoutes } from './job-watch.routes.ts';
+import { createJobOutputRoutes } from './job-output.routes.ts';
+import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
+import { createJobsListRoutes } from './jobs-list.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
 import { createSecretsRoutes } from './secrets.routes.ts';
+import { tracing } from './tracing.middleware.ts';
 import type { Principal } from './token-verifier.ts';
 
 export interface AppDeps {
   readonly store: EventStore;
+  /** Idempotency keys and the jobs read model (listing); absent: those answer 503. */
+  readonly db?: Kysely<Database>;
   readonly policy: SandboxPolicy;
   readonly verifyToken: (token: string) => Promise<Principal>;
   readonly logger: Logger;
@@ -29,6 +41,14 @@ export interface AppDeps {
   readonly requestTimeoutMs?: number;
   /** Counts refused requests by status, for metrics. */
   readonly onRefused?: (status: 401 | 403 | 429) => void;
+  /** Wakes live feeds when any process appends; without it they poll. */
+  readonly notifier?: AppendNotifier;
+  /** The product version shown in the OpenAPI document. */
+  readonly version?: string;
+  /** Prometheus text for `/metrics`; absent: no such route. */
+  readonly metricsText?: () => Promise<string>;
+  /** Checks for `/readyz`: each dependency's name → whether it answers. */
+  readonly readiness?: () => Promise<Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>>;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
@@ -36,6 +56,7 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: AuthVariables & { requestId: string } }>();
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) => problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })));
+  app.use(tracing());
   app.use(requestId());
   app.use(secureHeaders());
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
@@ -57,12 +78,27 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.route('/', createDocsRoutes({ version: deps.version ?? '0.0.0' }));
+  app.get('/readyz', async (c) => {
+    const checks = deps.readiness ? await deps.readiness() : {};
+    const ready = Object.values(checks).every((check) => check.ok);
+    return c.json({ status: ready ? 'ready' : 'not-ready', checks }, ready ? 200 : 503);
+  });
+  if (deps.metricsText) {
+    const metricsText = deps.metricsText;
+    app.get('/metrics', async (c) => c.text(await metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  }
   app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger, ...(deps.onRefused ? { onRefused: deps.onRefused } : {}) }));
   if (deps.rateLimit) {
     const onRefused = deps.onRefused;
     app.use('/v1/*', rateLimit({ ...deps.rateLimit, ...(onRefused ? { onRefused: () => onRefused(429) } : {}) }));
   }
+  app.route('/v1/jobs', createJobsListRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));
+  app.route('/v1/jobs', createJobLifecycleRoutes(deps));
+  app.route('/v1/jobs', createJobOutputRoutes(deps));
+  app.route('/v1/jobs', createJobWatchRoutes(deps));
+  app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
   return app;
 }

@@ -10,6 +10,8 @@ const domainStatus = {
   'job-not-found': 404,
   'attempt-not-startable': 409,
   'attempt-not-running': 409,
+  'job-finished': 409,
+  'job-not-retryable': 409,
 } as const;
 
 function toProblem(error: unknown): ProblemError | undefined {

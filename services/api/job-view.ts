@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../../events/event-store.ts';
 import type { JobState } from '../../events/job/job.state.ts';
 
-export const jobLinks = (id: string) => ({ self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events` });
+export const jobLinks = (id: string) => ({ self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, output: `/v1/jobs/${id}/output` });
 
 /** The job as a client sees it: the state folded from its events, flattened. */
 export function toJobView(id: string, state: Exclude<JobState, { status: 'initial' }>) {
@@ -20,8 +20,19 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     startedAt: current?.startedAt.toISOString() ?? null,
     finishedAt: outcome?.finishedAt.toISOString() ?? null,
     durationMs: outcome?.durationMs ?? null,
+    peakMemoryBytes: outcome?.peakMemoryBytes ?? null,
+    // The image id (sha256:...) the current attempt actually ran, whatever its tag points at now.
+    imageId: current?.imageId ?? null,
     exitCode: outcome?.exitCode ?? null,
     failureReason: state.status === 'failed' ? state.reason : null,
+    priority: state.spec.priority ?? 50,
+    maxAttempts: state.spec.retry?.maxAttempts ?? 1,
+    // A queued attempt's not-before (delayed job, retry backoff) and queue-wait deadline.
+    runAt: state.status === 'queued' ? (state.dueAt?.toISOString() ?? null) : null,
+    expiresAt: state.status === 'queued' ? (state.expiresAt?.toISOString() ?? null) : null,
+    cancelledBy: state.status === 'cancelled' ? (state.cancelledBy ?? null) : null,
+    cancelledAt: state.status === 'cancelled' ? state.cancelledAt.toISOString() : null,
+    expiredAt: state.status === 'expired' ? state.expiredAt.toISOString() : null,
     stdout: outcome?.stdout ?? null,
     stderr: outcome?.stderr ?? null,
     outputTruncated: outcome?.outputTruncated ?? false,
@@ -33,6 +44,7 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
 export function toEventView(event: RecordedEvent) {
   return {
     position: event.globalPosition,
+    streamId: event.streamId,
     streamVersion: event.streamVersion,
     eventId: event.eventId,
     type: event.type,

@@ -2,13 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { EventStore } from '../../events/event-store.ts';
+import type { Kysely } from 'kysely';
+import { createEventStore, type EventStore } from '../../events/event-store.ts';
+import type { Database } from '../../events/tables.ts';
 import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import { resolveJobSpec } from '../../events/job/resolve-job-spec.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import { jobSpecSchema } from '../../schemas/job-spec.schema.ts';
+import { submitJobSchema } from '../../schemas/job-spec.schema.ts';
+import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { auditMetadata } from './audit-metadata.ts';
+import { parseIdempotencyKey, requestHash, withIdempotencyKey } from './idempotency.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { jobLinks, toEventView, toJobView } from './job-view.ts';
 import { ProblemError } from './problem.ts';
@@ -20,6 +24,8 @@ export interface JobsRoutesDeps {
   readonly policy: SandboxPolicy;
   /** Absent when no encryption key is configured. */
   readonly secrets?: SecretVault;
+  /** For idempotency keys and the jobs read model; absent: neither is offered (503). */
+  readonly db?: Kysely<Database>;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -32,7 +38,7 @@ const jobIdParam = z.object({ id: z.string() });
  * Loads a job the principal may see. Another tenant's job answers exactly like a missing one, so
  * ids leak nothing across tenants; a malformed id cannot name a job either.
  */
-async function loadVisibleJob(store: EventStore, id: string, principal: Principal): Promise<LoadedJob> {
+export async function loadVisibleJob(store: EventStore, id: string, principal: Principal): Promise<LoadedJob> {
   if (!z.uuid().safeParse(id).success) throw notFound();
   const loaded = await loadJob(store, id);
   if (loaded.state.status === 'initial') throw notFound();
@@ -42,8 +48,8 @@ async function loadVisibleJob(store: EventStore, id: string, principal: Principa
 
 /** /v1/jobs: submit a job, read its folded state, read its history. */
 export function createJobsRoutes(deps: JobsRoutesDeps) {
-  const submitBody = jobSpecSchema.superRefine((spec, ctx) => {
-    if (!deps.policy.allowedImages.includes(spec.image)) {
+  const submitBody = submitJobSchema.superRefine((spec, ctx) => {
+    if (!findAllowedImage(deps.policy.allowedImages, spec.image)) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: `image is not on the allowlist (${deps.policy.allowedImages.join(', ')})` });
     }
   });
@@ -68,13 +74,35 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
             .map(([variable, name]) => ({ pointer: `/secrets/${variable}`, detail: `secret ${name} does not exist` })),
         });
       }
+      const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
       const id = randomUUID();
-      await executeJobCommand(
-        deps.store,
-        id,
-        { type: 'SubmitJob', spec: resolveJobSpec(input, deps.policy) },
-        auditMetadata(c, principal, { correlationId: id }),
-      );
+      const now = new Date();
+      const { runAt, delayMs, expiresAt, ...specInput } = input;
+      const command = {
+        type: 'SubmitJob' as const,
+        spec: resolveJobSpec(specInput, deps.policy),
+        now,
+        ...(runAt === undefined ? {} : { runAt: new Date(runAt) }),
+        ...(delayMs === undefined ? {} : { runAt: new Date(now.getTime() + delayMs) }),
+        ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt) }),
+      };
+      const metadata = auditMetadata(c, principal, { correlationId: id });
+      if (idempotencyKey !== undefined) {
+        if (!deps.db) throw new ProblemError({ status: 503, code: 'idempotency-unavailable', title: 'Idempotency keys are not available here' });
+        const outcome = await withIdempotencyKey(
+          deps.db,
+          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },
+          async (trx) => void (await executeJobCommand(createEventStore(trx), id, command, metadata)),
+        );
+        if (outcome.kind === 'replayed') {
+          const { state } = await loadVisibleJob(deps.store, outcome.jobId, principal);
+          if (state.status === 'initial') throw notFound();
+          c.header('location', `/v1/jobs/${outcome.jobId}`);
+          return c.json(toJobView(outcome.jobId, state), 200);
+        }
+      } else {
+        await executeJobCommand(deps.store, id, command, metadata);
+      }
       c.header('location', `/v1/jobs/${id}`);
       return c.json({ id, status: 'queued' as const, links: jobLinks(id) }, 202);
     })

@@ -1,16 +1,26 @@
 import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { createAppendNotifier } from '../../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
 import { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { instrumentEventStore } from '../../services/telemetry/instrument-event-store.ts';
+import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
 import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { startDispatcher } from '../../workers/dispatcher.ts';
 import { startExecutorWorker } from '../../workers/executor-worker.ts';
-import { createJobQueue } from '../../workers/job-queue.ts';
+import { createJobQueue, type RunJobMessage } from '../../workers/job-queue.ts';
+import { createAttemptControl } from '../../workers/lifecycle/attempt-control.ts';
+import { createTenantSlots } from '../../workers/lifecycle/tenant-slots.ts';
+import { type RunningWorkerLifecycle, startWorkerLifecycle } from '../../workers/lifecycle/worker-lifecycle.ts';
+import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
+import { jobsProjection } from '../../events/projections/jobs.projection.ts';
+import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
 import { createRunJobProcessor } from '../../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
@@ -28,6 +38,10 @@ export interface TestStack {
   readonly docker: Docker;
   readonly runId: string;
   readonly processor: ReturnType<typeof createRunJobProcessor>;
+  readonly queue: Queue<RunJobMessage>;
+  readonly prefix: string;
+  /** Stops the worker as SIGTERM does: no new work, a grace period, then abandon what still runs. */
+  stopWorker(): Promise<void>;
   /** Every log line the stack's roles wrote so far. */
   logs(): readonly string[];
   token(subject?: string, options?: { tenant?: string; scopes?: readonly string[] }): Promise<string>;
@@ -36,31 +50,65 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
+export interface TestStackOptions {
+  readonly withWorkers?: boolean;
+  /** Running attempts per tenant (default 8). */
+  readonly tenantMaxRunning?: number;
+  /** Grace period of the worker's stop (default 5 s). */
+  readonly shutdownGraceMs?: number;
+}
+
 /**
  * The whole product in one process, isolated for one test file: its own database, its own BullMQ
  * prefix, and a label on every container it starts.
  */
-export async function startTestStack(label: string, options: { withWorkers?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(label: string, options: TestStackOptions = {}): Promise<TestStack> {
   const runId = randomUUID();
   const database = await createTestDatabase(label);
-  const store = createEventStore(database.db);
+  // Instrumented as in production; spans and metrics are no-ops unless a test starts telemetry.
+  const store = instrumentEventStore(createEventStore(database.db));
   // Every log line is kept, so tests can assert what never reaches the logs (tokens, secrets).
   const logLines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
-  const sandbox = createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } });
-  const processor = createRunJobProcessor({ store, sandbox, secrets: createSecretVault(database.db, store, [testSecretKey]), workerId: `test-worker-${runId.slice(0, 8)}`, logger });
-  const secrets = createSecretVault(database.db, store, [testSecretKey]);
-  const app = createApp({ store, policy: testPolicy, verifyToken: testTokenVerifier, logger, secrets });
-
+  const sandbox = instrumentSandbox(createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } }));
   const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  const workerId = `test-worker-${runId.slice(0, 8)}`;
+  const control = createAttemptControl();
+  const processor = createRunJobProcessor({
+    store,
+    sandbox,
+    secrets: createSecretVault(database.db, store, [testSecretKey]),
+    workerId,
+    logger,
+    control,
+    tenantSlots: createTenantSlots({ redis, prefix, limit: options.tenantMaxRunning ?? 8 }),
+  });
+  const secrets = createSecretVault(database.db, store, [testSecretKey]);
+  const notifier = await createAppendNotifier(database.url);
+  const app = createApp({ store, db: database.db, policy: testPolicy, verifyToken: testTokenVerifier, logger, secrets, notifier });
+  // The jobs read model behind GET /v1/jobs, as the API role runs it.
+  const projection = await startProjectionRunner({ db: database.db, connectionString: database.url, projection: jobsProjection, maxPollIntervalMs: 200 });
+
   const queue = createJobQueue({ connection: redis, prefix });
   let dispatcher: RunningSubscription | undefined;
-  let worker: ReturnType<typeof startExecutorWorker> | undefined;
+  let lifecycle: RunningWorkerLifecycle | undefined;
   if (options.withWorkers ?? true) {
     dispatcher = await startDispatcher({ db: database.db, connectionString: database.url, queue, logger });
-    worker = startExecutorWorker({ connection: redis.duplicate(), prefix, concurrency: 4, process: processor });
+    lifecycle = await startWorkerLifecycle({
+      workerId,
+      store,
+      docker,
+      leases: createWorkerLeases(database.db),
+      control,
+      connectionString: database.url,
+      logger,
+      leaseMs: 5_000,
+      shutdownGraceMs: options.shutdownGraceMs ?? 5_000,
+      reaperLabels: [`${testRunLabel}=${runId}`],
+      startWorker: () => startExecutorWorker({ connection: redis.duplicate(), prefix, concurrency: 4, process: processor }),
+    });
   }
 
   const leftoverContainers = async () => {
@@ -75,16 +123,24 @@ export async function startTestStack(label: string, options: { withWorkers?: boo
     docker,
     runId,
     processor,
+    queue,
+    prefix,
     logs: () => logLines,
     token: (subject = 'test-user', options = {}) => mintToken({ secret: testSecret, subject, ...options }),
     leftoverContainers,
+    stopWorker: async () => {
+      await lifecycle?.stop();
+      lifecycle = undefined;
+    },
     async stop() {
-      await worker?.close();
+      await lifecycle?.stop();
+      await projection.stop();
       await dispatcher?.stop();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       redis.disconnect();
       for (const id of await leftoverContainers()) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+      await notifier.close();
       await database.destroy();
     },
   };

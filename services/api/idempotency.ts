@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from '../../events/tables.ts';
+import { ProblemError } from './problem.ts';
+
+/** JSON with object keys sorted, so two bodies that mean the same hash the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const requestHash = (body: unknown): string =>
+  createHash('sha256').update(canonical(body)).digest('hex');
+
+/** Validates the header: printable ASCII, 1..255 characters (as the IETF draft suggests). */
+export function parseIdempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
+    throw new ProblemError({
+      status: 400,
+      code: 'validation-failed',
+      title: 'The request is invalid',
+      detail: 'Idempotency-Key must be 1 to 255 printable ASCII characters',
+      errors: [{ pointer: '/headers/idempotency-key', detail: 'invalid idempotency key' }],
+    });
+  }
+  return header;
+}
+
+export type IdempotentOutcome =
+  | { readonly kind: 'created'; readonly jobId: string }
+  | { readonly kind: 'replayed'; readonly jobId: string };
+
+/**
+ * Runs `create` at most once per (tenant, key): the key row and the job's events commit in one
+ * transaction. A concurrent request with the same key waits on the row lock, then sees the winner's
+ * job. The same key with another body is a 409, never a second job.
+ */
+export async function withIdempotencyKey(
+  db: Kysely<Database>,
+  scope: { readonly tenant: string; readonly key: string; readonly hash: string; readonly jobId: string },
+  create: (trx: Transaction<Database>) => Promise<void>,
+): Promise<IdempotentOutcome> {
+  return db.transaction().execute(async (trx) => {
+    const inserted = await sql<{ job_id: string }>`
+      insert into idempotency_keys (tenant, key, request_hash, job_id)
+      values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.jobId})
+      on conflict (tenant, key) do nothing
+      returning job_id
+    `.execute(trx);
+    if (inserted.rows.length === 1) {
+      await create(trx);
+      return { kind: 'created', jobId: scope.jobId };
+    }
+    const { rows } = await sql<{ job_id: string; request_hash: string }>`
+      select job_id, request_hash from idempotency_keys where tenant = ${scope.tenant} and key = ${scope.key}
+    `.execute(trx);
+    const existing = rows[0];
+    if (!existing) throw new Error('idempotency key vanished');
+    if (existing.request_hash !== scope.hash) {
+      throw new ProblemError({
+        status: 409,
+        code: 'idempotency-key-reused',
+        title: 'Idempotency key already used',
+        detail: 'this Idempotency-Key was used with a different request body',
+      });
+    }
+    return { kind: 'replayed', jobId: existing.job_id };
+  });
+}

@@ -1,0 +1,144 @@
+import type { Queue } from 'bullmq';
+import { type Kysely, sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { EventStore } from '../../events/event-store.ts';
+import { ConcurrencyError } from '../../events/event-store-errors.ts';
+import type { JobCommand } from '../../events/job/job.decider.ts';
+import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
+import type { Database } from '../../events/tables.ts';
+import { attemptMessageId, type RunJobMessage } from '../job-queue.ts';
+import { attemptMessage } from './attempt-message.ts';
+import type { WorkerLeases } from './worker-leases.ts';
+
+export interface ReconcilerDeps {
+  readonly db: Kysely<Database>;
+  readonly store: EventStore;
+  readonly queue: Queue<RunJobMessage>;
+  readonly leases: WorkerLeases;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  readonly random?: () => number;
+}
+
+export interface ReconcileReport {
+  readonly open: number;
+  readonly requeued: number;
+  readonly expired: number;
+  readonly abandoned: number;
+}
+
+/**
+ * Jobs the log says are waiting or running: those whose newest event is a submission, a retry, a
+ * start or live output. One row per job stream (its last event, by the streams table), so a pass
+ * costs one index lookup per job, not a scan of the log.
+ */
+async function openJobIds(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ job_id: string }>`
+    select substr(s.stream_id, 5) as job_id
+    from streams s
+    join events e on e.stream_id = s.stream_id and e.stream_version = s.version
+    where starts_with(s.stream_id, 'job-')
+      and e.type in ('JobSubmitted', 'JobRetryScheduled', 'JobStarted', 'JobOutput')
+  `.execute(db);
+  return rows.map((row) => row.job_id);
+}
+
+/**
+ * One pass of re-deriving the queue from the log: a waiting attempt without a live message gets
+ * one (Redis lost it, or it failed); one past its queue deadline expires; a running attempt whose
+ * worker's lease lapsed is recorded abandoned (and retried per policy, by the decider). Every
+ * write goes through the decider at the version read, so racing a worker is harmless.
+ */
+export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileReport> {
+  const now = deps.now ?? (() => new Date());
+  const random = deps.random ?? Math.random;
+  const ids = await openJobIds(deps.db);
+  let requeued = 0;
+  let expired = 0;
+  let abandoned = 0;
+  const act = async (jobId: string, command: JobCommand, loaded: LoadedJob) => {
+    try {
+      await executeJobCommand(
+        deps.store,
+        jobId,
+        command,
+        { actor: 'reconciler', correlationId: jobId },
+        loaded,
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConcurrencyError || error instanceof JobDomainError) return false;
+      throw error;
+    }
+  };
+  for (const jobId of ids) {
+    const loaded = await loadJob(deps.store, jobId);
+    const { state } = loaded;
+    if (state.status === 'queued') {
+      if (state.expiresAt && state.expiresAt <= now()) {
+        if (await act(jobId, { type: 'ExpireAttempt', attempt: state.attempt, now: now() }, loaded))
+          expired += 1;
+        continue;
+      }
+      const id = attemptMessageId(jobId, state.attempt);
+      const existing = await deps.queue.getJob(id);
+      if (existing) {
+        const queueState = await existing.getState();
+        // Finished or failed while the log still waits: the message was lost to an error; redo it.
+        if (queueState !== 'completed' && queueState !== 'failed') continue;
+        await existing.remove().catch(() => undefined);
+      }
+      const message = attemptMessage(
+        {
+          jobId,
+          attempt: state.attempt,
+          tenant: state.tenant,
+          ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
+          ...(state.dueAt ? { dueAt: state.dueAt } : {}),
+        },
+        now().getTime(),
+      );
+      await deps.queue.add(message.name, message.data, message.opts);
+      requeued += 1;
+    } else if (state.status === 'running') {
+      if (await deps.leases.isAlive(state.current.workerId)) continue;
+      const command = {
+        type: 'AbandonAttempt',
+        attempt: state.attempt,
+        workerId: state.current.workerId,
+        reason: 'worker-lost',
+        now: now(),
+        random: random(),
+      } as const;
+      if (await act(jobId, command, loaded)) abandoned += 1;
+    }
+  }
+  const report = { open: ids.length, requeued, expired, abandoned };
+  if (requeued + expired + abandoned > 0) deps.logger.warn(report, 'reconciled the queue with the log');
+  return report;
+}
+
+/** Runs `reconcileOnce` now and every `intervalMs`, one pass at a time. */
+export function startReconciler(deps: ReconcilerDeps & { readonly intervalMs: number }): {
+  stop(): Promise<void>;
+} {
+  let stopped = false;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = reconcileOnce(deps).catch((error: unknown) =>
+      deps.logger.error({ err: error }, 'reconcile pass failed'),
+    );
+  };
+  tick();
+  const timer = setInterval(() => {
+    if (!stopped) running.then(tick, tick);
+  }, deps.intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
