@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
+import { createCommitNotifier } from './commit-notifier.ts';
 import { ConcurrencyError, PartialDuplicateError } from './event-store-errors.ts';
 import type { Database } from './tables.ts';
 import { noUpcasters, type Upcasters } from './upcasters.ts';
@@ -130,6 +131,7 @@ interface PgError {
 export function createEventStore(db: Kysely<Database>, options: EventStoreOptions = {}): EventStore {
   const upcasters = options.upcasters ?? noUpcasters;
   const toCurrent = (row: EventRow) => upcasters.upcast(toRecordedEvent(row));
+  const notify = createCommitNotifier(db);
   return {
     async append(streamId, expectedVersion, events) {
       if (events.length === 0) throw new Error('append needs at least one event');
@@ -147,6 +149,8 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         `.execute(db);
         const last = rows.at(-1);
         if (!last) throw new Error(`append to ${streamId} returned no rows`);
+        // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
+        notify(streamId);
         return { nextExpectedVersion: last.stream_version, lastGlobalPosition: last.global_position };
       } catch (error) {
         const pgError = error as PgError;
@@ -184,7 +188,9 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ${typeFilter} ${prefixFilter}
-        order by transaction_id, global_position
+        -- Qualified: a bare name would sort by the text alias above ('10' < '9'), which both
+        -- misorders the log once xids gain a digit and keeps the index from serving the order.
+        order by events.transaction_id, events.global_position
         limit ${limit}
       `.execute(db);
       return rows.map(toCurrent);

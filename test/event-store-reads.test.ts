@@ -76,6 +76,15 @@ describe('readAll filters', () => {
     await store.append(`${prefix}a`, 0, [event('Opened'), event('Noted'), event('Closed')]);
     await store.append(`${prefix}b`, 0, [event('Opened'), event('Noted')]);
     await store.append(`other-${randomUUID()}`, 0, [event('Opened')]);
+    // Global reads stop below the oldest running transaction, and a concurrent transaction (another
+    // test's append, or a post-commit NOTIFY) may briefly hold it back: wait until all five are readable.
+    for (
+      let i = 0;
+      i < 200 && (await store.readAll(logStart, { limit: 100, streamPrefix: prefix })).length < 5;
+      i += 1
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
 
     const opened = await store.readAll(logStart, {
       limit: 100,
