@@ -1,27 +1,44 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { advanceCheckpoint, loadCheckpoint } from './checkpoints.ts';
-import { createEventStore, type LogPosition, type RecordedEvent } from './event-store.ts';
+import { createEventStore, type LogPosition, type ReadAllOptions, type RecordedEvent } from './event-store.ts';
 import type { Database } from './tables.ts';
 
 export interface SubscriptionOptions {
   readonly db: Kysely<Database>;
-  /** A separate connection carries LISTEN, since pooled connections come and go. */
+  /** A dedicated session carries LISTEN (and the ownership lock), since pooled connections come and go. */
   readonly connectionString: string;
   readonly subscriptionId: string;
   /** Handles one batch; the checkpoint moves past it only when this resolves. */
   readonly handle: (events: readonly RecordedEvent[]) => Promise<void>;
+  /** Only these events are read (the checkpoint still moves past the rest). */
+  readonly filter?: Omit<ReadAllOptions, 'limit'>;
+  /**
+   * One active instance across all processes: the others stand by on a Postgres advisory lock and
+   * take over when the owner's session ends. Advisory locks need a session-pinned connection (not a
+   * transaction-pooling proxy); the checkpoint's compare-and-set still guards against a double owner.
+   */
+  readonly exclusive?: boolean;
   readonly batchSize?: number;
   /** Longest sleep between reads when no notification arrives. */
   readonly maxPollIntervalMs?: number;
+  /** How often a standby tries to become the owner. */
+  readonly ownershipRetryMs?: number;
   readonly onError?: (error: unknown) => void;
+  /** Told when this instance becomes the active owner (for logs and tests). */
+  readonly onOwnership?: () => void;
 }
 
 export interface RunningSubscription {
   /** The position handled last. */
   position(): LogPosition;
+  /** Whether this instance is the active one (always true when not exclusive, once started). */
+  isOwner(): boolean;
   stop(): Promise<void>;
 }
+
+// Namespaces our advisory locks (first key) away from any other user of pg_advisory_lock.
+export const advisoryLockNamespace = 0x6f6d6e69; // 'omni'
 
 /**
  * Follows the global log from the subscription's checkpoint: at-least-once delivery in commit-safe
@@ -31,16 +48,12 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
   const store = createEventStore(options.db);
   const batchSize = options.batchSize ?? 500;
   const maxPollIntervalMs = options.maxPollIntervalMs ?? 1000;
+  const ownershipRetryMs = options.ownershipRetryMs ?? 1000;
   let position = await loadCheckpoint(options.db, options.subscriptionId);
   let stopped = false;
+  let owner = false;
+  let session: pg.Client | undefined;
   let wake: (() => void) | undefined;
-
-  const listener = new pg.Client({ connectionString: options.connectionString, application_name: `omni-listen-${options.subscriptionId}` });
-  listener.on('notification', () => wake?.());
-  // A lost LISTEN connection only costs latency: polling continues.
-  listener.on('error', (error) => options.onError?.(error));
-  await listener.connect();
-  await listener.query('listen omni_events');
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -53,11 +66,53 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
       wake = done;
     });
 
+  /** Connects (or reconnects) the LISTEN session; returns whether this instance may read. */
+  async function ensureActive(): Promise<boolean> {
+    if (!session) {
+      const client = new pg.Client({ connectionString: options.connectionString, application_name: `omni-${options.subscriptionId}` });
+      // Losing the session loses LISTEN and the lock: step down and compete again.
+      const lost = (error?: unknown) => {
+        if (error) options.onError?.(error);
+        if (session === client) {
+          session = undefined;
+          owner = false;
+        }
+      };
+      client.on('error', lost);
+      client.on('end', () => lost());
+      client.on('notification', () => wake?.());
+      await client.connect();
+      await client.query('listen omni_events');
+      session = client;
+    }
+    if (!owner) {
+      if (options.exclusive) {
+        const { rows } = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [
+          advisoryLockNamespace,
+          `subscription:${options.subscriptionId}`,
+        ]);
+        owner = rows[0]?.locked === true;
+      } else {
+        owner = true;
+      }
+      if (owner) {
+        // A new owner resumes from the committed checkpoint, not from what it saw while standing by.
+        position = await loadCheckpoint(options.db, options.subscriptionId);
+        options.onOwnership?.();
+      }
+    }
+    return owner;
+  }
+
   const loop = (async () => {
     let idleDelay = 25;
     while (!stopped) {
       try {
-        const events = await store.readAll(position, batchSize);
+        if (!(await ensureActive())) {
+          await sleep(ownershipRetryMs);
+          continue;
+        }
+        const events = await store.readAll(position, { limit: batchSize, ...options.filter });
         const last = events.at(-1);
         if (!last) {
           await sleep(idleDelay);
@@ -68,7 +123,7 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
         await options.handle(events);
         const next = { transactionId: last.transactionId, globalPosition: last.globalPosition };
         if (!(await advanceCheckpoint(options.db, options.subscriptionId, position, next))) {
-          // Another instance owns this subscription now; reload rather than fight over it.
+          // Another instance moved it: reload rather than fight over it.
           position = await loadCheckpoint(options.db, options.subscriptionId);
           continue;
         }
@@ -82,11 +137,13 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
 
   return {
     position: () => position,
+    isOwner: () => owner,
     async stop() {
       stopped = true;
       wake?.();
       await loop;
-      await listener.end().catch(() => undefined);
+      // Ending the session releases the advisory lock for a standby.
+      await session?.end().catch(() => undefined);
     },
   };
 }

@@ -43,6 +43,7 @@ export const jobViewSchema = z
 
 export const eventViewSchema = z.object({
   position: z.number().int(),
+  streamId: z.string(),
   streamVersion: z.number().int(),
   eventId: z.uuid(),
   type: z.string(),

@@ -1,127 +1,146 @@
 #!/usr/bin/env node
-import { migrateToLatest } from '../events/migrator.ts';
+import { parseArgs } from 'node:util';
 import { createDatabase } from '../events/database.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { clientScopes, generateDevSecret, mintToken } from './dev-token.ts';
-import { createDockerClient } from './docker-client.ts';
+import { migrateToLatest } from '../events/migrator.ts';
+import { createApiClient } from './cli/api-client.ts';
+import { runEventsTail } from './cli/events-tail.command.ts';
+import type { Output } from './cli/output.ts';
+import { runReplay } from './cli/replay.command.ts';
+import { preflight, runServe, type ServeRole, serveRoles } from './cli/serve.command.ts';
+import { runSubmit } from './cli/submit.command.ts';
+import { runVerify } from './cli/verify.command.ts';
+import { runWatch } from './cli/watch.command.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { clientScopes, mintToken } from './dev-token.ts';
 import { ensureDatabase } from './ensure-database.ts';
-import { createLogger } from './logger.ts';
-import { type Dependency, checkDependencies } from './preflight.ts';
-import { type RunningRole, startApiRole, startDispatcherRole, startWorkerRole } from './roles.ts';
 
-const usage = `usage: omni <command>
+const usage = `usage: omni <command> [options]
 
-  all          migrate, then run the API, dispatcher and worker in one process (what \`npm start\` does)
-  api          run the HTTP API
-  dispatcher   follow the event log and enqueue attempts
-  worker       run queued attempts in Docker sandboxes
-  migrate      apply database migrations and exit
+Run the product (each until SIGTERM):
+  all                      migrate, then API + dispatcher + worker in one process (\`npm start\`)
+  api | dispatcher | worker | projector
+                           one role; dispatcher and projector elect one active instance
+
+Operate it (talk to Postgres, from DATABASE_URL):
+  migrate                  apply database migrations
+  verify                   walk the hash chain of the whole log; exit 1 where it breaks
+  replay <projection>      rebuild a read model (jobs) from the log and swap it in
   token [sub] [tenant] [--admin]
-               print a bearer token signed with JWT_SECRET (client scopes; --admin adds admin)
+                           print a bearer token signed with JWT_SECRET
+
+Use it (talk to the API at OMNI_URL, default http://127.0.0.1:3000, with OMNI_TOKEN):
+  submit [--wait] [--timeout-ms N] <image> -- <command...>
+  watch <job-id>           follow a job's events until it finishes; exit like the job
+  events tail [--after CURSOR] [--type T,...] [--limit N]
+                           follow the global log (admin token)
+
+Options: --json for one JSON document (or JSON lines) instead of text for people.
 `;
 
-const needsByCommand: Record<string, readonly Dependency[]> = {
-  all: ['postgres', 'redis', 'docker'],
-  api: ['postgres'],
-  dispatcher: ['postgres', 'redis'],
-  worker: ['postgres', 'redis', 'docker'],
-  migrate: ['postgres'],
-};
+const stdout: Output = { write: (text) => process.stdout.write(text), color: process.stdout.isTTY === true && !process.env.NO_COLOR };
+const stderr = { write: (text: string) => process.stderr.write(text) };
 
-async function main(argv: readonly string[]): Promise<number> {
-  const command = argv[0] ?? 'all';
-  if (command === '--help' || command === 'help') {
-    process.stdout.write(usage);
-    return 0;
-  }
-  const config = loadConfig(process.env);
-
-  if (command === 'token') {
-    if (!config.auth.jwtSecret) {
-      process.stderr.write('JWT_SECRET is not set: there is no key to sign with\n');
-      return 2;
-    }
-    const positional = argv.slice(1).filter((arg) => !arg.startsWith('--'));
-    const token = await mintToken({
-      secret: config.auth.jwtSecret,
-      subject: positional[0] ?? 'dev-user',
-      tenant: positional[1] ?? 'default',
-      ...(argv.includes('--admin') ? { scopes: [...clientScopes, 'admin'] } : {}),
-      ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),
-      ...(config.auth.audience === undefined ? {} : { audience: config.auth.audience }),
-    });
-    process.stdout.write(`${token}\n`);
-    return 0;
-  }
-  const needs = needsByCommand[command];
-  if (!needs) {
-    process.stderr.write(`unknown command: ${command}\n\n${usage}`);
-    return 2;
-  }
-
-  const logger = createLogger(config.logLevel, { role: command });
-  const docker = createDockerClient(config.dockerHost);
-  const failures = await checkDependencies(config, new Set(needs), docker);
-  if (failures.length > 0) {
-    for (const failure of failures) {
-      process.stderr.write(`✗ ${failure.dependency} is not reachable at ${failure.where}: ${failure.reason}\n  → ${failure.hint}\n`);
-    }
-    return 1;
-  }
-
-  await ensureDatabase(config.databaseUrl);
-  const db = createDatabase({ connectionString: config.databaseUrl, applicationName: `omni-${command}` });
-  if (command === 'all' || command === 'migrate') {
-    const applied = await migrateToLatest(db);
-    logger.info({ applied }, 'migrations are current');
-    if (command === 'migrate') {
-      await db.destroy();
-      return 0;
-    }
-  }
-
-  let jwtSecret = config.auth.jwtSecret;
-  const generatedSecret = jwtSecret === undefined;
-  if (jwtSecret === undefined) jwtSecret = generateDevSecret();
-  const deps = { config, db, docker, logger, jwtSecret };
-
-  const roles: RunningRole[] = [];
-  if (command === 'all' || command === 'api') {
-    const api = await startApiRole(deps);
-    roles.push(api);
-    logger.info({ url: api.url }, 'API listening');
-    if (generatedSecret) await printDevelopmentBanner(api.url, jwtSecret, config.sandbox.allowedImages[0] ?? 'IMAGE');
-  }
-  if (command === 'all' || command === 'dispatcher') roles.push(await startDispatcherRole(deps));
-  if (command === 'all' || command === 'worker') roles.push(await startWorkerRole(deps));
-
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  logger.info('shutting down');
-  // Stop taking work first (API, then dispatcher), then let workers drain.
-  for (const role of roles) await role.stop();
-  await db.destroy();
-  return 0;
+function apiClient() {
+  const token = process.env.OMNI_TOKEN;
+  if (!token) throw new ConfigError(['OMNI_TOKEN: required by client commands (omni token prints one)']);
+  return createApiClient({ url: process.env.OMNI_URL ?? 'http://127.0.0.1:3000', token });
 }
 
-async function printDevelopmentBanner(url: string, secret: string, image: string): Promise<void> {
-  const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds: 24 * 3600 });
-  const body = JSON.stringify({ image, command: ['echo', 'hello'] });
-  process.stdout.write(`
-omni is running at ${url}
-No JWT_SECRET is set, so a development key was generated for this process only. A token (24 h):
+async function withDatabase(config: Config, run: (db: ReturnType<typeof createDatabase>) => Promise<number>): Promise<number> {
+  if (!(await preflight(config, ['postgres'], stderr))) return 1;
+  await ensureDatabase(config.databaseUrl);
+  const db = createDatabase({ connectionString: config.databaseUrl, applicationName: 'omni-cli' });
+  try {
+    return await run(db);
+  } finally {
+    await db.destroy();
+  }
+}
 
-  export TOKEN=${token}
+async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      admin: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      'timeout-ms': { type: 'string' },
+      after: { type: 'string' },
+      type: { type: 'string' },
+      limit: { type: 'string' },
+    },
+  });
+  const [command = 'all', ...rest] = positionals;
+  if (values.help || command === 'help') {
+    stdout.write(usage);
+    return 0;
+  }
+  const json = values.json;
 
-Submit a job:
+  switch (command) {
+    case 'submit': {
+      const [image, ...cmd] = rest;
+      if (!image || cmd.length === 0) throw new ConfigError(['usage: omni submit <image> -- <command...>']);
+      const timeoutMs = values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']);
+      return runSubmit(apiClient(), { image, command: cmd, wait: values.wait, json, ...(timeoutMs ? { timeoutMs } : {}) }, stdout);
+    }
+    case 'watch': {
+      if (!rest[0]) throw new ConfigError(['usage: omni watch <job-id>']);
+      return runWatch(apiClient(), { jobId: rest[0], json }, stdout);
+    }
+    case 'events': {
+      if (rest[0] !== 'tail') throw new ConfigError(['usage: omni events tail [--after CURSOR] [--type T,...]']);
+      return runEventsTail(
+        apiClient(),
+        {
+          json,
+          ...(values.after ? { after: values.after } : {}),
+          ...(values.type ? { types: values.type.split(',') } : {}),
+          ...(values.limit ? { limit: Number(values.limit) } : {}),
+        },
+        stdout,
+      );
+    }
+    default:
+      break;
+  }
 
-  curl -s -X POST ${url}/v1/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'
-
-Then read it:  curl -s ${url}/v1/jobs/<id> -H "authorization: Bearer $TOKEN"
-
-`);
+  const config = loadConfig(process.env);
+  if ((serveRoles as readonly string[]).includes(command)) return runServe(command as ServeRole, config, stdout, stderr);
+  switch (command) {
+    case 'migrate':
+      return withDatabase(config, async (db) => {
+        const applied = await migrateToLatest(db);
+        stdout.write(json ? `${JSON.stringify({ applied })}\n` : applied.length ? `applied: ${applied.join(', ')}\n` : 'migrations are current\n');
+        return 0;
+      });
+    case 'verify':
+      return withDatabase(config, (db) => runVerify({ db }, { json, out: stdout }));
+    case 'replay':
+      if (!rest[0]) throw new ConfigError(['usage: omni replay <projection>']);
+      return withDatabase(config, (db) => runReplay({ db }, { projection: rest[0] as string, json, out: stdout }));
+    case 'token': {
+      if (!config.auth.jwtSecret) {
+        stderr.write('JWT_SECRET is not set: there is no key to sign with\n');
+        return 2;
+      }
+      const token = await mintToken({
+        secret: config.auth.jwtSecret,
+        subject: rest[0] ?? 'dev-user',
+        tenant: rest[1] ?? 'default',
+        ...(values.admin ? { scopes: [...clientScopes, 'admin'] } : {}),
+        ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),
+        ...(config.auth.audience === undefined ? {} : { audience: config.auth.audience }),
+      });
+      stdout.write(json ? `${JSON.stringify({ token })}\n` : `${token}\n`);
+      return 0;
+    }
+    default:
+      stderr.write(`unknown command: ${command}\n\n${usage}`);
+      return 2;
+  }
 }
 
 main(process.argv.slice(2)).then(
@@ -131,7 +150,11 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${error.message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`omni failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${error.message}\n\n${usage}`);
+      process.exit(2);
+    }
+    process.stderr.write(`omni failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   },
 );

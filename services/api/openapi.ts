@@ -82,6 +82,7 @@ export const documentedOperations: readonly DocumentedOperation[] = [
         events: [
           {
             position: 1,
+            streamId: `job-${exampleJobId}`,
             streamVersion: 1,
             eventId: '0b7e0d2c-2b53-4a8e-9d0e-0f3c9b1f7a21',
             type: 'JobSubmitted',

@@ -1,0 +1,58 @@
+/** Where the CLI's client commands find the API, and as whom they call it. */
+export interface ApiClientOptions {
+  readonly url: string;
+  readonly token: string;
+}
+
+/** A failed API call; carries the problem+json the API answered with. */
+export class ApiCallError extends Error {
+  readonly status: number;
+  readonly problem: unknown;
+  constructor(status: number, problem: unknown) {
+    const detail = (problem as { detail?: string; code?: string } | undefined) ?? {};
+    super(`${status} ${detail.code ?? ''}: ${detail.detail ?? 'request failed'}`.trim());
+    this.name = 'ApiCallError';
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** A tiny fetch wrapper: JSON in, JSON out, problem+json turned into ApiCallError. */
+export function createApiClient(options: ApiClientOptions) {
+  const base = options.url.replace(/\/$/, '');
+  const headers = { authorization: `Bearer ${options.token}` };
+  return {
+    async json<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+      const response = await fetch(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers: { ...headers, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      });
+      const text = await response.text();
+      const body = text ? (JSON.parse(text) as unknown) : undefined;
+      if (!response.ok) throw new ApiCallError(response.status, body);
+      return body as T;
+    },
+    /** Server-Sent Events from `path`, one parsed `{ event, data }` at a time, until the stream ends. */
+    async *events(path: string, signal?: AbortSignal): AsyncGenerator<{ event: string; data: unknown }> {
+      const response = await fetch(`${base}${path}`, { headers: { ...headers, accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+      if (!response.ok || !response.body) throw new ApiCallError(response.status, await response.json().catch(() => undefined));
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        for (let boundary = buffer.indexOf('\n\n'); boundary !== -1; boundary = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, boundary);
+          buffer = buffer.slice(boundary + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) yield { event, data: JSON.parse(data) as unknown };
+        }
+      }
+    },
+  };
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;

@@ -1,0 +1,89 @@
+import { createDatabase } from '../../events/database.ts';
+import { migrateToLatest } from '../../events/migrator.ts';
+import type { Config } from '../config.ts';
+import { generateDevSecret, mintToken } from '../dev-token.ts';
+import { createDockerClient } from '../docker-client.ts';
+import { ensureDatabase } from '../ensure-database.ts';
+import { createLogger } from '../logger.ts';
+import { checkDependencies, type Dependency } from '../preflight.ts';
+import { type RunningRole, startApiRole, startDispatcherRole, startProjectorRole, startWorkerRole } from '../roles.ts';
+import { startTelemetry } from '../telemetry/telemetry.ts';
+
+export const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
+export type ServeRole = (typeof serveRoles)[number];
+
+const needs: Record<ServeRole, readonly Dependency[]> = {
+  all: ['postgres', 'redis', 'docker'],
+  api: ['postgres', 'redis'],
+  dispatcher: ['postgres', 'redis'],
+  worker: ['postgres', 'redis', 'docker'],
+  projector: ['postgres'],
+};
+
+/** Checks the servers a command needs and prints, for each missing one, where it looked and how to start it. */
+export async function preflight(config: Config, required: readonly Dependency[], err: { write(text: string): unknown }): Promise<boolean> {
+  const failures = await checkDependencies(config, new Set(required), createDockerClient(config.dockerHost));
+  for (const failure of failures) {
+    err.write(`✗ ${failure.dependency} is not reachable at ${failure.where}: ${failure.reason}\n  → ${failure.hint}\n`);
+  }
+  return failures.length === 0;
+}
+
+/**
+ * Runs one role (or all of them) until SIGINT/SIGTERM, then stops them in order: the API and
+ * dispatcher stop taking work first, then workers drain.
+ */
+export async function runServe(role: ServeRole, config: Config, out: { write(text: string): unknown }, err: { write(text: string): unknown }): Promise<number> {
+  if (!(await preflight(config, needs[role], err))) return 1;
+  const logger = createLogger(config.logLevel, { role });
+  const docker = createDockerClient(config.dockerHost);
+  await ensureDatabase(config.databaseUrl);
+  const db = createDatabase({ connectionString: config.databaseUrl, applicationName: `omni-${role}` });
+  if (role === 'all') logger.info({ applied: await migrateToLatest(db) }, 'migrations are current');
+
+  const generatedSecret = config.auth.jwtSecret === undefined;
+  const jwtSecret = config.auth.jwtSecret ?? generateDevSecret();
+  const telemetry = startTelemetry({ serviceName: `omni-${role}`, ...(config.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.otlpEndpoint }) });
+  const deps = { config, db, docker, logger, jwtSecret, telemetry };
+
+  const roles: RunningRole[] = [];
+  const stopSignal = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  if (role === 'all' || role === 'api') {
+    const api = await startApiRole(deps);
+    roles.push(api);
+    logger.info({ url: api.url }, 'API listening');
+    if (generatedSecret) await printDevelopmentBanner(out, api.url, jwtSecret, config.sandbox.allowedImages[0] ?? 'IMAGE');
+  }
+  if (role === 'projector') roles.push(await startProjectorRole(deps));
+  if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
+  if (role === 'all' || role === 'worker') roles.push(await startWorkerRole(deps));
+
+  await stopSignal;
+  logger.info('shutting down');
+  for (const running of roles) await running.stop();
+  await db.destroy();
+  await telemetry.shutdown();
+  return 0;
+}
+
+async function printDevelopmentBanner(out: { write(text: string): unknown }, url: string, secret: string, image: string): Promise<void> {
+  const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds: 24 * 3600 });
+  const body = JSON.stringify({ image, command: ['echo', 'hello'] });
+  out.write(`
+omni is running at ${url}
+No JWT_SECRET is set, so a development key was generated for this process only. A token (24 h):
+
+  export TOKEN=${token}
+
+Submit a job:
+
+  curl -s -X POST ${url}/v1/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'
+
+Then read it:  curl -s ${url}/v1/jobs/<id> -H "authorization: Bearer $TOKEN"
+API reference: ${url}/docs
+
+`);
+}
