@@ -1,18 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { createDatabase } from '../events/database.ts';
-import { migrateToLatest } from '../events/migrator.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../events/tables.ts';
 import { createApiClient } from './cli/api-client.ts';
-import { runEventsTail } from './cli/events-tail.command.ts';
 import type { Output } from './cli/output.ts';
-import { runReplay } from './cli/replay.command.ts';
-import { preflight, runServe, type ServeRole, serveRoles } from './cli/serve.command.ts';
-import { runSubmit } from './cli/submit.command.ts';
-import { runVerify } from './cli/verify.command.ts';
-import { runWatch } from './cli/watch.command.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
-import { clientScopes, mintToken } from './dev-token.ts';
-import { ensureDatabase } from './ensure-database.ts';
+
+// Commands are imported when used: `omni --help` or `omni token` should not load the whole product.
 
 const usage = `usage: omni <command> [options]
 
@@ -46,7 +40,10 @@ function apiClient() {
   return createApiClient({ url: process.env.OMNI_URL ?? 'http://127.0.0.1:3000', token });
 }
 
-async function withDatabase(config: Config, run: (db: ReturnType<typeof createDatabase>) => Promise<number>): Promise<number> {
+async function withDatabase(config: Config, run: (db: Kysely<Database>) => Promise<number>): Promise<number> {
+  const { preflight } = await import('./cli/serve.command.ts');
+  const { ensureDatabase } = await import('./ensure-database.ts');
+  const { createDatabase } = await import('../events/database.ts');
   if (!(await preflight(config, ['postgres'], stderr))) return 1;
   await ensureDatabase(config.databaseUrl);
   const db = createDatabase({ connectionString: config.databaseUrl, applicationName: 'omni-cli' });
@@ -84,14 +81,17 @@ async function main(argv: readonly string[]): Promise<number> {
       const [image, ...cmd] = rest;
       if (!image || cmd.length === 0) throw new ConfigError(['usage: omni submit <image> -- <command...>']);
       const timeoutMs = values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']);
+      const { runSubmit } = await import('./cli/submit.command.ts');
       return runSubmit(apiClient(), { image, command: cmd, wait: values.wait, json, ...(timeoutMs ? { timeoutMs } : {}) }, stdout);
     }
     case 'watch': {
       if (!rest[0]) throw new ConfigError(['usage: omni watch <job-id>']);
+      const { runWatch } = await import('./cli/watch.command.ts');
       return runWatch(apiClient(), { jobId: rest[0], json }, stdout);
     }
     case 'events': {
       if (rest[0] !== 'tail') throw new ConfigError(['usage: omni events tail [--after CURSOR] [--type T,...]']);
+      const { runEventsTail } = await import('./cli/events-tail.command.ts');
       return runEventsTail(
         apiClient(),
         {
@@ -108,24 +108,31 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const config = loadConfig(process.env);
-  if ((serveRoles as readonly string[]).includes(command)) return runServe(command as ServeRole, config, stdout, stderr);
+  if (['all', 'api', 'dispatcher', 'worker', 'projector'].includes(command)) {
+    const { runServe } = await import('./cli/serve.command.ts');
+    return runServe(command as Parameters<typeof runServe>[0], config, stdout, stderr);
+  }
   switch (command) {
     case 'migrate':
       return withDatabase(config, async (db) => {
+        const { migrateToLatest } = await import('../events/migrator.ts');
         const applied = await migrateToLatest(db);
         stdout.write(json ? `${JSON.stringify({ applied })}\n` : applied.length ? `applied: ${applied.join(', ')}\n` : 'migrations are current\n');
         return 0;
       });
     case 'verify':
-      return withDatabase(config, (db) => runVerify({ db }, { json, out: stdout }));
+      return withDatabase(config, async (db) => (await import('./cli/verify.command.ts')).runVerify({ db }, { json, out: stdout }));
     case 'replay':
       if (!rest[0]) throw new ConfigError(['usage: omni replay <projection>']);
-      return withDatabase(config, (db) => runReplay({ db }, { projection: rest[0] as string, json, out: stdout }));
+      return withDatabase(config, async (db) =>
+        (await import('./cli/replay.command.ts')).runReplay({ db }, { projection: rest[0] as string, json, out: stdout }),
+      );
     case 'token': {
       if (!config.auth.jwtSecret) {
         stderr.write('JWT_SECRET is not set: there is no key to sign with\n');
         return 2;
       }
+      const { clientScopes, mintToken } = await import('./dev-token.ts');
       const token = await mintToken({
         secret: config.auth.jwtSecret,
         subject: rest[0] ?? 'dev-user',
