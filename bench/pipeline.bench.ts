@@ -55,7 +55,10 @@ async function rawBullmq(): Promise<number> {
     prefix,
     concurrency,
   });
-  worker.on('completed', () => (done += 1) === count && finish());
+  worker.on('completed', () => {
+    done += 1;
+    if (done === count) finish();
+  });
   const started = performance.now();
   // The same shape of work the pipeline does: one add per job (the API accepts jobs one by one).
   await Promise.all(Array.from({ length: count }, (_, i) => queue.add('run', { i }, { jobId: `job-${i}` })));

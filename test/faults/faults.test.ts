@@ -200,7 +200,11 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
 
   const deadline = Date.now() + 150_000;
   let done = 0;
-  while ((done = await terminalCount()) < total && Date.now() < deadline) await sleep(1_000);
+  for (;;) {
+    done = await terminalCount();
+    if (done >= total || Date.now() > deadline) break;
+    await sleep(1_000);
+  }
   if (done < total)
     throw new Error(
       `only ${done}/${total} jobs finished\n${childOutput
