@@ -62,19 +62,29 @@ describe('submit → dispatch → sandbox → result', () => {
     const job = await awaitFinished(id);
     expect(job).toMatchObject({ status: 'succeeded', exitCode: 0, stdout: 'hello\n', stderr: '' });
     const events = await eventTypes(id);
-    expect(events.map((e) => e.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobSucceeded']);
+    // The live output chunk is appended before the result, so the order is fixed.
+    expect(events.map((e) => e.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobOutput', 'JobSucceeded']);
     expect(events[0]?.metadata.actor).toBe('pipeline-user');
     expect(events[1]?.metadata.actor).toMatch(/^worker:/);
   });
 
   it('records a non-zero exit as failed with its code and stderr', async () => {
     const job = await awaitFinished(await submit(['sh', '-c', 'echo oops >&2; exit 7']));
-    expect(job).toMatchObject({ status: 'failed', exitCode: 7, failureReason: 'exit-code', stderr: 'oops\n' });
+    expect(job).toMatchObject({
+      status: 'failed',
+      exitCode: 7,
+      failureReason: 'exit-code',
+      stderr: 'oops\n',
+    });
   });
 
   it('gives the job no network: only the loopback interface, and connections fail', async () => {
     const job = await awaitFinished(
-      await submit(['sh', '-c', 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; wget -q -T 2 -O- http://10.255.255.1/ || echo NO-NETWORK']),
+      await submit([
+        'sh',
+        '-c',
+        'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; wget -q -T 2 -O- http://10.255.255.1/ || echo NO-NETWORK',
+      ]),
     );
     expect(job.stdout?.trim().split('\n')).toEqual(['lo', 'NO-NETWORK']);
   });
@@ -94,7 +104,10 @@ describe('at-least-once delivery', () => {
     await executeJobCommand(
       stack.store,
       id,
-      { type: 'SubmitJob', spec: resolveJobSpec({ image: testImage, command: ['echo', 'once'] }, testPolicy) },
+      {
+        type: 'SubmitJob',
+        spec: resolveJobSpec({ image: testImage, command: ['echo', 'once'] }, testPolicy),
+      },
       { actor: 'test' },
     );
     const message = { data: { jobId: id, attempt: 1 } } as Job<RunJobMessage>;
@@ -103,6 +116,6 @@ describe('at-least-once delivery', () => {
     await awaitFinished(id);
     const events = await eventTypes(id);
     expect(events.filter((e) => e.type === 'JobStarted')).toHaveLength(1);
-    expect(events.map((e) => e.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobSucceeded']);
+    expect(events.map((e) => e.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobOutput', 'JobSucceeded']);
   });
 });

@@ -315,3 +315,120 @@ describe('output capture (attach stream demultiplexing)', () => {
     expect(capture.result()).toEqual({ stdout: 'ab', stderr: '', truncated: true });
   });
 });
+
+describe('docker sandbox: images', () => {
+  it('prepares the image id that the run then uses', async () => {
+    const sandbox = sandboxFor();
+    const spec = { image: testImage, command: ['true'], env: {}, timeoutMs: 5_000, limits: policy.defaults };
+    const prepared = await sandbox.prepare(spec);
+    expect(prepared.imageId).toBe((await docker.getImage(testImage).inspect()).Id);
+    const result = await sandbox.run({
+      spec,
+      labels: { jobId: `job-${randomUUID()}`, attempt: 1, workerId: `worker-${testRun}` },
+      imageId: prepared.imageId,
+    });
+    expect(result.imageId).toBe(prepared.imageId);
+  });
+
+  it('runs an image pinned by digest and refuses one whose digest differs', async () => {
+    const { Id } = await docker.getImage(testImage).inspect();
+    const spec = { image: testImage, command: ['true'], env: {}, timeoutMs: 5_000, limits: policy.defaults };
+    await expect(sandboxFor({ allowedImages: [`${testImage}@${Id}`] }).prepare(spec)).resolves.toEqual({
+      imageId: Id,
+    });
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const refused = sandboxFor({ allowedImages: [`${testImage}@${wrong}`] }).prepare(spec);
+    await expect(refused).rejects.toMatchObject({ name: 'SandboxError', code: 'image-digest-mismatch' });
+    await expect(refused).rejects.toThrow(/not the pinned sha256:0+/);
+    // run() checks the same way when it has to resolve the image itself.
+    await expect(
+      run(['true'], {}, { policy: { allowedImages: [`${testImage}@${wrong}`] } }),
+    ).rejects.toMatchObject({ code: 'image-digest-mismatch' });
+  });
+
+  it('says pulls are off when an allowed image is missing', async () => {
+    const missing = `omni-missing-${testRun}:latest`;
+    const attempt = sandboxFor({ allowedImages: [missing] }).prepare({
+      image: missing,
+      command: ['true'],
+      env: {},
+      timeoutMs: 1_000,
+      limits: policy.defaults,
+    });
+    await expect(attempt).rejects.toMatchObject({ code: 'image-missing' });
+    await expect(attempt).rejects.toThrow(/SANDBOX_PULL_MISSING/);
+  });
+
+  it('pulls a missing image when pulls are on, and reports a failed pull as image-missing', async () => {
+    // Nothing listens on port 1: the pull is really attempted and fails, and nothing else is run instead.
+    const missing = `127.0.0.1:1/omni-missing-${testRun}:latest`;
+    const attempt = sandboxFor({
+      allowedImages: [missing],
+      pullMissing: true,
+      registryAuth: { username: 'u', password: 'p' },
+    }).prepare({
+      image: missing,
+      command: ['true'],
+      env: {},
+      timeoutMs: 1_000,
+      limits: policy.defaults,
+    });
+    await expect(attempt).rejects.toMatchObject({ name: 'SandboxError', code: 'image-missing' });
+    await expect(attempt).rejects.toThrow(/pulling it failed/);
+  });
+});
+
+describe('docker sandbox: live output and run facts', () => {
+  it('streams output while the job runs, in order, and the chunks add up to the final output', async () => {
+    const chunks: { stream: string; text: string; at: number }[] = [];
+    const result = await sandboxFor().run({
+      spec: {
+        image: testImage,
+        command: ['sh', '-c', 'for i in 1 2 3 4; do echo out$i; echo err$i >&2; sleep 0.4; done'],
+        env: {},
+        timeoutMs: 5_000,
+        limits: policy.defaults,
+      },
+      labels: { jobId: `job-${randomUUID()}`, attempt: 1, workerId: `worker-${testRun}` },
+      onOutput: (chunk) => chunks.push({ ...chunk, at: Date.now() }),
+    });
+    const returnedAt = Date.now();
+    expect(result.stdout).toBe('out1\nout2\nout3\nout4\n');
+    const join = (stream: string) =>
+      chunks
+        .filter((chunk) => chunk.stream === stream)
+        .map((chunk) => chunk.text)
+        .join('');
+    expect(join('stdout')).toBe(result.stdout);
+    expect(join('stderr')).toBe(result.stderr);
+    // The first line arrived long before the run returned (the job sleeps 1.6 s after it).
+    expect(chunks[0]?.text).toMatch(/^(out1|err1)/);
+    expect(returnedAt - (chunks[0]?.at ?? returnedAt)).toBeGreaterThan(800);
+  });
+
+  it('passes on no more live output than the cap', async () => {
+    let bytes = 0;
+    const result = await sandboxFor().run({
+      spec: { image: testImage, command: ['yes'], env: {}, timeoutMs: 5_000, limits: policy.defaults },
+      labels: { jobId: `job-${randomUUID()}`, attempt: 1, workerId: `worker-${testRun}` },
+      onOutput: (chunk) => {
+        bytes += Buffer.byteLength(chunk.text);
+      },
+    });
+    expect(result.reason).toBe('output-limit');
+    expect(bytes).toBe(Buffer.byteLength(result.stdout));
+    expect(bytes).toBeLessThanOrEqual(outputCap);
+  });
+
+  it('records the peak memory of a job that ran long enough to be sampled', async () => {
+    // About 8 MiB of shell string, then a pause so the engine's stats stream reports at least once.
+    const result = await run([
+      'sh',
+      '-c',
+      'x=a; i=0; while [ $i -lt 23 ]; do x=$x$x; i=$((i+1)); done; sleep 1.5',
+    ]);
+    expect(result.reason).toBe('exited');
+    expect(result.peakMemoryBytes).toBeGreaterThan(8 * mib);
+    expect(result.peakMemoryBytes).toBeLessThanOrEqual(64 * mib);
+  });
+});

@@ -4,7 +4,11 @@ import type Docker from 'dockerode';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import { buildContainerOptions } from './container-options.ts';
 import { dockerStatusCode, toSandboxError } from './docker-errors.ts';
+import { findAllowedImage } from './image-allowlist.ts';
+import { resolveAllowedImage } from './image-resolver.ts';
+import { createOutputBatcher, defaultBatching, type OutputBatcherOptions } from './output-batcher.ts';
 import { createOutputCapture } from './output-capture.ts';
+import { startPeakMemorySampler } from './peak-memory.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
 
@@ -15,6 +19,8 @@ export interface DockerSandboxDeps {
   readonly extraLabels?: Readonly<Record<string, string>>;
   /** Told when a container could not be removed; the reaper removes it later. Default: ignore. */
   readonly onCleanupError?: (error: unknown, containerId: string) => void;
+  /** How live output is batched; default 16 KiB / 250 ms. */
+  readonly batching?: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>;
 }
 
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
@@ -25,16 +31,20 @@ const drainTimeoutMs = 2_000;
  * Throws SandboxError for failures of the sandbox itself; a failing job is a result, not an error.
  */
 export function createDockerSandbox(deps: DockerSandboxDeps): Sandbox {
-  return { run: (request) => runAttempt(deps, request) };
+  return {
+    prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image),
+    run: (request) => runAttempt(deps, request),
+  };
 }
 
 async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): Promise<SandboxResult> {
   const { docker, policy } = deps;
   const { image } = request.spec;
-  if (!policy.allowedImages.includes(image)) {
+  // Checked again even with a prepared id: the allowlist is the last word on what runs.
+  if (!findAllowedImage(policy.allowedImages, image)) {
     throw new SandboxError('image-not-allowed', `image ${image} is not on the sandbox allowlist`);
   }
-  const imageId = await resolveImage(docker, image);
+  const imageId = request.imageId ?? (await resolveAllowedImage(docker, policy, image)).imageId;
   const options = buildContainerOptions(request, policy, {
     imageId,
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
@@ -45,24 +55,9 @@ async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): 
     container = await docker.createContainer(options).catch((error: unknown) => {
       throw toSandboxError(error, 'creating the container');
     });
-    return await supervise(container, request, policy, imageId);
+    return await supervise(container, request, policy, imageId, deps.batching ?? defaultBatching);
   } finally {
     if (container) await removeContainer(container, deps.onCleanupError);
-  }
-}
-
-/** Resolves the allowed reference to its image id; never pulls (an operator provisions images). */
-async function resolveImage(docker: Docker, image: string): Promise<string> {
-  try {
-    const info = await docker.getImage(image).inspect();
-    return info.Id;
-  } catch (error) {
-    if (dockerStatusCode(error) === 404) {
-      throw new SandboxError('image-missing', `image ${image} is not present on this Docker engine`, {
-        cause: error,
-      });
-    }
-    throw toSandboxError(error, `inspecting image ${image}`);
   }
 }
 
@@ -71,10 +66,18 @@ async function supervise(
   request: SandboxRunRequest,
   policy: SandboxPolicy,
   imageId: string,
+  batching: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>,
 ): Promise<SandboxResult> {
-  const { spec, signal } = request;
+  const { spec, signal, onOutput } = request;
   const hasStdin = spec.stdin !== undefined;
-  const capture = createOutputCapture(policy.outputLimitBytes);
+  const batcher = onOutput ? createOutputBatcher({ ...batching, emit: onOutput }) : undefined;
+  const capture = createOutputCapture(
+    policy.outputLimitBytes,
+    batcher
+      ? (streamType, payload) => batcher.push(streamType === 1 ? 'stdout' : 'stderr', payload)
+      : undefined,
+  );
+  let sampler: ReturnType<typeof startPeakMemorySampler> | undefined;
   let started = false;
   let killReason: SandboxExitReason | undefined;
   let killing: Promise<void> = Promise.resolve();
@@ -126,6 +129,7 @@ async function supervise(
     const startedClock = performance.now();
     started = true;
     timer = setTimeout(() => kill('timeout'), spec.timeoutMs);
+    sampler = startPeakMemorySampler(container);
     // An abort that landed while start() was in flight.
     if (killReason !== undefined) {
       const pending = killReason;
@@ -157,6 +161,8 @@ async function supervise(
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
     const reason: SandboxExitReason = killReason ?? (state.OOMKilled ? 'oom' : 'exited');
     const output = capture.result();
+    batcher?.end(capture.exceeded);
+    const peakMemoryBytes = sampler.stop();
     return {
       reason,
       exitCode,
@@ -167,9 +173,12 @@ async function supervise(
       finishedAt,
       durationMs,
       imageId,
+      ...(peakMemoryBytes === undefined ? {} : { peakMemoryBytes }),
     };
   } finally {
     clearTimeout(timer);
+    sampler?.stop();
+    batcher?.end(capture.exceeded);
     signal?.removeEventListener('abort', onAbort);
     stream.destroy();
   }

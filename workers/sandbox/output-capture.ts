@@ -24,7 +24,10 @@ const headerBytes = 8;
 const streamStdout = 1;
 const streamStderr = 2;
 
-export function createOutputCapture(limitBytes: number): OutputCapture {
+/** Told about every kept payload (stream 1 stdout, 2 stderr), in order: the feed of live output. */
+export type KeptOutputListener = (streamType: 1 | 2, payload: Buffer) => void;
+
+export function createOutputCapture(limitBytes: number, onKept?: KeptOutputListener): OutputCapture {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let kept = 0;
@@ -38,8 +41,10 @@ export function createOutputCapture(limitBytes: number): OutputCapture {
     const part = payload.length > room ? payload.subarray(0, Math.max(room, 0)) : payload;
     if (part.length === 0) return;
     // Copy: the chunk's memory may be reused by the socket.
-    (streamType === streamStdout ? stdout : stderr).push(Buffer.from(part));
+    const copy = Buffer.from(part);
+    (streamType === streamStdout ? stdout : stderr).push(copy);
     kept += part.length;
+    onKept?.(streamType, copy);
   }
 
   return {

@@ -15,6 +15,19 @@ export interface SandboxResult {
   readonly durationMs: number;
   /** The image id (sha256:...) that actually ran. */
   readonly imageId: string;
+  /** Highest memory use the engine sampled while it ran; absent when it ended before the first sample. */
+  readonly peakMemoryBytes?: number;
+}
+
+/** A piece of live output: consecutive bytes of one stream, decoded, in the order the job wrote them. */
+export interface SandboxOutputChunk {
+  readonly stream: 'stdout' | 'stderr';
+  readonly text: string;
+}
+
+/** What `prepare` found: the exact image a run of this spec will use. */
+export interface PreparedImage {
+  readonly imageId: string;
 }
 
 /** Identifies one attempt; written as container labels so a reaper can find orphans. */
@@ -29,16 +42,30 @@ export interface SandboxRunRequest {
   readonly labels: SandboxRunLabels;
   /** Aborting kills the container; the result's reason is then 'cancelled'. */
   readonly signal?: AbortSignal;
+  /** From `prepare`: run exactly this image (the one recorded on JobStarted). Absent: resolved here. */
+  readonly imageId?: string;
+  /**
+   * Live output, batched (by size and time) and in order; only bytes within the output cap are
+   * passed on. Called synchronously from the stream: it must not throw or block.
+   */
+  readonly onOutput?: (chunk: SandboxOutputChunk) => void;
 }
 
 /** A container runtime behind one call, so another runtime can be added without touching the worker. */
 export interface Sandbox {
+  /** Cheap check before an attempt is recorded as started: the image is allowed and present; its id. */
+  prepare(spec: ResolvedJobSpec): Promise<PreparedImage>;
   run(request: SandboxRunRequest): Promise<SandboxResult>;
 }
 
 /** A failure of the sandbox itself (image missing, daemon down), as opposed to the job failing. */
 export class SandboxError extends Error {
-  readonly code: 'image-missing' | 'image-not-allowed' | 'daemon-unavailable' | 'sandbox-failure';
+  readonly code:
+    | 'image-missing'
+    | 'image-not-allowed'
+    | 'image-digest-mismatch'
+    | 'daemon-unavailable'
+    | 'sandbox-failure';
   constructor(code: SandboxError['code'], message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'SandboxError';
