@@ -83,6 +83,9 @@ export const submitJobSchema = jobSpecSchema
   });
 export type SubmitJobInput = z.infer<typeof submitJobSchema>;
 
+/** POST /v1/jobs/:id/cancel and /retry: an optional note kept on the event. */
+export const jobNoteSchema = z.object({ reason: z.string().min(1).max(1000).optional() }).strict();
+
 export type JobSpecInput = z.infer<typeof jobSpecSchema>;
 export type JobLimitsInput = z.infer<typeof jobLimitsSchema>;
 

@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { EventStore } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import type { JobCommand } from '../../events/job/job.decider.ts';
 import { executeJobCommand } from '../../events/job/job-stream.ts';
+import { jobNoteSchema } from '../../schemas/job-spec.schema.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { toJobView } from './job-view.ts';
@@ -18,8 +19,7 @@ export interface JobLifecycleRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-/** Why: an optional note kept on the event, for the next person reading the history. */
-const noteBody = z.object({ reason: z.string().min(1).max(1000).optional() }).strict();
+const noteBody = jobNoteSchema;
 
 /** An empty body is allowed; anything else must be the JSON object above. */
 async function readNote(request: Request): Promise<z.infer<typeof noteBody>> {

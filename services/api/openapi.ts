@@ -9,7 +9,7 @@ import {
   readinessSchema,
   secretListSchema,
 } from '../../schemas/api.schema.ts';
-import { jobSpecSchema } from '../../schemas/job-spec.schema.ts';
+import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
 export interface DocumentedOperation {
@@ -133,6 +133,36 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     summary: 'Metrics in the Prometheus text format',
     success: { status: 200, description: 'Metrics', contentType: 'text/plain' },
     errors: [],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs',
+    summary: "The caller's tenant's jobs, newest first, from the jobs read model: filters status (comma list), image, submittedBy, submittedAfter, submittedBefore; cursor pagination (limit, cursor = the last page's nextCursor)",
+    scope: 'jobs:read',
+    success: {
+      status: 200,
+      description: 'One page of jobs',
+      example: { jobs: [{ id: exampleJobId, status: 'failed', image: 'omni-busybox:latest', attempt: 3, failureReason: 'exit-code', links: exampleLinks }], nextCursor: null },
+    },
+    errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/cancel',
+    summary: 'Cancel a queued, delayed or running job (a running container is killed); idempotent',
+    scope: 'jobs:cancel',
+    body: { schema: jobNoteSchema, example: { reason: 'submitted with the wrong input' } },
+    success: { status: 200, description: 'The job, now cancelled' },
+    errors: [400, 401, 403, 404, 409, 429],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/retry',
+    summary: 'Re-run a failed, cancelled or expired job: a new attempt in the same stream, recording who asked and why',
+    scope: 'jobs:submit',
+    body: { schema: jobNoteSchema, example: { reason: 'the disk was replaced' } },
+    success: { status: 202, description: 'The job, queued for its next attempt' },
+    errors: [400, 401, 403, 404, 409, 429],
   },
 ];
 
