@@ -1,0 +1,160 @@
+// Event store benchmark: `node bench/events.bench.ts [--quick]`. Creates its own database, prints a
+// table of figures next to a raw-pg baseline measured in the same run, and drops the database.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { createDatabase } from '../events/database.ts';
+import { createEventStore } from '../events/event-store.ts';
+import { migrateToLatest } from '../events/migrator.ts';
+import { jobsProjection } from '../events/projections/jobs.projection.ts';
+import { replayProjection } from '../events/projections/replay.ts';
+
+const quick = process.argv.includes('--quick');
+const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+const seconds = quick ? 1.5 : 4;
+const concurrencies = [1, 8, 32];
+const replaySizes = quick ? [10_000, 100_000] : [100_000, 1_000_000];
+const name = `omni_bench_${randomBytes(4).toString('hex')}`;
+
+async function admin(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs `writers` loops of `once` for the bench duration; returns operations per second. */
+async function rate(writers: number, once: (writer: number) => Promise<number>): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: writers }, async (_, writer) => {
+      let count = 0;
+      while (performance.now() < deadline) count += await once(writer);
+      return count;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000);
+}
+
+const format = (n: number) => Math.round(n).toLocaleString('en');
+const rows: string[][] = [];
+const report = (...cells: string[]) => {
+  rows.push(cells);
+  process.stderr.write(`  ${cells.join('  ')}\n`);
+};
+
+// One job's history as append_events takes it, built in SQL so a million events need no round trips.
+const jobHistory = sql`jsonb_build_array(
+  jsonb_build_object('event_id', gen_random_uuid(), 'type', 'JobSubmitted', 'schema_version', 1,
+    'metadata', '{"actor": "bench"}'::jsonb,
+    'data', '{"spec": {"image": "omni-busybox:latest", "command": ["echo", "hi"], "env": {}, "timeoutMs": 1000,
+              "limits": {"memoryBytes": 67108864, "cpus": 1, "pids": 16}}}'::jsonb),
+  jsonb_build_object('event_id', gen_random_uuid(), 'type', 'JobStarted', 'schema_version', 1,
+    'metadata', '{}'::jsonb, 'data', '{"attempt": 1, "workerId": "bench-worker"}'::jsonb),
+  jsonb_build_object('event_id', gen_random_uuid(), 'schema_version', 1, 'metadata', '{}'::jsonb,
+    'type', case when i % 5 = 0 then 'JobFailed' else 'JobSucceeded' end,
+    'data', jsonb_build_object('attempt', 1, 'exitCode', case when i % 5 = 0 then 1 else 0 end, 'stdout', 'hi',
+      'stderr', '', 'outputTruncated', false, 'durationMs', 12) ||
+      case when i % 5 = 0 then '{"reason": "exit-code"}'::jsonb else '{}'::jsonb end))`;
+
+async function main(): Promise<void> {
+  await admin(`create database ${name}`);
+  const url = `${serverUrl}/${name}`;
+  const db = createDatabase({ connectionString: url, maxConnections: 40, applicationName: 'omni-bench' });
+  const raw = new pg.Pool({ connectionString: url, max: 40 });
+  try {
+    await migrateToLatest(db);
+    await raw.query(
+      'create table raw_inserts (id bigint generated always as identity primary key, stream_id text, data jsonb)',
+    );
+    const store = createEventStore(db);
+    process.stderr.write(`omni event store bench (${quick ? 'quick' : 'full'}; ${seconds} s per rate)\n`);
+
+    for (const writers of concurrencies) {
+      const baseline = await rate(writers, async (writer) => {
+        await raw.query('insert into raw_inserts (stream_id, data) values ($1, $2)', [
+          `w-${writer}`,
+          '{"n": 1}',
+        ]);
+        return 1;
+      });
+      const versions = Array.from({ length: writers }, () => 0);
+      const streams = Array.from({ length: writers }, () => `bench-${randomUUID()}`);
+      const appends = await rate(writers, async (writer) => {
+        const result = await store.append(streams[writer] ?? '', versions[writer] ?? 0, [
+          { type: 'BenchEvent', schemaVersion: 1, data: { n: 1 } },
+        ]);
+        versions[writer] = result.nextExpectedVersion;
+        return 1;
+      });
+      report(
+        `single appends, ${writers} writer(s)`,
+        `${format(appends)}/s`,
+        `raw pg ${format(baseline)}/s`,
+        `ratio ${(appends / baseline).toFixed(2)}`,
+      );
+    }
+
+    const batch = Array.from({ length: 100 }, (_, n) => ({
+      type: 'BenchEvent',
+      schemaVersion: 1,
+      data: { n },
+    }));
+    const batched = await rate(8, async () => {
+      await store.append(`batch-${randomUUID()}`, 0, batch);
+      return batch.length;
+    });
+    report('batch appends (100 events), 8 writers', `${format(batched)} events/s`, '', '');
+
+    let stored = 0;
+    let previous: { size: number; seconds: number } | undefined;
+    for (const size of replaySizes) {
+      const generateStarted = performance.now();
+      while (stored < size) {
+        const jobs = Math.min(10_000, Math.ceil((size - stored) / 3));
+        await sql`select count(*) from generate_series(1, ${jobs}) i,
+          lateral append_events('job-' || gen_random_uuid(), 0, ${jobHistory})`.execute(db);
+        stored += jobs * 3;
+      }
+      const generated = (performance.now() - generateStarted) / 1000;
+      await sql`vacuum analyze events`.execute(db);
+      const result = await replayProjection(db, jobsProjection, { batchSize: 10_000 });
+      const growth = previous
+        ? `time ×${(result.seconds / previous.seconds).toFixed(1)} for size ×${(result.events / previous.size).toFixed(1)}`
+        : `(log written at ${format(stored / generated)} events/s in SQL)`;
+      report(
+        `replay jobs, ${format(result.events)} events`,
+        `${format(result.eventsPerSecond)} events/s`,
+        `${result.seconds.toFixed(1)} s`,
+        growth,
+      );
+      previous = { size: result.events, seconds: result.seconds };
+    }
+
+    const widths =
+      rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+    process.stdout.write('\n');
+    for (const row of rows)
+      process.stdout.write(
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd()}\n`,
+      );
+  } finally {
+    await raw.end();
+    await db.destroy();
+    await admin(`drop database if exists ${name} with (force)`);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+});
