@@ -18,7 +18,7 @@ type Env = { Variables: AuthVariables & { requestId: string } };
 
 const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
 
-const listQuery = z
+export const jobsListQuerySchema = z
   .object({
     // One status or several, comma separated: ?status=failed or ?status=queued,running
     status: z
@@ -87,7 +87,7 @@ export function createJobsListRoutes(deps: JobsListRoutesDeps) {
   return new Hono<Env>().get(
     '/',
     requireScope('jobs:read'),
-    zValidator('query', listQuery, validationHook),
+    zValidator('query', jobsListQuerySchema, validationHook),
     async (c) => {
       const { db } = deps;
       if (!db)
