@@ -5,7 +5,6 @@ import * as eventStore from './migrations/0001-event-store.ts';
 import * as serviceRole from './migrations/0002-service-role.ts';
 import * as jobsReadModel from './migrations/0003-jobs-read-model.ts';
 import * as appendWithoutCommitLock from './migrations/0004-append-without-commit-lock.ts';
-import * as appendWithoutCommitLock from './migrations/0004-append-without-commit-lock.ts';
 import * as secrets from './migrations/0010-secrets.ts';
 import * as idempotencyKeys from './migrations/0020-idempotency-keys.ts';
 import * as jobLifecycle from './migrations/0021-job-lifecycle.ts';
@@ -16,7 +15,6 @@ const migrations: Record<string, Migration> = {
   '0001-event-store': eventStore,
   '0002-service-role': serviceRole,
   '0003-jobs-read-model': jobsReadModel,
-  '0004-append-without-commit-lock': appendWithoutCommitLock,
   '0004-append-without-commit-lock': appendWithoutCommitLock,
   '0010-secrets': secrets,
   '0020-idempotency-keys': idempotencyKeys,

@@ -30,7 +30,19 @@ export interface CheckpointsTable {
   readonly updated_at: ColumnType<Date, never, never>;
 }
 
+/** A tenant's secret, encrypted with AES-256-GCM; never copied into events. */
+export interface SecretsTable {
+  readonly tenant: string;
+  readonly name: string;
+  readonly key_id: string;
+  readonly nonce: Buffer;
+  readonly ciphertext: Buffer;
+  readonly tag: Buffer;
+  readonly updated_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
+  readonly secrets: SecretsTable;
   readonly events: EventsTable;
   readonly streams: StreamsTable;
   readonly checkpoints: CheckpointsTable;

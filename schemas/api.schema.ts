@@ -64,3 +64,25 @@ export const readinessSchema = z.object({
   status: z.enum(['ready', 'not-ready']),
   checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() })),
 });
+
+export const jobListSchema = z.object({
+  jobs: z.array(z.object({ id: z.uuid(), status: z.string(), image: z.string(), submittedAt: z.iso.datetime() }).loose()),
+  nextCursor: z.string().nullable(),
+});
+
+export const jobOutputSchema = z.object({
+  id: z.uuid(),
+  status: z.string(),
+  finished: z.boolean(),
+  chunks: z.array(
+    z.object({ version: z.number().int(), attempt: z.number().int(), seq: z.number().int(), stream: z.enum(['stdout', 'stderr']), text: z.string() }).loose(),
+  ),
+});
+
+export const jobAtSchema = z.object({ position: z.number().int(), streamVersion: z.number().int(), job: jobViewSchema });
+
+export const eventPageSchema = z.object({ events: z.array(eventViewSchema.extend({ cursor: z.string() })), next: z.string().nullable() });
+
+export const chainVerificationSchema = z
+  .object({ ok: z.boolean(), eventsChecked: z.number().int(), firstBrokenPosition: z.number().int().optional(), streamId: z.string().optional() })
+  .loose();

@@ -14,6 +14,7 @@ beforeAll(async () => {
   database = await createTestDatabase('openapi');
   app = createApp({
     store: createEventStore(database.db),
+    db: database.db,
     policy: testPolicy,
     verifyToken: testTokenVerifier,
     logger: pino({ level: 'silent' }),
@@ -36,7 +37,7 @@ describe('OpenAPI document', () => {
   it('has examples that validate against the schemas the routes use', () => {
     for (const operation of documentedOperations) {
       if (operation.body) expect(() => operation.body?.schema.parse(operation.body.example), `${operation.path} body`).not.toThrow();
-      if (operation.success.schema) {
+      if (operation.success.schema && operation.success.example !== undefined) {
         expect(() => operation.success.schema?.parse(operation.success.example), `${operation.path} response`).not.toThrow();
       }
     }

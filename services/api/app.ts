@@ -11,7 +11,8 @@ import type { EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
-import { type AuthVariables, bearerAuth } from './bearer-auth.middleware.ts';
+import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
+import { createAdminRoutes } from './admin.routes.ts';
 import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
@@ -100,6 +101,10 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobWatchRoutes(deps));
   app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
+  if (deps.db) {
+    app.use('/v1/admin/*', requireScope('admin'));
+    app.route('/v1/admin', createAdminRoutes({ db: deps.db }));
+  }
   return app;
 }
 

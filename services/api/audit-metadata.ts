@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { EventMetadata } from '../../events/event-store.ts';
+import { currentTraceparent } from '../telemetry/trace-context.ts';
 import type { Principal } from './token-verifier.ts';
 
 /** The audit facts every command event carries: who, for which tenant, from where, in which request. */
@@ -7,6 +8,8 @@ export function auditMetadata(c: Context, principal: Principal, extra: Partial<E
   const clientIp = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
   const userAgent = c.req.header('user-agent');
   const requestId = c.get('requestId') as string | undefined;
+  // The request's span context travels with the events, so the dispatcher and worker continue its trace.
+  const traceparent = currentTraceparent();
   return {
     actor: principal.subject,
     tenant: principal.tenant,
@@ -14,6 +17,7 @@ export function auditMetadata(c: Context, principal: Principal, extra: Partial<E
     ...(clientIp === undefined ? {} : { clientIp }),
     ...(userAgent === undefined ? {} : { userAgent: userAgent.slice(0, 256) }),
     ...(requestId === undefined ? {} : { requestId }),
+    ...(traceparent === undefined ? {} : { traceparent }),
     ...extra,
   };
 }

@@ -23,7 +23,7 @@ const typeList = z
   .regex(/^[A-Za-z0-9,]{1,512}$/, 'comma-separated event types')
   .transform((value) => value.split(',').filter(Boolean));
 
-const pageQuery = z
+export const eventsPageQuerySchema = z
   .object({
     after: cursor.optional(),
     type: typeList.optional(),
@@ -34,14 +34,14 @@ const pageQuery = z
   })
   .strict();
 
-const watchQuery = z.object({ after: cursor.optional(), type: typeList.optional(), stream: z.string().min(1).max(200).optional() }).strict();
+export const eventsWatchQuerySchema = z.object({ after: cursor.optional(), type: typeList.optional(), stream: z.string().min(1).max(200).optional() }).strict();
 
 const eventWithCursor = (event: RecordedEvent) => ({ ...toEventView(event), cursor: toCursor(event) });
 
 /** /v1/events: the global log for operators (admin only: it spans every tenant). */
 export function createEventsRoutes(deps: EventsRoutesDeps) {
   return new Hono<Env>()
-    .get('/', requireScope('admin'), zValidator('query', pageQuery, validationHook), async (c) => {
+    .get('/', requireScope('admin'), zValidator('query', eventsPageQuerySchema, validationHook), async (c) => {
       const query = c.req.valid('query');
       const after: LogPosition = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
       const events = await deps.store.readAll(after, {
@@ -56,7 +56,7 @@ export function createEventsRoutes(deps: EventsRoutesDeps) {
       // `next` moves past everything scanned, including events the time range left out.
       return c.json({ events: inRange.map(eventWithCursor), next: last ? toCursor(last) : (query.after ?? null) });
     })
-    .get('/watch', requireScope('admin'), zValidator('query', watchQuery, validationHook), (c) => {
+    .get('/watch', requireScope('admin'), zValidator('query', eventsWatchQuerySchema, validationHook), (c) => {
       const query = c.req.valid('query');
       const after = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
       return sseResponse(

@@ -2,7 +2,12 @@ import { z } from 'zod';
 import {
   healthSchema,
   jobAcceptedSchema,
+  chainVerificationSchema,
+  eventPageSchema,
+  jobAtSchema,
   jobEventsSchema,
+  jobListSchema,
+  jobOutputSchema,
   jobViewSchema,
   problemSchema,
   putSecretBodySchema,
@@ -10,6 +15,8 @@ import {
   secretListSchema,
 } from '../../schemas/api.schema.ts';
 import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
+import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
+import { jobsListQuerySchema } from './jobs-list.routes.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
 export interface DocumentedOperation {
@@ -20,6 +27,8 @@ export interface DocumentedOperation {
   /** Scope required; absent: public. */
   readonly scope?: string;
   readonly body?: { readonly schema: z.ZodType; readonly example: unknown };
+  /** Query parameters, from the schema the route validates them with. */
+  readonly query?: z.ZodObject;
   readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType; readonly example?: unknown; readonly contentType?: string };
   readonly errors: readonly number[];
 }
@@ -98,6 +107,83 @@ export const documentedOperations: readonly DocumentedOperation[] = [
   },
   {
     method: 'get',
+    path: '/v1/jobs',
+    summary: "List the tenant's jobs (admins: every tenant), newest first, from the jobs read model",
+    scope: 'jobs:read',
+    query: jobsListQuerySchema,
+    success: { status: 200, description: 'A page of jobs and the cursor of the next', schema: jobListSchema, example: { jobs: [], nextCursor: null } },
+    errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/cancel',
+    summary: 'Cancel a queued, delayed or running job (its container is killed); idempotent',
+    scope: 'jobs:cancel',
+    body: { schema: jobNoteSchema, example: { reason: 'submitted by mistake' } },
+    success: { status: 200, description: 'The job, cancelled', schema: jobViewSchema },
+    errors: [400, 401, 403, 404, 409, 429],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/retry',
+    summary: 'Run a finished job again: a new attempt in the same history, with who asked and why',
+    scope: 'jobs:submit',
+    body: { schema: jobNoteSchema, example: { reason: 'the upstream outage is over' } },
+    success: { status: 202, description: 'The job, queued again', schema: jobViewSchema },
+    errors: [400, 401, 403, 404, 409, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/output',
+    summary: 'Output recorded so far as ordered chunks; ?follow=1 streams it as Server-Sent Events',
+    scope: 'jobs:read',
+    success: { status: 200, description: 'Output chunks (JSON), or text/event-stream with follow=1', schema: jobOutputSchema, example: { id: exampleJobId, status: 'running', finished: false, chunks: [{ version: 3, attempt: 1, seq: 1, stream: 'stdout', text: 'hello\n' }] } },
+    errors: [400, 401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/watch',
+    summary: "The job's events, history then live, until it finishes: a WebSocket when upgraded, else Server-Sent Events",
+    scope: 'events:read',
+    success: { status: 200, description: 'text/event-stream (or 101 Switching Protocols)', contentType: 'text/event-stream' },
+    errors: [400, 401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/at/{position}',
+    summary: 'The job as it stood at a global log position',
+    scope: 'jobs:read',
+    success: { status: 200, description: 'The folded state at that position', schema: jobAtSchema },
+    errors: [400, 401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/events',
+    summary: 'Page through the global log in commit order (admin)',
+    scope: 'admin',
+    query: eventsPageQuerySchema,
+    success: { status: 200, description: 'A page of events and the cursor after it', schema: eventPageSchema, example: { events: [], next: null } },
+    errors: [400, 401, 403, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/events/watch',
+    summary: 'The global log, history then live, as Server-Sent Events (admin)',
+    scope: 'admin',
+    query: eventsWatchQuerySchema,
+    success: { status: 200, description: 'text/event-stream, one event per log entry', contentType: 'text/event-stream' },
+    errors: [400, 401, 403, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/verify',
+    summary: "Walk every stream's hash chain; reports the first position where it breaks",
+    scope: 'admin',
+    success: { status: 200, description: 'The verification (ok: false names the broken event)', schema: chainVerificationSchema, example: { ok: true, eventsChecked: 42 } },
+    errors: [401, 403, 429],
+  },
+  {
+    method: 'get',
     path: '/v1/secrets',
     summary: "Names of the tenant's secrets (never their values)",
     scope: 'secrets:read',
@@ -134,36 +220,6 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     success: { status: 200, description: 'Metrics', contentType: 'text/plain' },
     errors: [],
   },
-  {
-    method: 'get',
-    path: '/v1/jobs',
-    summary: "The caller's tenant's jobs, newest first, from the jobs read model: filters status (comma list), image, submittedBy, submittedAfter, submittedBefore; cursor pagination (limit, cursor = the last page's nextCursor)",
-    scope: 'jobs:read',
-    success: {
-      status: 200,
-      description: 'One page of jobs',
-      example: { jobs: [{ id: exampleJobId, status: 'failed', image: 'omni-busybox:latest', attempt: 3, failureReason: 'exit-code', links: exampleLinks }], nextCursor: null },
-    },
-    errors: [400, 401, 403, 429, 503],
-  },
-  {
-    method: 'post',
-    path: '/v1/jobs/{id}/cancel',
-    summary: 'Cancel a queued, delayed or running job (a running container is killed); idempotent',
-    scope: 'jobs:cancel',
-    body: { schema: jobNoteSchema, example: { reason: 'submitted with the wrong input' } },
-    success: { status: 200, description: 'The job, now cancelled' },
-    errors: [400, 401, 403, 404, 409, 429],
-  },
-  {
-    method: 'post',
-    path: '/v1/jobs/{id}/retry',
-    summary: 'Re-run a failed, cancelled or expired job: a new attempt in the same stream, recording who asked and why',
-    scope: 'jobs:submit',
-    body: { schema: jobNoteSchema, example: { reason: 'the disk was replaced' } },
-    success: { status: 202, description: 'The job, queued for its next attempt' },
-    errors: [400, 401, 403, 404, 409, 429],
-  },
 ];
 
 const errorTitles: Record<number, string> = {
@@ -183,7 +239,10 @@ const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => z.toJSONSchema
 export function buildOpenApiDocument(options: { readonly version: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const operation of documentedOperations) {
-    const parameters = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => ({ name: match[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters: unknown[] = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => ({ name: match[1], in: 'path', required: true, schema: { type: 'string' } }));
+    for (const [name, schema] of Object.entries(operation.query?.shape ?? {})) {
+      parameters.push({ name, in: 'query', required: false, schema: jsonSchema(schema as z.ZodType, 'input') });
+    }
     const success = operation.success;
     paths[operation.path] ??= {};
     (paths[operation.path] as Record<string, unknown>)[operation.method] = {
