@@ -198,7 +198,9 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   // Back to three workers: the killed one's place is taken, as an orchestrator would.
   workers.push(start('worker'));
 
-  const deadline = Date.now() + 150_000;
+  // ~2 jobs/s on the 2-core reference machine when it is otherwise idle; far less when other
+  // suites share its Docker engine, hence the generous bound.
+  const deadline = Date.now() + 330_000;
   let done = 0;
   for (;;) {
     done = await terminalCount();
@@ -275,4 +277,4 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   expect(wrongOutcome).toEqual([]);
   expect(leftBeforeStop).toBe(0);
   expect(await containersLeft()).toBe(0);
-}, 240_000);
+}, 420_000);
