@@ -11,7 +11,10 @@ export interface AppendNotifier {
  * LISTENs on `omni_events` (notified by `append_events` with the stream id). Notifications only
  * shorten waits: readers still poll, so a lost connection costs latency, never events.
  */
-export async function createAppendNotifier(connectionString: string, onError?: (error: unknown) => void): Promise<AppendNotifier> {
+export async function createAppendNotifier(
+  connectionString: string,
+  onError?: (error: unknown) => void,
+): Promise<AppendNotifier> {
   const listeners = new Set<(streamId: string) => void>();
   const client = new pg.Client({ connectionString, application_name: 'omni-append-notifier' });
   client.on('notification', (message) => {
@@ -35,7 +38,11 @@ export async function createAppendNotifier(connectionString: string, onError?: (
 /** Resolves on the next notification `accept` lets through, after `maxWaitMs`, or when `signal` aborts. */
 export function nextAppend(
   notifier: AppendNotifier | undefined,
-  options: { readonly maxWaitMs: number; readonly signal?: AbortSignal; readonly accept?: (streamId: string) => boolean },
+  options: {
+    readonly maxWaitMs: number;
+    readonly signal?: AbortSignal;
+    readonly accept?: (streamId: string) => boolean;
+  },
 ): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

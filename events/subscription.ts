@@ -1,7 +1,12 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { advanceCheckpoint, loadCheckpoint } from './checkpoints.ts';
-import { createEventStore, type LogPosition, type ReadAllOptions, type RecordedEvent } from './event-store.ts';
+import {
+  createEventStore,
+  type LogPosition,
+  type ReadAllOptions,
+  type RecordedEvent,
+} from './event-store.ts';
 import type { Database } from './tables.ts';
 
 export interface SubscriptionOptions {
@@ -69,7 +74,10 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
   /** Connects (or reconnects) the LISTEN session; returns whether this instance may read. */
   async function ensureActive(): Promise<boolean> {
     if (!session) {
-      const client = new pg.Client({ connectionString: options.connectionString, application_name: `omni-${options.subscriptionId}` });
+      const client = new pg.Client({
+        connectionString: options.connectionString,
+        application_name: `omni-${options.subscriptionId}`,
+      });
       // Losing the session loses LISTEN and the lock: step down and compete again.
       const lost = (error?: unknown) => {
         if (error) options.onError?.(error);
@@ -87,10 +95,10 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
     }
     if (!owner) {
       if (options.exclusive) {
-        const { rows } = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as locked', [
-          advisoryLockNamespace,
-          `subscription:${options.subscriptionId}`,
-        ]);
+        const { rows } = await session.query<{ locked: boolean }>(
+          'select pg_try_advisory_lock($1, hashtext($2)) as locked',
+          [advisoryLockNamespace, `subscription:${options.subscriptionId}`],
+        );
         owner = rows[0]?.locked === true;
       } else {
         owner = true;

@@ -33,11 +33,17 @@ export async function* tailLog(
 
 /** One stream from `afterVersion` on, history then live, until `isDone` says the stream has ended. */
 export async function* tailStream(
-  options: TailOptions & { readonly streamId: string; readonly afterVersion: number; readonly isDone?: (event: RecordedEvent) => boolean },
+  options: TailOptions & {
+    readonly streamId: string;
+    readonly afterVersion: number;
+    readonly isDone?: (event: RecordedEvent) => boolean;
+  },
 ): AsyncGenerator<RecordedEvent> {
   let version = options.afterVersion;
   while (!options.signal.aborted) {
-    const events = (await options.store.readStream(options.streamId)).filter((event) => event.streamVersion > version);
+    const events = (await options.store.readStream(options.streamId)).filter(
+      (event) => event.streamVersion > version,
+    );
     for (const event of events) {
       version = event.streamVersion;
       yield event;

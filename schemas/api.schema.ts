@@ -57,7 +57,14 @@ export const jobEventsSchema = z.object({ id: z.uuid(), events: z.array(eventVie
 
 export const secretListSchema = z.object({ secrets: z.array(z.object({ name: z.string() })) });
 
-export const putSecretBodySchema = z.object({ value: z.string().min(1).max(64 * 1024) }).strict();
+export const putSecretBodySchema = z
+  .object({
+    value: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+  })
+  .strict();
 
 export const healthSchema = z.object({ status: z.literal('ok') });
 export const readinessSchema = z.object({
@@ -66,7 +73,9 @@ export const readinessSchema = z.object({
 });
 
 export const jobListSchema = z.object({
-  jobs: z.array(z.object({ id: z.uuid(), status: z.string(), image: z.string(), submittedAt: z.iso.datetime() }).loose()),
+  jobs: z.array(
+    z.object({ id: z.uuid(), status: z.string(), image: z.string(), submittedAt: z.iso.datetime() }).loose(),
+  ),
   nextCursor: z.string().nullable(),
 });
 
@@ -75,14 +84,34 @@ export const jobOutputSchema = z.object({
   status: z.string(),
   finished: z.boolean(),
   chunks: z.array(
-    z.object({ version: z.number().int(), attempt: z.number().int(), seq: z.number().int(), stream: z.enum(['stdout', 'stderr']), text: z.string() }).loose(),
+    z
+      .object({
+        version: z.number().int(),
+        attempt: z.number().int(),
+        seq: z.number().int(),
+        stream: z.enum(['stdout', 'stderr']),
+        text: z.string(),
+      })
+      .loose(),
   ),
 });
 
-export const jobAtSchema = z.object({ position: z.number().int(), streamVersion: z.number().int(), job: jobViewSchema });
+export const jobAtSchema = z.object({
+  position: z.number().int(),
+  streamVersion: z.number().int(),
+  job: jobViewSchema,
+});
 
-export const eventPageSchema = z.object({ events: z.array(eventViewSchema.extend({ cursor: z.string() })), next: z.string().nullable() });
+export const eventPageSchema = z.object({
+  events: z.array(eventViewSchema.extend({ cursor: z.string() })),
+  next: z.string().nullable(),
+});
 
 export const chainVerificationSchema = z
-  .object({ ok: z.boolean(), eventsChecked: z.number().int(), firstBrokenPosition: z.number().int().optional(), streamId: z.string().optional() })
+  .object({
+    ok: z.boolean(),
+    eventsChecked: z.number().int(),
+    firstBrokenPosition: z.number().int().optional(),
+    streamId: z.string().optional(),
+  })
   .loose();

@@ -4,14 +4,12 @@ import type { RetryPolicy } from './job-spec.schema.ts';
 
 const mebibyte = 1024 * 1024;
 
-const commaList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item.length > 0),
-  );
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -82,7 +80,10 @@ export const environmentSchema = z
           return registryAuthSchema.parse(JSON.parse(value));
         } catch {
           // Never echo the value: it holds a password.
-          ctx.addIssue({ code: 'custom', message: 'must be a JSON object with username/password/serveraddress or identitytoken' });
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be a JSON object with username/password/serveraddress or identitytoken',
+          });
           return z.NEVER;
         }
       })
@@ -149,7 +150,11 @@ export const environmentSchema = z
     env.SECRETS_KEYS.forEach((entry, index) => {
       const [id, key] = entry.split(':');
       if (!id || !key || Buffer.from(key, 'base64').length !== 32) {
-        ctx.addIssue({ code: 'custom', path: ['SECRETS_KEYS', index], message: 'each key must be id:base64 of 32 bytes' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SECRETS_KEYS', index],
+          message: 'each key must be id:base64 of 32 bytes',
+        });
       }
     });
     if (env.JWT_JWKS !== undefined) {
@@ -157,7 +162,11 @@ export const environmentSchema = z
         const parsed = JSON.parse(env.JWT_JWKS) as { keys?: unknown };
         if (!Array.isArray(parsed.keys)) throw new Error('no keys');
       } catch {
-        ctx.addIssue({ code: 'custom', path: ['JWT_JWKS'], message: 'must be a JSON JWK set ({"keys":[...]})' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JWT_JWKS'],
+          message: 'must be a JSON JWK set ({"keys":[...]})',
+        });
       }
     }
     if (env.SANDBOX_IMAGES.length === 0) {
@@ -172,8 +181,18 @@ export interface SandboxPolicy {
   readonly allowedImages: readonly string[];
   readonly runtime?: string;
   readonly user: string;
-  readonly defaults: { readonly memoryBytes: number; readonly cpus: number; readonly pids: number; readonly timeoutMs: number };
-  readonly maxima: { readonly memoryBytes: number; readonly cpus: number; readonly pids: number; readonly timeoutMs: number };
+  readonly defaults: {
+    readonly memoryBytes: number;
+    readonly cpus: number;
+    readonly pids: number;
+    readonly timeoutMs: number;
+  };
+  readonly maxima: {
+    readonly memoryBytes: number;
+    readonly cpus: number;
+    readonly pids: number;
+    readonly timeoutMs: number;
+  };
   readonly outputLimitBytes: number;
   readonly tmpfsBytes: number;
   /** Pull an allowed image the engine lacks; absent or false: refuse the job with image-missing. */
@@ -191,6 +210,10 @@ export interface RetryLimits {
 }
 
 export const defaultRetryLimits: RetryLimits = {
-  defaults: { maxAttempts: 3, backoff: { initialMs: 1_000, multiplier: 2, maxMs: 60_000, jitter: 0.2 }, on: ['abandoned', 'sandbox-error'] },
+  defaults: {
+    maxAttempts: 3,
+    backoff: { initialMs: 1_000, multiplier: 2, maxMs: 60_000, jitter: 0.2 },
+    on: ['abandoned', 'sandbox-error'],
+  },
   maxima: { maxAttempts: 10, maxDelayMs: 3_600_000 },
 };

@@ -18,7 +18,11 @@ export interface Config {
     readonly tenantClaim: string;
   };
   readonly corsOrigins: readonly string[];
-  readonly rateLimit: { readonly windowSeconds: number; readonly perSubject: number; readonly perTenant: number };
+  readonly rateLimit: {
+    readonly windowSeconds: number;
+    readonly perSubject: number;
+    readonly perTenant: number;
+  };
   readonly requestTimeoutMs: number;
   readonly maxBodyBytes: number;
   /** Secret-encryption keys, the first one active. */
@@ -46,10 +50,14 @@ export class ConfigError extends Error {
 /** Parses the environment once; the only place that knows variable names. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   // An empty variable means "not set", as in most shells' and compose files' habits.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
   }
   const e = parsed.data;
   return {
@@ -68,7 +76,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       tenantClaim: e.JWT_TENANT_CLAIM,
     },
     corsOrigins: e.CORS_ORIGINS,
-    rateLimit: { windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS, perSubject: e.RATE_LIMIT_PER_SUBJECT, perTenant: e.RATE_LIMIT_PER_TENANT },
+    rateLimit: {
+      windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+      perSubject: e.RATE_LIMIT_PER_SUBJECT,
+      perTenant: e.RATE_LIMIT_PER_TENANT,
+    },
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     secretKeys: e.SECRETS_KEYS.map((entry) => {
@@ -98,7 +110,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       retry: {
         defaults: {
           maxAttempts: e.RETRY_DEFAULT_MAX_ATTEMPTS,
-          backoff: { initialMs: e.RETRY_DEFAULT_INITIAL_MS, multiplier: e.RETRY_DEFAULT_MULTIPLIER, maxMs: e.RETRY_DEFAULT_MAX_DELAY_MS, jitter: e.RETRY_DEFAULT_JITTER },
+          backoff: {
+            initialMs: e.RETRY_DEFAULT_INITIAL_MS,
+            multiplier: e.RETRY_DEFAULT_MULTIPLIER,
+            maxMs: e.RETRY_DEFAULT_MAX_DELAY_MS,
+            jitter: e.RETRY_DEFAULT_JITTER,
+          },
           on: e.RETRY_DEFAULT_ON,
         },
         maxima: { maxAttempts: e.RETRY_MAX_ATTEMPTS, maxDelayMs: e.RETRY_MAX_DELAY_MS },
@@ -110,6 +127,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     workerLeaseMs: e.WORKER_LEASE_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
-    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? {} : { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '') }),
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? {}
+      : { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '') }),
   };
 }

@@ -16,11 +16,21 @@ export interface MintTokenOptions {
 }
 
 /** Every scope a regular client may hold. */
-export const clientScopes = ['jobs:submit', 'jobs:read', 'jobs:cancel', 'events:read', 'secrets:write', 'secrets:read'] as const;
+export const clientScopes = [
+  'jobs:submit',
+  'jobs:read',
+  'jobs:cancel',
+  'events:read',
+  'secrets:write',
+  'secrets:read',
+] as const;
 
 /** Signs an HS256 bearer token; used by `npm start` in development and by tests. */
 export async function mintToken(options: MintTokenOptions): Promise<string> {
-  let jwt = new SignJWT({ scope: (options.scopes ?? clientScopes).join(' '), tenant: options.tenant ?? 'default' })
+  let jwt = new SignJWT({
+    scope: (options.scopes ?? clientScopes).join(' '),
+    tenant: options.tenant ?? 'default',
+  })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(options.subject)
     .setJti(randomUUID())

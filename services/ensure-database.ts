@@ -14,10 +14,12 @@ export async function ensureDatabase(connectionString: string): Promise<void> {
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
     if (rowCount === 0) {
-      await client.query(`create database "${name.replaceAll('"', '""')}"`).catch((error: { code?: string }) => {
-        // Another process created it between our check and our create.
-        if (error.code !== '42P04') throw error;
-      });
+      await client
+        .query(`create database "${name.replaceAll('"', '""')}"`)
+        .catch((error: { code?: string }) => {
+          // Another process created it between our check and our create.
+          if (error.code !== '42P04') throw error;
+        });
     }
   } finally {
     await client.end();

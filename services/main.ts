@@ -31,7 +31,10 @@ Use it (talk to the API at OMNI_URL, default http://127.0.0.1:3000, with OMNI_TO
 Options: --json for one JSON document (or JSON lines) instead of text for people.
 `;
 
-const stdout: Output = { write: (text) => process.stdout.write(text), color: process.stdout.isTTY === true && !process.env.NO_COLOR };
+const stdout: Output = {
+  write: (text) => process.stdout.write(text),
+  color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+};
 const stderr = { write: (text: string) => process.stderr.write(text) };
 
 function apiClient() {
@@ -82,7 +85,11 @@ async function main(argv: readonly string[]): Promise<number> {
       if (!image || cmd.length === 0) throw new ConfigError(['usage: omni submit <image> -- <command...>']);
       const timeoutMs = values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']);
       const { runSubmit } = await import('./cli/submit.command.ts');
-      return runSubmit(apiClient(), { image, command: cmd, wait: values.wait, json, ...(timeoutMs ? { timeoutMs } : {}) }, stdout);
+      return runSubmit(
+        apiClient(),
+        { image, command: cmd, wait: values.wait, json, ...(timeoutMs ? { timeoutMs } : {}) },
+        stdout,
+      );
     }
     case 'watch': {
       if (!rest[0]) throw new ConfigError(['usage: omni watch <job-id>']);
@@ -90,7 +97,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runWatch(apiClient(), { jobId: rest[0], json }, stdout);
     }
     case 'events': {
-      if (rest[0] !== 'tail') throw new ConfigError(['usage: omni events tail [--after CURSOR] [--type T,...]']);
+      if (rest[0] !== 'tail')
+        throw new ConfigError(['usage: omni events tail [--after CURSOR] [--type T,...]']);
       const { runEventsTail } = await import('./cli/events-tail.command.ts');
       return runEventsTail(
         apiClient(),
@@ -117,15 +125,26 @@ async function main(argv: readonly string[]): Promise<number> {
       return withDatabase(config, async (db) => {
         const { migrateToLatest } = await import('../events/migrator.ts');
         const applied = await migrateToLatest(db);
-        stdout.write(json ? `${JSON.stringify({ applied })}\n` : applied.length ? `applied: ${applied.join(', ')}\n` : 'migrations are current\n');
+        stdout.write(
+          json
+            ? `${JSON.stringify({ applied })}\n`
+            : applied.length
+              ? `applied: ${applied.join(', ')}\n`
+              : 'migrations are current\n',
+        );
         return 0;
       });
     case 'verify':
-      return withDatabase(config, async (db) => (await import('./cli/verify.command.ts')).runVerify({ db }, { json, out: stdout }));
+      return withDatabase(config, async (db) =>
+        (await import('./cli/verify.command.ts')).runVerify({ db }, { json, out: stdout }),
+      );
     case 'replay':
       if (!rest[0]) throw new ConfigError(['usage: omni replay <projection>']);
       return withDatabase(config, async (db) =>
-        (await import('./cli/replay.command.ts')).runReplay({ db }, { projection: rest[0] as string, json, out: stdout }),
+        (await import('./cli/replay.command.ts')).runReplay(
+          { db },
+          { projection: rest[0] as string, json, out: stdout },
+        ),
       );
     case 'token': {
       if (!config.auth.jwtSecret) {
@@ -161,7 +180,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${error.message}\n\n${usage}`);
       process.exit(2);
     }
-    process.stderr.write(`omni failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `omni failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -37,7 +37,12 @@ async function checkPostgres(config: Config): Promise<DependencyFailure | undefi
 }
 
 async function checkRedis(config: Config): Promise<DependencyFailure | undefined> {
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 3000,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

@@ -45,7 +45,9 @@ export function createReadinessCheck(deps: ReadinessDeps) {
     const { redis, docker } = deps;
     if (redis) checks.redis = check(() => redis.ping(), timeoutMs);
     if (docker) checks.docker = check(() => docker.ping(), timeoutMs);
-    const entries = await Promise.all(Object.entries(checks).map(async ([name, result]) => [name, await result] as const));
+    const entries = await Promise.all(
+      Object.entries(checks).map(async ([name, result]) => [name, await result] as const),
+    );
     return Object.fromEntries(entries);
   };
 }

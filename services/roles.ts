@@ -1,37 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import type { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
+import type { JSONWebKeySet } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { JSONWebKeySet } from 'jose';
+import { createAppendNotifier } from '../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
+import { jobsProjection } from '../events/projections/jobs.projection.ts';
+import { startProjectionRunner } from '../events/projections/projection-runner.ts';
 import type { Database } from '../events/tables.ts';
 import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
-import { createRunJobProcessor } from '../workers/run-job.processor.ts';
-import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
-import { jobsProjection } from '../events/projections/jobs.projection.ts';
-import { startProjectionRunner } from '../events/projections/projection-runner.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
 import { startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
-import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
+import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
+import { createRunJobProcessor } from '../workers/run-job.processor.ts';
+import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
 import { createApp } from './api/app.ts';
 import { serveApp } from './api/serve.ts';
 import { createTokenVerifier } from './api/token-verifier.ts';
-import { createAppendNotifier } from '../events/append-notifier.ts';
 import type { Config } from './config.ts';
 import { createReadinessCheck } from './readiness.ts';
+import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { instrumentEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
-import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 
 const productVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -54,7 +54,9 @@ export interface RunningRole {
 
 /** The secret vault, when the operator configured keys to seal secrets with. */
 function secretVaultFor(deps: RoleDeps, store: EventStore): SecretVault | undefined {
-  return deps.config.secretKeys.length > 0 ? createSecretVault(deps.db, store, deps.config.secretKeys) : undefined;
+  return deps.config.secretKeys.length > 0
+    ? createSecretVault(deps.db, store, deps.config.secretKeys)
+    : undefined;
 }
 
 // BullMQ's blocking commands must wait forever rather than fail after a retry count.
@@ -69,7 +71,9 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
   const redis = redisFor(deps.config.redisUrl);
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
-  const notifier = await createAppendNotifier(deps.config.databaseUrl, (error) => deps.logger.warn({ err: error }, 'append notifications lost; feeds fall back to polling'));
+  const notifier = await createAppendNotifier(deps.config.databaseUrl, (error) =>
+    deps.logger.warn({ err: error }, 'append notifications lost; feeds fall back to polling'),
+  );
   // The jobs read model behind GET /v1/jobs is kept here; with several API replicas one owns it (an
   // advisory lock) and the others stand by.
   const projection = await startProjectionRunner({
@@ -144,6 +148,8 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     leases: createWorkerLeases(deps.db),
     logger,
     intervalMs: deps.config.reconcileIntervalMs,
+    // Under the dispatcher's lock: with several dispatchers only the active one reconciles.
+    isActive: () => dispatcher.isOwner(),
   });
   return {
     name: 'dispatcher',
@@ -167,11 +173,17 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
     store,
-    sandbox: instrumentSandbox(createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: deployment })),
+    sandbox: instrumentSandbox(
+      createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: deployment }),
+    ),
     workerId,
     logger,
     control,
-    tenantSlots: createTenantSlots({ redis: connection, prefix: deps.config.queuePrefix, limit: deps.config.tenantMaxRunning }),
+    tenantSlots: createTenantSlots({
+      redis: connection,
+      prefix: deps.config.queuePrefix,
+      limit: deps.config.tenantMaxRunning,
+    }),
   });
   const lifecycle = await startWorkerLifecycle({
     workerId,
@@ -191,7 +203,9 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
         concurrency: deps.config.workerConcurrency,
         process: process_,
       });
-      worker.on('failed', (job, error) => logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'));
+      worker.on('failed', (job, error) =>
+        logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'),
+      );
       return worker;
     },
   });

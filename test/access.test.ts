@@ -39,11 +39,31 @@ describe('scopes on every route', () => {
   });
 
   const routes = [
-    { name: 'POST /v1/jobs', method: 'POST', path: () => '/v1/jobs', body: jobBody, needs: 'jobs:submit', ok: 202 },
+    {
+      name: 'POST /v1/jobs',
+      method: 'POST',
+      path: () => '/v1/jobs',
+      body: jobBody,
+      needs: 'jobs:submit',
+      ok: 202,
+    },
     { name: 'GET /v1/jobs/:id', method: 'GET', path: () => `/v1/jobs/${jobId}`, needs: 'jobs:read', ok: 200 },
-    { name: 'GET /v1/jobs/:id/events', method: 'GET', path: () => `/v1/jobs/${jobId}/events`, needs: 'events:read', ok: 200 },
+    {
+      name: 'GET /v1/jobs/:id/events',
+      method: 'GET',
+      path: () => `/v1/jobs/${jobId}/events`,
+      needs: 'events:read',
+      ok: 200,
+    },
     { name: 'GET /v1/secrets', method: 'GET', path: () => '/v1/secrets', needs: 'secrets:read', ok: 200 },
-    { name: 'PUT /v1/secrets/:name', method: 'PUT', path: () => '/v1/secrets/scoped', body: JSON.stringify({ value: 'v4lue' }), needs: 'secrets:write', ok: 204 },
+    {
+      name: 'PUT /v1/secrets/:name',
+      method: 'PUT',
+      path: () => '/v1/secrets/scoped',
+      body: JSON.stringify({ value: 'v4lue' }),
+      needs: 'secrets:write',
+      ok: 204,
+    },
   ] as const;
   const allScopes = [...clientScopes, 'admin'] as const;
 
@@ -74,7 +94,9 @@ describe('tenants', () => {
       const body = (await response.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ code: 'job-not-found' });
       expect(JSON.stringify(body)).not.toMatch(/acme|alice|true/);
-      const missing = (await (await stack.app.request(path.replace(id, randomUUID()), { headers: intruder })).json()) as object;
+      const missing = (await (
+        await stack.app.request(path.replace(id, randomUUID()), { headers: intruder })
+      ).json()) as object;
       expect(Object.keys(missing).sort()).toEqual(Object.keys(body).sort());
     }
   });
@@ -84,7 +106,9 @@ describe('tenants', () => {
     const colleague = await stack.token('carol', { tenant: 'acme' });
     const admin = await stack.token('operator', { tenant: 'ops', scopes: ['admin'] });
     for (const token of [colleague, admin]) {
-      expect((await stack.app.request(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect(
+        (await stack.app.request(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).status,
+      ).toBe(200);
     }
   });
 
@@ -92,7 +116,11 @@ describe('tenants', () => {
     const token = await stack.token('alice', { tenant: 'acme' });
     const response = await stack.app.request('/v1/jobs', {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'user-agent': 'audit-test/1.0' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'user-agent': 'audit-test/1.0',
+      },
       body: jobBody,
     });
     const { id } = (await response.json()) as { id: string };
@@ -109,8 +137,19 @@ describe('tenants', () => {
 
 describe('rate limits', () => {
   it('refuses a burst over the per-subject limit with 429, Retry-After and RateLimit headers, shared through Redis', async () => {
-    const options = { redis, keyPrefix: `test-${randomUUID()}`, windowSeconds: 60, perSubject: 5, perTenant: 100 };
-    const deps = { store: stack.store, policy: testPolicy, verifyToken: testTokenVerifier, logger: pino({ level: 'silent' }) };
+    const options = {
+      redis,
+      keyPrefix: `test-${randomUUID()}`,
+      windowSeconds: 60,
+      perSubject: 5,
+      perTenant: 100,
+    };
+    const deps = {
+      store: stack.store,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'silent' }),
+    };
     // Two API replicas sharing one Redis share one budget.
     const replicaA = createApp({ ...deps, rateLimit: options });
     const replicaB = createApp({ ...deps, rateLimit: options });
@@ -129,7 +168,9 @@ describe('rate limits', () => {
     expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await refused?.json()).toMatchObject({ code: 'rate-limited', status: 429 });
     // Another subject still has its own budget.
-    const other = await replicaA.request('/v1/secrets', { headers: { authorization: `Bearer ${await stack.token('calm', { tenant: 'acme' })}` } });
+    const other = await replicaA.request('/v1/secrets', {
+      headers: { authorization: `Bearer ${await stack.token('calm', { tenant: 'acme' })}` },
+    });
     expect(other.status).not.toBe(429);
   });
 });

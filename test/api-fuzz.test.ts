@@ -24,8 +24,28 @@ const routes = [
 const jsonish = fc.oneof(
   fc.json(),
   fc.string(),
-  fc.record({ image: fc.oneof(fc.string(), fc.constant('omni-busybox:latest'), fc.integer()), command: fc.oneof(fc.array(fc.string()), fc.string(), fc.constant(null)) }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
-  fc.record({ image: fc.constant('omni-busybox:latest'), command: fc.constant(['true']), limits: fc.anything(), env: fc.anything(), secrets: fc.anything(), timeoutMs: fc.anything() }, { requiredKeys: ['image', 'command'] }).map((value) => JSON.stringify(value)),
+  fc
+    .record(
+      {
+        image: fc.oneof(fc.string(), fc.constant('omni-busybox:latest'), fc.integer()),
+        command: fc.oneof(fc.array(fc.string()), fc.string(), fc.constant(null)),
+      },
+      { requiredKeys: [] },
+    )
+    .map((value) => JSON.stringify(value)),
+  fc
+    .record(
+      {
+        image: fc.constant('omni-busybox:latest'),
+        command: fc.constant(['true']),
+        limits: fc.anything(),
+        env: fc.anything(),
+        secrets: fc.anything(),
+        timeoutMs: fc.anything(),
+      },
+      { requiredKeys: ['image', 'command'] },
+    )
+    .map((value) => JSON.stringify(value)),
   fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
 );
 
@@ -36,14 +56,26 @@ const authorization = fc.oneof(
   fc.string(),
 );
 
-const contentType = fc.oneof(fc.constant('application/json'), fc.constant(undefined), fc.string(), fc.constant('text/plain'), fc.constant('application/json; charset=latin1'));
+const contentType = fc.oneof(
+  fc.constant('application/json'),
+  fc.constant(undefined),
+  fc.string(),
+  fc.constant('text/plain'),
+  fc.constant('application/json; charset=latin1'),
+);
 
 describe('every route under generated garbage', () => {
   it('never answers 5xx, never leaks a stack trace, and every error is problem+json', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...routes),
-        fc.oneof(fc.string(), fc.uuid(), fc.string({ unit: 'binary' }), fc.constant('..'), fc.constant('%00')),
+        fc.oneof(
+          fc.string(),
+          fc.uuid(),
+          fc.string({ unit: 'binary' }),
+          fc.constant('..'),
+          fc.constant('%00'),
+        ),
         jsonish,
         authorization,
         contentType,

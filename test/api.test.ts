@@ -13,7 +13,11 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const post = (body: string, headers: Record<string, string> = {}) =>
-  stack.app.request('/v1/jobs', { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  stack.app.request('/v1/jobs', {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 async function expectProblem(response: Response, status: number, code: string) {
   expect(response.status).toBe(status);
@@ -44,19 +48,32 @@ describe('API', () => {
   });
 
   it('refuses malformed JSON: 400 problem+json', async () => {
-    await expectProblem(await post('{"image": ', { authorization: `Bearer ${token}` }), 400, 'malformed-request');
+    await expectProblem(
+      await post('{"image": ', { authorization: `Bearer ${token}` }),
+      400,
+      'malformed-request',
+    );
   });
 
   it('refuses an invalid body with a pointer to each bad field', async () => {
-    const response = await post(JSON.stringify({ image: 'omni-busybox:latest', command: 'echo hi', limits: { pids: -1 }, extra: 1 }), {
-      authorization: `Bearer ${token}`,
-    });
+    const response = await post(
+      JSON.stringify({ image: 'omni-busybox:latest', command: 'echo hi', limits: { pids: -1 }, extra: 1 }),
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
     const problem = await expectProblem(response, 400, 'validation-failed');
-    expect(problem.errors?.map((error) => error.pointer).sort()).toEqual(['/command', '/extra', '/limits/pids']);
+    expect(problem.errors?.map((error) => error.pointer).sort()).toEqual([
+      '/command',
+      '/extra',
+      '/limits/pids',
+    ]);
   });
 
   it('refuses an image that is not on the allowlist, pointing at /image', async () => {
-    const response = await post(JSON.stringify({ image: 'alpine:latest', command: ['true'] }), { authorization: `Bearer ${token}` });
+    const response = await post(JSON.stringify({ image: 'alpine:latest', command: ['true'] }), {
+      authorization: `Bearer ${token}`,
+    });
     const problem = await expectProblem(response, 400, 'validation-failed');
     expect(problem.errors).toEqual([{ pointer: '/image', detail: expect.stringContaining('allowlist') }]);
   });
@@ -66,15 +83,28 @@ describe('API', () => {
       authorization: `Bearer ${await stack.token('alice')}`,
     });
     expect(response.status).toBe(202);
-    const body = (await response.json()) as { id: string; status: string; links: { self: string; events: string } };
+    const body = (await response.json()) as {
+      id: string;
+      status: string;
+      links: { self: string; events: string };
+    };
     expect(body).toMatchObject({ status: 'queued', links: { self: `/v1/jobs/${body.id}` } });
     expect(response.headers.get('location')).toBe(body.links.self);
 
     const job = await stack.app.request(body.links.self, { headers: { authorization: `Bearer ${token}` } });
-    expect(await job.json()).toMatchObject({ id: body.id, status: 'queued', submittedBy: 'alice', exitCode: null });
+    expect(await job.json()).toMatchObject({
+      id: body.id,
+      status: 'queued',
+      submittedBy: 'alice',
+      exitCode: null,
+    });
 
-    const history = await stack.app.request(body.links.events, { headers: { authorization: `Bearer ${token}` } });
-    const { events } = (await history.json()) as { events: Array<{ type: string; metadata: { actor: string; requestId: string } }> };
+    const history = await stack.app.request(body.links.events, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { events } = (await history.json()) as {
+      events: Array<{ type: string; metadata: { actor: string; requestId: string } }>;
+    };
     expect(events.map((e) => e.type)).toEqual(['JobSubmitted']);
     expect(events[0]?.metadata.actor).toBe('alice');
     expect(events[0]?.metadata.requestId).toBe(response.headers.get('x-request-id'));
@@ -82,8 +112,16 @@ describe('API', () => {
 
   it('answers 404 problem+json for an unknown or malformed job id', async () => {
     const headers = { authorization: `Bearer ${token}` };
-    await expectProblem(await stack.app.request(`/v1/jobs/${randomUUID()}`, { headers }), 404, 'job-not-found');
-    await expectProblem(await stack.app.request(`/v1/jobs/${randomUUID()}/events`, { headers }), 404, 'job-not-found');
+    await expectProblem(
+      await stack.app.request(`/v1/jobs/${randomUUID()}`, { headers }),
+      404,
+      'job-not-found',
+    );
+    await expectProblem(
+      await stack.app.request(`/v1/jobs/${randomUUID()}/events`, { headers }),
+      404,
+      'job-not-found',
+    );
     await expectProblem(await stack.app.request('/v1/jobs/..%2Fetc', { headers }), 404, 'job-not-found');
     await expectProblem(await stack.app.request('/v1/nothing', { headers }), 404, 'route-not-found');
   });

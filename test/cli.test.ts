@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveApp, type ServedApp } from '../services/api/serve.ts';
+import { type ServedApp, serveApp } from '../services/api/serve.ts';
 import { testImage } from './support/test-image.ts';
 import { startTestStack, type TestStack, testSecret } from './support/test-stack.ts';
 
@@ -23,7 +23,9 @@ beforeAll(async () => {
     OMNI_URL: server.url,
     NO_COLOR: '1',
   };
-  env.OMNI_TOKEN = (await run(process.execPath, [omni, 'token', 'cli-user', 'default', '--admin'], { env })).stdout.trim();
+  env.OMNI_TOKEN = (
+    await run(process.execPath, [omni, 'token', 'cli-user', 'default', '--admin'], { env })
+  ).stdout.trim();
 });
 afterAll(async () => {
   await server?.close();
@@ -34,15 +36,31 @@ const omniCli = (...args: string[]) => run(process.execPath, [omni, ...args], { 
 
 describe('omni CLI', () => {
   it('token prints a token the API accepts', async () => {
-    const response = await fetch(`${server.url}/v1/secrets`, { headers: { authorization: `Bearer ${env.OMNI_TOKEN}` } });
+    const response = await fetch(`${server.url}/v1/secrets`, {
+      headers: { authorization: `Bearer ${env.OMNI_TOKEN}` },
+    });
     expect(response.status).toBe(200);
   });
 
   it('submit --wait --json follows the job and exits with its exit code', async () => {
-    const failed = await omniCli('submit', '--wait', '--json', testImage, '--', 'sh', '-c', 'echo from-cli; exit 4').catch((error: { code: number; stdout: string }) => error);
+    const failed = await omniCli(
+      'submit',
+      '--wait',
+      '--json',
+      testImage,
+      '--',
+      'sh',
+      '-c',
+      'echo from-cli; exit 4',
+    ).catch((error: { code: number; stdout: string }) => error);
     expect((failed as { code: number }).code).toBe(4);
-    const lines = (failed as { stdout: string }).stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(lines.map((line) => line.type).filter(Boolean)).toEqual(expect.arrayContaining(['JobSubmitted', 'JobStarted', 'JobFailed']));
+    const lines = (failed as { stdout: string }).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.type).filter(Boolean)).toEqual(
+      expect.arrayContaining(['JobSubmitted', 'JobStarted', 'JobFailed']),
+    );
     expect(lines.at(-1)).toMatchObject({ status: 'failed', exitCode: 4, stdout: 'from-cli\n' });
 
     const ok = await omniCli('submit', '--wait', testImage, '--', 'echo', 'fine');
@@ -59,17 +77,26 @@ describe('omni CLI', () => {
 
   it('events tail --json prints the global log as JSON lines', async () => {
     const { stdout } = await omniCli('events', 'tail', '--json', '--limit', '3');
-    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; cursor: string });
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; cursor: string });
     expect(events).toHaveLength(3);
     expect(events[0]?.type).toBe('JobSubmitted');
     expect(new Set(events.map((event) => event.cursor)).size).toBe(3);
   });
 
   it('verify and replay report in JSON for scripts', async () => {
-    const verified = JSON.parse((await omniCli('verify', '--json')).stdout) as { ok: boolean; eventsChecked: number };
+    const verified = JSON.parse((await omniCli('verify', '--json')).stdout) as {
+      ok: boolean;
+      eventsChecked: number;
+    };
     expect(verified.ok).toBe(true);
     expect(verified.eventsChecked).toBeGreaterThan(5);
-    const replayed = JSON.parse((await omniCli('replay', 'jobs', '--json')).stdout) as { ok: boolean; events: number };
+    const replayed = JSON.parse((await omniCli('replay', 'jobs', '--json')).stdout) as {
+      ok: boolean;
+      events: number;
+    };
     expect(replayed).toMatchObject({ ok: true });
   });
 

@@ -14,7 +14,12 @@ beforeAll(async () => {
 });
 afterAll(() => database?.destroy());
 
-const event = (type: string, data: unknown = {}) => ({ type, schemaVersion: 1, data, metadata: { actor: 'tester' } });
+const event = (type: string, data: unknown = {}) => ({
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: { actor: 'tester' },
+});
 
 describe('event store', () => {
   it('appends to a new stream and reads it back in order', async () => {
@@ -41,9 +46,13 @@ describe('event store', () => {
   it('lets exactly one of many concurrent writers at the same version win', async () => {
     const stream = `test-${randomUUID()}`;
     await store.append(stream, 0, [event('A')]);
-    const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => store.append(stream, 1, [event('B')])));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, () => store.append(stream, 1, [event('B')])),
+    );
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
-    expect(outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof ConcurrencyError)).toHaveLength(9);
+    expect(
+      outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof ConcurrencyError),
+    ).toHaveLength(9);
   });
 
   it('treats a retried append with the same event ids as already done', async () => {
@@ -58,8 +67,12 @@ describe('event store', () => {
   it('refuses UPDATE, DELETE and TRUNCATE of events in the database itself', async () => {
     const stream = `test-${randomUUID()}`;
     await store.append(stream, 0, [event('A')]);
-    await expect(sql`update events set type = 'X' where stream_id = ${stream}`.execute(database.db)).rejects.toThrow(/immutable/);
-    await expect(sql`delete from events where stream_id = ${stream}`.execute(database.db)).rejects.toThrow(/immutable/);
+    await expect(
+      sql`update events set type = 'X' where stream_id = ${stream}`.execute(database.db),
+    ).rejects.toThrow(/immutable/);
+    await expect(sql`delete from events where stream_id = ${stream}`.execute(database.db)).rejects.toThrow(
+      /immutable/,
+    );
     await expect(sql`truncate events`.execute(database.db)).rejects.toThrow(/immutable/);
     expect(await store.readStream(stream)).toHaveLength(1);
   });
@@ -71,7 +84,10 @@ describe('event store', () => {
     const mine = all.filter((e) => e.streamId === stream);
     expect(mine.map((e) => e.type)).toEqual(['A', 'B', 'C']);
     const [first] = mine;
-    const rest = await store.readAll({ transactionId: first!.transactionId, globalPosition: first!.globalPosition }, 10_000);
+    const rest = await store.readAll(
+      { transactionId: first!.transactionId, globalPosition: first!.globalPosition },
+      10_000,
+    );
     expect(rest.filter((e) => e.streamId === stream).map((e) => e.type)).toEqual(['B', 'C']);
   });
 });

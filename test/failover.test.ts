@@ -43,7 +43,15 @@ async function submitJobs(count: number): Promise<string[]> {
 }
 
 async function messagesFor(ids: readonly string[]) {
-  const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'wait']);
+  const jobs = await queue.getJobs([
+    'waiting',
+    'prioritized',
+    'delayed',
+    'active',
+    'completed',
+    'failed',
+    'wait',
+  ]);
   const byJob = new Map<string, number>();
   for (const job of jobs) byJob.set(String(job.data.jobId), (byJob.get(String(job.data.jobId)) ?? 0) + 1);
   return ids.map((id) => byJob.get(id) ?? 0);
@@ -68,7 +76,12 @@ describe('dispatcher leader election', () => {
       LOG_LEVEL: 'info',
     };
     dispatchers.push(startRoleProcess('dispatcher', env), startRoleProcess('dispatcher', env));
-    const activeLine = await Promise.race(dispatchers.map(async (dispatcher, index) => ({ index, line: await dispatcher.waitFor(/now the active one/) })));
+    const activeLine = await Promise.race(
+      dispatchers.map(async (dispatcher, index) => ({
+        index,
+        line: await dispatcher.waitFor(/now the active one/),
+      })),
+    );
     const active = dispatchers[activeLine.index]!;
     const standby = dispatchers[1 - activeLine.index]!;
     // Give the standby time to try (and fail) to take the lock.

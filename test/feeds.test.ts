@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { serveApp, type ServedApp } from '../services/api/serve.ts';
+import { type ServedApp, serveApp } from '../services/api/serve.ts';
 import { testImage } from './support/test-image.ts';
 import { startTestStack, type TestStack } from './support/test-stack.ts';
 
@@ -34,7 +34,10 @@ async function storedVersions(id: string) {
 }
 
 /** Reads an SSE response until `stop` says so or the stream ends. */
-async function readSse(response: Response, stop: (events: Array<{ event: string; data: string }>) => boolean = () => false) {
+async function readSse(
+  response: Response,
+  stop: (events: Array<{ event: string; data: string }>) => boolean = () => false,
+) {
   const events: Array<{ event: string; data: string }> = [];
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
@@ -66,26 +69,36 @@ describe('live feeds', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const received: Array<{ event: string; streamVersion: number }> = [];
     const closeCode = await new Promise<number>((resolve, reject) => {
-      const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/jobs/${id}/watch`, { headers: auth });
+      const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/jobs/${id}/watch`, {
+        headers: auth,
+      });
       socket.on('message', (data) => received.push(JSON.parse(String(data))));
       socket.on('close', (code) => resolve(code));
       socket.on('error', reject);
     });
     expect(closeCode).toBe(1000);
-    expect(received.map((event) => `${event.streamVersion}:${event.event}`)).toEqual(await storedVersions(id));
+    expect(received.map((event) => `${event.streamVersion}:${event.event}`)).toEqual(
+      await storedVersions(id),
+    );
     expect(received.at(-1)?.event).toBe('JobSucceeded');
   });
 
   it('Server-Sent Events on the same path give the same sequence, and resume after a version', async () => {
     const id = await submit(['sh', '-c', 'echo sse; sleep 0.5']);
-    const response = await fetch(`${server.url}/v1/jobs/${id}/watch`, { headers: { ...auth, accept: 'text/event-stream' } });
+    const response = await fetch(`${server.url}/v1/jobs/${id}/watch`, {
+      headers: { ...auth, accept: 'text/event-stream' },
+    });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
     const events = (await readSse(response)).filter((event) => event.event !== 'end');
     const stored = await storedVersions(id);
     expect(events.map((event) => `${JSON.parse(event.data).streamVersion}:${event.event}`)).toEqual(stored);
 
-    const resumed = await readSse(await fetch(`${server.url}/v1/jobs/${id}/watch?afterVersion=1`, { headers: auth }));
-    expect(resumed.filter((event) => event.event !== 'end').map((event) => event.event)).toEqual(stored.slice(1).map((entry) => entry.split(':')[1]));
+    const resumed = await readSse(
+      await fetch(`${server.url}/v1/jobs/${id}/watch?afterVersion=1`, { headers: auth }),
+    );
+    expect(resumed.filter((event) => event.event !== 'end').map((event) => event.event)).toEqual(
+      stored.slice(1).map((entry) => entry.split(':')[1]),
+    );
   });
 
   it("refuses to watch another tenant's job (404)", async () => {
@@ -96,10 +109,15 @@ describe('live feeds', () => {
 
   it('the operator feed /v1/events/watch streams the global log live, filtered by type', async () => {
     const controller = new AbortController();
-    const response = await fetch(`${server.url}/v1/events/watch?type=JobSubmitted`, { headers: admin, signal: controller.signal });
+    const response = await fetch(`${server.url}/v1/events/watch?type=JobSubmitted`, {
+      headers: admin,
+      signal: controller.signal,
+    });
     expect(response.status).toBe(200);
     const submitted = [await submit(['true']), await submit(['true'])];
-    const events = await readSse(response, (seen) => submitted.every((id) => seen.some((event) => JSON.parse(event.data).data && event.data.includes(id))));
+    const events = await readSse(response, (seen) =>
+      submitted.every((id) => seen.some((event) => JSON.parse(event.data).data && event.data.includes(id))),
+    );
     controller.abort();
     expect(events.every((event) => event.event === 'JobSubmitted')).toBe(true);
     const cursors = events.map((event) => JSON.parse(event.data).cursor as string);
@@ -118,15 +136,22 @@ describe('inspection', () => {
     let after: string | null = null;
     for (let page = 0; page < 100; page++) {
       const query: string = after ? `?limit=3&after=${after}` : '?limit=3';
-      const body = (await (await stack.app.request(`/v1/events${query}`, { headers: admin })).json()) as { events: Array<{ eventId: string }>; next: string | null };
+      const body = (await (await stack.app.request(`/v1/events${query}`, { headers: admin })).json()) as {
+        events: Array<{ eventId: string }>;
+        next: string | null;
+      };
       if (body.events.length === 0) break;
       all.push(...body.events.map((event) => event.eventId));
       after = body.next;
     }
-    const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, 100_000)).map((event) => event.eventId);
+    const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, 100_000)).map(
+      (event) => event.eventId,
+    );
     expect(all).toEqual(expected);
 
-    const started = (await (await stack.app.request('/v1/events?type=JobStarted&limit=1000', { headers: admin })).json()) as { events: Array<{ type: string }> };
+    const started = (await (
+      await stack.app.request('/v1/events?type=JobStarted&limit=1000', { headers: admin })
+    ).json()) as { events: Array<{ type: string }> };
     expect(started.events.length).toBeGreaterThan(0);
     expect(started.events.every((event) => event.type === 'JobStarted')).toBe(true);
 
@@ -144,10 +169,17 @@ describe('inspection', () => {
     const events = await stack.store.readStream(`job-${id}`);
     const submitted = events.find((event) => event.type === 'JobSubmitted')!;
     const started = events.find((event) => event.type === 'JobStarted')!;
-    const atSubmit = (await (await stack.app.request(`/v1/jobs/${id}/at/${submitted.globalPosition}`, { headers: auth })).json()) as { job: { status: string } };
-    const atStart = (await (await stack.app.request(`/v1/jobs/${id}/at/${started.globalPosition}`, { headers: auth })).json()) as { job: { status: string } };
+    const atSubmit = (await (
+      await stack.app.request(`/v1/jobs/${id}/at/${submitted.globalPosition}`, { headers: auth })
+    ).json()) as { job: { status: string } };
+    const atStart = (await (
+      await stack.app.request(`/v1/jobs/${id}/at/${started.globalPosition}`, { headers: auth })
+    ).json()) as { job: { status: string } };
     expect(atSubmit.job.status).toBe('queued');
     expect(atStart.job.status).toBe('running');
-    expect((await stack.app.request(`/v1/jobs/${id}/at/${submitted.globalPosition - 1}`, { headers: auth })).status).toBe(404);
+    expect(
+      (await stack.app.request(`/v1/jobs/${id}/at/${submitted.globalPosition - 1}`, { headers: auth }))
+        .status,
+    ).toBe(404);
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decide, type JobCommand } from '../events/job/job.decider.ts';
-import { JobDomainError } from '../events/job/job-domain-error.ts';
 import { foldJob, type JobEventEnvelope } from '../events/job/job.evolve.ts';
 import { initialJobState } from '../events/job/job.state.ts';
+import { JobDomainError } from '../events/job/job-domain-error.ts';
 import { resolveJobSpec } from '../events/job/resolve-job-spec.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
 import { testPolicy } from './support/test-policy.ts';
@@ -13,7 +13,10 @@ const output = { exitCode: 0, stdout: 'hi\n', stderr: '', outputTruncated: false
 
 // given (events) / when (command) / then (events or error)
 function given(...events: JobEvent[]) {
-  const state = foldJob(initialJobState(), events.map((event): JobEventEnvelope => ({ ...event, recordedAt: at })));
+  const state = foldJob(
+    initialJobState(),
+    events.map((event): JobEventEnvelope => ({ ...event, recordedAt: at })),
+  );
   return { when: (command: JobCommand) => () => decide(command, state) };
 }
 
@@ -34,47 +37,91 @@ describe('job decider', () => {
   });
 
   it('refuses to start an attempt twice, or one that is not queued', () => {
-    expect(given(submitted, started).when({ type: 'StartAttempt', attempt: 1, workerId: 'w2' })).toThrow(/cannot start/);
-    expect(given(submitted).when({ type: 'StartAttempt', attempt: 2, workerId: 'w1' })).toThrow(/cannot start/);
+    expect(given(submitted, started).when({ type: 'StartAttempt', attempt: 1, workerId: 'w2' })).toThrow(
+      /cannot start/,
+    );
+    expect(given(submitted).when({ type: 'StartAttempt', attempt: 2, workerId: 'w1' })).toThrow(
+      /cannot start/,
+    );
   });
 
   it('records exit code 0 as success', () => {
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result: { reason: 'exited', ...output } })();
+    const events = given(submitted, started).when({
+      type: 'CompleteAttempt',
+      attempt: 1,
+      now: at,
+      random: 0,
+      result: { reason: 'exited', ...output },
+    })();
     expect(events).toEqual([{ type: 'JobSucceeded', data: { attempt: 1, ...output } }]);
   });
 
   it('records a non-zero exit as failure with its code', () => {
     const result = { reason: 'exited' as const, ...output, exitCode: 3 };
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result })();
-    expect(events).toEqual([{ type: 'JobFailed', data: { attempt: 1, ...output, exitCode: 3, reason: 'exit-code' } }]);
+    const events = given(submitted, started).when({
+      type: 'CompleteAttempt',
+      attempt: 1,
+      now: at,
+      random: 0,
+      result,
+    })();
+    expect(events).toEqual([
+      { type: 'JobFailed', data: { attempt: 1, ...output, exitCode: 3, reason: 'exit-code' } },
+    ]);
   });
 
-  it.each(['timeout', 'oom', 'output-limit', 'sandbox-error'] as const)('records %s as its own failure reason', (reason) => {
-    const events = given(submitted, started).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result: { reason, ...output, exitCode: null } })();
-    expect(events[0]).toMatchObject({ type: 'JobFailed', data: { reason } });
-  });
+  it.each(['timeout', 'oom', 'output-limit', 'sandbox-error'] as const)(
+    'records %s as its own failure reason',
+    (reason) => {
+      const events = given(submitted, started).when({
+        type: 'CompleteAttempt',
+        attempt: 1,
+        now: at,
+        random: 0,
+        result: { reason, ...output, exitCode: null },
+      })();
+      expect(events[0]).toMatchObject({ type: 'JobFailed', data: { reason } });
+    },
+  );
 
   it('refuses to complete an attempt that is not running', () => {
     const result = { reason: 'exited' as const, ...output };
-    expect(given(submitted).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result })).toThrow(/not running/);
+    expect(
+      given(submitted).when({ type: 'CompleteAttempt', attempt: 1, now: at, random: 0, result }),
+    ).toThrow(/not running/);
   });
 
   it('folds a history into the current state', () => {
     const state = foldJob(
       initialJobState(),
-      [submitted, started, { type: 'JobSucceeded', data: { attempt: 1, ...output } } as JobEvent].map((event) => ({ ...event, recordedAt: at })),
+      [submitted, started, { type: 'JobSucceeded', data: { attempt: 1, ...output } } as JobEvent].map(
+        (event) => ({ ...event, recordedAt: at }),
+      ),
     );
-    expect(state).toMatchObject({ status: 'succeeded', attempt: 1, outcome: { exitCode: 0, stdout: 'hi\n' } });
+    expect(state).toMatchObject({
+      status: 'succeeded',
+      attempt: 1,
+      outcome: { exitCode: 0, stdout: 'hi\n' },
+    });
   });
 });
 
 describe('resolveJobSpec', () => {
   it('fills defaults and clamps requests to the operator maxima', () => {
     const resolved = resolveJobSpec(
-      { image: 'omni-busybox:latest', command: ['true'], timeoutMs: 10 ** 9, limits: { memoryBytes: 10 ** 12, pids: 5 } },
+      {
+        image: 'omni-busybox:latest',
+        command: ['true'],
+        timeoutMs: 10 ** 9,
+        limits: { memoryBytes: 10 ** 12, pids: 5 },
+      },
       testPolicy,
     );
     expect(resolved.timeoutMs).toBe(testPolicy.maxima.timeoutMs);
-    expect(resolved.limits).toEqual({ memoryBytes: testPolicy.maxima.memoryBytes, cpus: testPolicy.defaults.cpus, pids: 5 });
+    expect(resolved.limits).toEqual({
+      memoryBytes: testPolicy.maxima.memoryBytes,
+      cpus: testPolicy.defaults.cpus,
+      pids: 5,
+    });
   });
 });

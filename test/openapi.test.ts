@@ -24,21 +24,36 @@ beforeAll(async () => {
 afterAll(() => database?.destroy());
 
 const served = () =>
-  [...new Set(app.routes.filter((route) => route.method !== 'ALL').map((route) => `${route.method.toLowerCase()} ${route.path.replace(/:(\w+)/g, '{$1}')}`))]
+  [
+    ...new Set(
+      app.routes
+        .filter((route) => route.method !== 'ALL')
+        .map((route) => `${route.method.toLowerCase()} ${route.path.replace(/:(\w+)/g, '{$1}')}`),
+    ),
+  ]
     .filter((route) => !route.includes('/docs') && !route.endsWith('/openapi.json'))
     .sort();
 
 describe('OpenAPI document', () => {
   it('documents every route the app serves, and nothing it does not', () => {
-    const documented = documentedOperations.map((operation) => `${operation.method} ${operation.path}`).sort();
+    const documented = documentedOperations
+      .map((operation) => `${operation.method} ${operation.path}`)
+      .sort();
     expect(documented).toEqual(served());
   });
 
   it('has examples that validate against the schemas the routes use', () => {
     for (const operation of documentedOperations) {
-      if (operation.body) expect(() => operation.body?.schema.parse(operation.body.example), `${operation.path} body`).not.toThrow();
+      if (operation.body)
+        expect(
+          () => operation.body?.schema.parse(operation.body.example),
+          `${operation.path} body`,
+        ).not.toThrow();
       if (operation.success.schema && operation.success.example !== undefined) {
-        expect(() => operation.success.schema?.parse(operation.success.example), `${operation.path} response`).not.toThrow();
+        expect(
+          () => operation.success.schema?.parse(operation.success.example),
+          `${operation.path} response`,
+        ).not.toThrow();
       }
     }
   });
@@ -46,10 +61,15 @@ describe('OpenAPI document', () => {
   it('serves an OpenAPI 3.1 document at /openapi.json with each route’s scope', async () => {
     const response = await app.request('/openapi.json');
     expect(response.status).toBe(200);
-    const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, { 'x-required-scope'?: string; requestBody?: unknown }>> };
+    const document = (await response.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { 'x-required-scope'?: string; requestBody?: unknown }>>;
+    };
     expect(document.openapi).toBe('3.1.0');
     expect(document.paths['/v1/jobs']?.post?.['x-required-scope']).toBe('jobs:submit');
-    expect(document.paths['/v1/jobs']?.post?.requestBody).toMatchObject({ content: { 'application/json': { schema: { properties: { image: { type: 'string' } } } } } });
+    expect(document.paths['/v1/jobs']?.post?.requestBody).toMatchObject({
+      content: { 'application/json': { schema: { properties: { image: { type: 'string' } } } } },
+    });
   });
 
   it('serves an interactive reference at /docs with its assets, without any CDN', async () => {
@@ -57,7 +77,11 @@ describe('OpenAPI document', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
-    for (const asset of ['/docs/assets/swagger-ui-bundle.js', '/docs/assets/swagger-ui.css', '/docs/assets/init.js']) {
+    for (const asset of [
+      '/docs/assets/swagger-ui-bundle.js',
+      '/docs/assets/swagger-ui.css',
+      '/docs/assets/init.js',
+    ]) {
       expect(html).toContain(asset);
       const response = await app.request(asset);
       expect(response.status, asset).toBe(200);

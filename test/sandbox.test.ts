@@ -215,7 +215,9 @@ describe('docker sandbox: limits', () => {
     const result = await run(['sleep', '1000'], { timeoutMs: 1_500 });
     expect(result.reason).toBe('timeout');
     expect(result.durationMs).toBeGreaterThanOrEqual(1_400);
-    expect(Date.now() - began).toBeLessThan(3_500);
+    // Only shows it did not run its 1000 s: creating and removing containers is slow under load,
+    // and speed is measured in bench/, not asserted here.
+    expect(Date.now() - began).toBeLessThan(20_000);
   });
 
   it('refuses a 1 GB file in /tmp', async () => {
@@ -244,9 +246,20 @@ describe('docker sandbox: cancellation and refusals', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const abortedAt = Date.now();
     controller.abort();
+    // The promise is that the job stops running within a second; inspecting and removing the
+    // stopped container follow and may take longer on a busy engine.
+    let stoppedAfter = Number.POSITIVE_INFINITY;
+    while (Date.now() - abortedAt < 10_000) {
+      const running = await docker.listContainers({ filters: { label: [testLabel], status: ['running'] } });
+      if (running.length === 0) {
+        stoppedAfter = Date.now() - abortedAt;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     const result = await pending;
     expect(result.reason).toBe('cancelled');
-    expect(Date.now() - abortedAt).toBeLessThan(1_000);
+    expect(stoppedAfter).toBeLessThan(1_000);
   });
 
   it('never starts a job whose signal is already aborted', async () => {

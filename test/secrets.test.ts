@@ -10,7 +10,10 @@ const secretValue = 'sup3r-s3cret-value-42';
 
 beforeAll(async () => {
   stack = await startTestStack('secrets');
-  headers = { authorization: `Bearer ${await stack.token('alice', { tenant: 'acme' })}`, 'content-type': 'application/json' };
+  headers = {
+    authorization: `Bearer ${await stack.token('alice', { tenant: 'acme' })}`,
+    'content-type': 'application/json',
+  };
 });
 afterAll(async () => {
   const leftovers = await stack?.leftoverContainers();
@@ -20,7 +23,11 @@ afterAll(async () => {
 
 async function awaitFinished(id: string) {
   for (let i = 0; i < 300; i++) {
-    const job = (await (await stack.app.request(`/v1/jobs/${id}`, { headers })).json()) as { status: string; stdout: string; stderr: string };
+    const job = (await (await stack.app.request(`/v1/jobs/${id}`, { headers })).json()) as {
+      status: string;
+      stdout: string;
+      stderr: string;
+    };
     if (job.status === 'succeeded' || job.status === 'failed') return job;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -29,7 +36,11 @@ async function awaitFinished(id: string) {
 
 describe('secrets', () => {
   it('reach the container as env vars but never the events, the logs or the stored output', async () => {
-    const put = await stack.app.request('/v1/secrets/api-key', { method: 'PUT', headers, body: JSON.stringify({ value: secretValue }) });
+    const put = await stack.app.request('/v1/secrets/api-key', {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ value: secretValue }),
+    });
     expect(put.status).toBe(204);
 
     const submitted = await stack.app.request('/v1/jobs', {
@@ -37,7 +48,11 @@ describe('secrets', () => {
       headers,
       body: JSON.stringify({
         image: testImage,
-        command: ['sh', '-c', 'echo "len=${#API_KEY}"; printf %s "$API_KEY" | md5sum; echo "key is $API_KEY"'],
+        command: [
+          'sh',
+          '-c',
+          'echo "len=${#API_KEY}"; printf %s "$API_KEY" | md5sum; echo "key is $API_KEY"',
+        ],
         secrets: { API_KEY: 'api-key' },
       }),
     });
@@ -53,12 +68,16 @@ describe('secrets', () => {
     // Printing it is masked before storage.
     expect(job.stdout).toContain('key is [secret]');
 
-    const { rows } = await sql<{ row: string }>`select (data::text || metadata::text) as row from events`.execute(stack.database.db);
+    const { rows } = await sql<{
+      row: string;
+    }>`select (data::text || metadata::text) as row from events`.execute(stack.database.db);
     expect(rows.length).toBeGreaterThan(3);
     for (const { row } of rows) expect(row).not.toContain(secretValue);
     expect(rows.some(({ row }) => row.includes('"API_KEY": "api-key"'))).toBe(true);
 
-    const stored = await sql<{ ciphertext: Buffer }>`select ciphertext from secrets`.execute(stack.database.db);
+    const stored = await sql<{ ciphertext: Buffer }>`select ciphertext from secrets`.execute(
+      stack.database.db,
+    );
     expect(stored.rows[0]?.ciphertext.toString('latin1')).not.toContain(secretValue);
 
     expect(stack.logs().length).toBeGreaterThan(0);
@@ -75,7 +94,10 @@ describe('secrets', () => {
       body: JSON.stringify({ image: testImage, command: ['true'], secrets: { TOKEN: 'nope' } }),
     });
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ code: 'validation-failed', errors: [{ pointer: '/secrets/TOKEN' }] });
+    expect(await response.json()).toMatchObject({
+      code: 'validation-failed',
+      errors: [{ pointer: '/secrets/TOKEN' }],
+    });
   });
 
   it("does not let one tenant's job use another tenant's secret", async () => {

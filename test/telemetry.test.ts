@@ -21,13 +21,18 @@ afterAll(async () => {
 describe('OpenTelemetry', () => {
   it('traces one job from the HTTP request through the append, dispatcher and worker into the sandbox, in one trace', async () => {
     const headers = { authorization: `Bearer ${await stack.token()}`, 'content-type': 'application/json' };
-    const response = await stack.app.request('/v1/jobs', { method: 'POST', headers, body: JSON.stringify({ image: testImage, command: ['echo', 'traced'] }) });
+    const response = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ image: testImage, command: ['echo', 'traced'] }),
+    });
     expect(response.status).toBe(202);
     const { id } = (await response.json()) as { id: string };
     let status = 'queued';
     for (let i = 0; i < 200 && status !== 'succeeded' && status !== 'failed'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      status = ((await (await stack.app.request(`/v1/jobs/${id}`, { headers })).json()) as { status: string }).status;
+      status = ((await (await stack.app.request(`/v1/jobs/${id}`, { headers })).json()) as { status: string })
+        .status;
     }
     expect(status).toBe('succeeded');
 
@@ -38,11 +43,23 @@ describe('OpenTelemetry', () => {
 
     const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
     const names = spans.map((span) => span.name);
-    expect(names).toEqual(expect.arrayContaining(['POST /v1/jobs', 'event-store append', 'dispatch attempt', 'run attempt', 'sandbox run']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'POST /v1/jobs',
+        'event-store append',
+        'dispatch attempt',
+        'run attempt',
+        'sandbox run',
+      ]),
+    );
     // The sandbox span hangs under the attempt span, which continues the dispatcher's.
     const byName = (name: string) => spans.find((span) => span.name === name);
-    expect(byName('sandbox run')?.parentSpanContext?.spanId).toBe(byName('run attempt')?.spanContext().spanId);
-    expect(byName('run attempt')?.parentSpanContext?.spanId).toBe(byName('dispatch attempt')?.spanContext().spanId);
+    expect(byName('sandbox run')?.parentSpanContext?.spanId).toBe(
+      byName('run attempt')?.spanContext().spanId,
+    );
+    expect(byName('run attempt')?.parentSpanContext?.spanId).toBe(
+      byName('dispatch attempt')?.spanContext().spanId,
+    );
   });
 
   it('exposes the metrics as Prometheus text', async () => {

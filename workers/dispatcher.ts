@@ -1,14 +1,14 @@
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
-import { contextFromTraceparent, currentTraceparent } from '../services/telemetry/trace-context.ts';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { startSubscription, type RunningSubscription } from '../events/subscription.ts';
-import type { Database } from '../events/tables.ts';
 import { createEventStore } from '../events/event-store.ts';
 import { defaultJobTenant } from '../events/job/job.evolve.ts';
 import { jobStreamPrefix, loadJob, toJobEvent } from '../events/job/job-stream.ts';
+import { type RunningSubscription, startSubscription } from '../events/subscription.ts';
+import type { Database } from '../events/tables.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
+import { contextFromTraceparent, currentTraceparent } from '../services/telemetry/trace-context.ts';
 import { attemptMessageId, type RunJobMessage } from './job-queue.ts';
 import { attemptMessage } from './lifecycle/attempt-message.ts';
 
@@ -21,11 +21,15 @@ export const dispatcherSubscriptionId = 'dispatcher';
 function dispatchSpan(parent: unknown, jobId: string, attempt: number): string | undefined {
   const tracer = trace.getTracer('omni-dispatcher');
   return context.with(contextFromTraceparent(typeof parent === 'string' ? parent : undefined), () =>
-    tracer.startActiveSpan('dispatch attempt', { kind: SpanKind.PRODUCER, attributes: { 'omni.job_id': jobId, 'omni.attempt': attempt } }, (span) => {
-      const traceparent = currentTraceparent() ?? (typeof parent === 'string' ? parent : undefined);
-      span.end();
-      return traceparent;
-    }),
+    tracer.startActiveSpan(
+      'dispatch attempt',
+      { kind: SpanKind.PRODUCER, attributes: { 'omni.job_id': jobId, 'omni.attempt': attempt } },
+      (span) => {
+        const traceparent = currentTraceparent() ?? (typeof parent === 'string' ? parent : undefined);
+        span.end();
+        return traceparent;
+      },
+    ),
   );
 }
 
@@ -99,7 +103,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubs
           );
         } else if (event.type === 'JobCancelled') {
           const data = event.data as { attempt?: number; wasRunning?: boolean };
-          if (data.wasRunning === false && typeof data.attempt === 'number') withdrawn.push(attemptMessageId(jobId, data.attempt));
+          if (data.wasRunning === false && typeof data.attempt === 'number')
+            withdrawn.push(attemptMessageId(jobId, data.attempt));
         }
       }
       if (messages.length > 0) {

@@ -1,7 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
-import { contextFromTraceparent } from '../services/telemetry/trace-context.ts';
 import type { Redis } from 'ioredis';
+import { contextFromTraceparent } from '../services/telemetry/trace-context.ts';
 import { jobQueueName, type RunJobMessage } from './job-queue.ts';
 
 export interface ExecutorWorkerOptions {
@@ -21,7 +21,14 @@ export function startExecutorWorker(options: ExecutorWorkerOptions): Worker<RunJ
     context.with(contextFromTraceparent(job.data.traceparent), () =>
       tracer.startActiveSpan(
         'run attempt',
-        { kind: SpanKind.CONSUMER, attributes: { 'omni.job_id': job.data.jobId, 'omni.attempt': job.data.attempt, 'messaging.message.id': job.id ?? '' } },
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'omni.job_id': job.data.jobId,
+            'omni.attempt': job.data.attempt,
+            'messaging.message.id': job.id ?? '',
+          },
+        },
         async (span) => {
           try {
             return await options.process(job, token);

@@ -2,8 +2,8 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
-import { JobDomainError } from '../events/job/job-domain-error.ts';
 import type { AttemptResult } from '../events/job/job.decider.ts';
+import { JobDomainError } from '../events/job/job-domain-error.ts';
 import { executeJobCommand, jobStreamId, loadJob } from '../events/job/job-stream.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
@@ -37,9 +37,14 @@ async function withSecrets(spec: ResolvedJobSpec, tenant: string, vault: SecretV
   const wanted = Object.entries(spec.secrets ?? {});
   if (wanted.length === 0) return { spec, values: [] as string[] };
   if (!vault) throw new SandboxError('sandbox-failure', 'the job names secrets but none are configured');
-  const revealed = await vault.reveal(tenant, wanted.map(([, name]) => name)).catch((error: Error) => {
-    throw new SandboxError('sandbox-failure', `secrets unavailable: ${error.message}`);
-  });
+  const revealed = await vault
+    .reveal(
+      tenant,
+      wanted.map(([, name]) => name),
+    )
+    .catch((error: Error) => {
+      throw new SandboxError('sandbox-failure', `secrets unavailable: ${error.message}`);
+    });
   const env = { ...spec.env };
   for (const [variable, name] of wanted) env[variable] = revealed.get(name) ?? '';
   return { spec: { ...spec, env }, values: [...revealed.values()] };
@@ -75,12 +80,19 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   // Puts the message back until `at`; BullMQ then treats the run as neither done nor failed.
-  const later = async (message: Job<RunJobMessage>, token: string | undefined, at: number): Promise<never> => {
+  const later = async (
+    message: Job<RunJobMessage>,
+    token: string | undefined,
+    at: number,
+  ): Promise<never> => {
     await message.moveToDelayed(at, token);
     throw new DelayedError();
   };
 
-  return async (message: Job<RunJobMessage>, token?: string): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> => {
+  return async (
+    message: Job<RunJobMessage>,
+    token?: string,
+  ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> => {
     const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
     let slot: TenantSlot | undefined;
@@ -88,7 +100,12 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     // tenant's messages bounce cheaply.
     if (deps.tenantSlots && tenant !== undefined) {
       slot = await deps.tenantSlots.acquire(tenant, attemptMessageId(jobId, attempt));
-      if (!slot) return later(message, token, Date.now() + tenantBusyDelayMs + Math.round(random() * tenantBusyDelayMs));
+      if (!slot)
+        return later(
+          message,
+          token,
+          Date.now() + tenantBusyDelayMs + Math.round(random() * tenantBusyDelayMs),
+        );
     }
     try {
       return await runAttempt(message, token, jobId, attempt, log, slot);
@@ -112,16 +129,21 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     }
     const queued = loaded.state;
     if (queued.expiresAt && queued.expiresAt <= now()) {
-      await executeJobCommand(deps.store, jobId, { type: 'ExpireAttempt', attempt, now: now() }, { actor: `worker:${deps.workerId}`, correlationId: jobId }, loaded).catch(
-        (error: unknown) => {
-          if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
-        },
-      );
+      await executeJobCommand(
+        deps.store,
+        jobId,
+        { type: 'ExpireAttempt', attempt, now: now() },
+        { actor: `worker:${deps.workerId}`, correlationId: jobId },
+        loaded,
+      ).catch((error: unknown) => {
+        if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
+      });
       log.info('attempt waited past its queue deadline; expired');
       return 'expired';
     }
     // A message re-derived without its delay (or a clock ahead of the dispatcher's) waits its turn.
-    if (queued.dueAt && queued.dueAt.getTime() > now().getTime() + 50) return later(message, token, queued.dueAt.getTime());
+    if (queued.dueAt && queued.dueAt.getTime() > now().getTime() + 50)
+      return later(message, token, queued.dueAt.getTime());
     if (deps.tenantSlots && !heldSlot) {
       // A message without the tenant on it (enqueued by an older dispatcher): checked here instead.
       const slot = await deps.tenantSlots.acquire(queued.tenant, attemptMessageId(jobId, attempt));
@@ -146,7 +168,13 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
 
     let version: number;
     try {
-      ({ version } = await executeJobCommand(deps.store, jobId, { type: 'StartAttempt', attempt, workerId: deps.workerId, ...imageId }, metadata, loaded));
+      ({ version } = await executeJobCommand(
+        deps.store,
+        jobId,
+        { type: 'StartAttempt', attempt, workerId: deps.workerId, ...imageId },
+        metadata,
+        loaded,
+      ));
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
@@ -160,7 +188,14 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     try {
       if (image instanceof SandboxError) throw image;
       const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
-      const output = createJobOutputAppender({ store: deps.store, jobId, attempt, metadata, secretValues: prepared.values, logger: log });
+      const output = createJobOutputAppender({
+        store: deps.store,
+        jobId,
+        attempt,
+        metadata,
+        secretValues: prepared.values,
+        logger: log,
+      });
       const run = toAttemptResult(
         await deps.sandbox
           .run({
@@ -173,11 +208,23 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
           .finally(() => output.finish()),
       );
       // Output is stored in the log for good: a secret the job printed must not land there.
-      result = { ...run, stdout: maskSecrets(run.stdout, prepared.values), stderr: maskSecrets(run.stderr, prepared.values) };
+      result = {
+        ...run,
+        stdout: maskSecrets(run.stdout, prepared.values),
+        stderr: maskSecrets(run.stderr, prepared.values),
+      };
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
       log.warn({ code: error.code, err: error }, 'sandbox failed');
-      result = { reason: 'sandbox-error', exitCode: null, stdout: '', stderr: '', outputTruncated: false, durationMs: 0, message: `${error.code}: ${error.message}` };
+      result = {
+        reason: 'sandbox-error',
+        exitCode: null,
+        stdout: '',
+        stderr: '',
+        outputTruncated: false,
+        durationMs: 0,
+        message: `${error.code}: ${error.message}`,
+      };
     } finally {
       handle?.end();
     }
@@ -189,7 +236,14 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       return 'stopped';
     }
     if (stopped === 'shutdown') {
-      const command = { type: 'AbandonAttempt', attempt, workerId: deps.workerId, reason: 'shutdown', now: now(), random: random() } as const;
+      const command = {
+        type: 'AbandonAttempt',
+        attempt,
+        workerId: deps.workerId,
+        reason: 'shutdown',
+        now: now(),
+        random: random(),
+      } as const;
       await executeJobCommand(deps.store, jobId, command, metadata).catch((error: unknown) => {
         if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
       });
@@ -199,15 +253,26 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
 
     const after = await loadJob(deps.store, jobId);
     // Our own JobOutput chunks move the version too; only someone else's event is news.
-    const others = after.events.filter((event) => event.streamVersion > version && event.type !== 'JobOutput');
+    const others = after.events.filter(
+      (event) => event.streamVersion > version && event.type !== 'JobOutput',
+    );
     if (others.length > 0) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
     if (after.state.status !== 'running' || after.state.attempt !== attempt) {
       // Cancelled (or abandoned by a reconciler that thought this worker dead) meanwhile.
       log.info({ status: after.state.status }, 'the attempt was ended elsewhere; its result is not recorded');
       return 'stopped';
     }
-    await executeJobCommand(deps.store, jobId, { type: 'CompleteAttempt', attempt, result, now: now(), random: random() }, metadata, after);
-    log.info({ reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs }, 'attempt finished');
+    await executeJobCommand(
+      deps.store,
+      jobId,
+      { type: 'CompleteAttempt', attempt, result, now: now(), random: random() },
+      metadata,
+      after,
+    );
+    log.info(
+      { reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs },
+      'attempt finished',
+    );
     return 'ran';
   }
 }

@@ -124,13 +124,35 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
     case 'JobRetryScheduled':
       if (!row) return row;
       // The failure that led here stays on the row until the next attempt starts.
-      return { ...row, status: 'queued', attempt: int(data.attempt) ?? row.attempt + 1, due_at: isoText(data.dueAt), expires_at: isoText(data.expiresAt), ...seen };
+      return {
+        ...row,
+        status: 'queued',
+        attempt: int(data.attempt) ?? row.attempt + 1,
+        due_at: isoText(data.dueAt),
+        expires_at: isoText(data.expiresAt),
+        ...seen,
+      };
     case 'JobAttemptAbandoned':
       if (row?.status !== 'running' || int(data.attempt) !== row.attempt) return row && { ...row, ...seen };
-      return { ...row, status: 'failed', failure_reason: 'abandoned', failure_message: `worker ${text(data.workerId)} ${text(data.reason)}`, finished_at: at, ...seen };
+      return {
+        ...row,
+        status: 'failed',
+        failure_reason: 'abandoned',
+        failure_message: `worker ${text(data.workerId)} ${text(data.reason)}`,
+        finished_at: at,
+        ...seen,
+      };
     case 'JobCancelled':
       if (!row) return row;
-      return { ...row, status: 'cancelled', cancelled_by: text(event.metadata.actor), finished_at: at, due_at: null, expires_at: null, ...seen };
+      return {
+        ...row,
+        status: 'cancelled',
+        cancelled_by: text(event.metadata.actor),
+        finished_at: at,
+        due_at: null,
+        expires_at: null,
+        ...seen,
+      };
     case 'JobExpired':
       if (!row) return row;
       return { ...row, status: 'expired', finished_at: at, due_at: null, expires_at: null, ...seen };
@@ -196,7 +218,16 @@ export const jobsProjection: Projection = {
   name: 'jobs',
   checkpointId: 'projection:jobs',
   table: 'jobs',
-  types: ['JobSubmitted', 'JobStarted', 'JobSucceeded', 'JobFailed', 'JobRetryScheduled', 'JobAttemptAbandoned', 'JobCancelled', 'JobExpired'],
+  types: [
+    'JobSubmitted',
+    'JobStarted',
+    'JobSucceeded',
+    'JobFailed',
+    'JobRetryScheduled',
+    'JobAttemptAbandoned',
+    'JobCancelled',
+    'JobExpired',
+  ],
   streamPrefix: jobStreamPrefix,
   apply: applyJobEvents,
 };

@@ -4,28 +4,28 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AppendNotifier } from '../../events/append-notifier.ts';
-import type { Kysely } from 'kysely';
 import type { EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
-import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
 import { createAdminRoutes } from './admin.routes.ts';
+import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
 import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
-import { createJobWatchRoutes } from './job-watch.routes.ts';
-import { createJobOutputRoutes } from './job-output.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
-import { createJobsListRoutes } from './jobs-list.routes.ts';
+import { createJobOutputRoutes } from './job-output.routes.ts';
+import { createJobWatchRoutes } from './job-watch.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
+import { createJobsListRoutes } from './jobs-list.routes.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
 import { createSecretsRoutes } from './secrets.routes.ts';
-import { tracing } from './tracing.middleware.ts';
 import type { Principal } from './token-verifier.ts';
+import { tracing } from './tracing.middleware.ts';
 
 export interface AppDeps {
   readonly store: EventStore;
@@ -49,32 +49,52 @@ export interface AppDeps {
   /** Prometheus text for `/metrics`; absent: no such route. */
   readonly metricsText?: () => Promise<string>;
   /** Checks for `/readyz`: each dependency's name → whether it answers. */
-  readonly readiness?: () => Promise<Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>>;
+  readonly readiness?: () => Promise<
+    Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>
+  >;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
 export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: AuthVariables & { requestId: string } }>();
   app.onError(createErrorHandler(deps.logger));
-  app.notFound((c) => problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })));
+  app.notFound((c) =>
+    problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })),
+  );
   app.use(tracing());
   app.use(requestId());
   app.use(secureHeaders());
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
-    app.use(cors({ origin: [...deps.corsOrigins], allowHeaders: ['authorization', 'content-type', 'idempotency-key'], exposeHeaders: ['location', 'retry-after', 'x-request-id'] }));
+    app.use(
+      cors({
+        origin: [...deps.corsOrigins],
+        allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+        exposeHeaders: ['location', 'retry-after', 'x-request-id'],
+      }),
+    );
   }
   app.use(
     bodyLimit({
       maxSize: deps.maxBodyBytes ?? 2 * 1024 * 1024,
       onError: () => {
-        throw new ProblemError({ status: 413, code: 'payload-too-large', title: 'The request body is too large' });
+        throw new ProblemError({
+          status: 413,
+          code: 'payload-too-large',
+          title: 'The request body is too large',
+        });
       },
     }),
   );
   app.use(
     timeout(
       deps.requestTimeoutMs ?? 15_000,
-      () => new ProblemError({ status: 503, code: 'request-timeout', title: 'The request took too long', headers: { 'retry-after': '1' } }) as never,
+      () =>
+        new ProblemError({
+          status: 503,
+          code: 'request-timeout',
+          title: 'The request took too long',
+          headers: { 'retry-after': '1' },
+        }) as never,
     ),
   );
 
@@ -87,12 +107,24 @@ export function createApp(deps: AppDeps) {
   });
   if (deps.metricsText) {
     const metricsText = deps.metricsText;
-    app.get('/metrics', async (c) => c.text(await metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+    app.get('/metrics', async (c) =>
+      c.text(await metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+    );
   }
-  app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger, ...(deps.onRefused ? { onRefused: deps.onRefused } : {}) }));
+  app.use(
+    '/v1/*',
+    bearerAuth({
+      verify: deps.verifyToken,
+      logger: deps.logger,
+      ...(deps.onRefused ? { onRefused: deps.onRefused } : {}),
+    }),
+  );
   if (deps.rateLimit) {
     const onRefused = deps.onRefused;
-    app.use('/v1/*', rateLimit({ ...deps.rateLimit, ...(onRefused ? { onRefused: () => onRefused(429) } : {}) }));
+    app.use(
+      '/v1/*',
+      rateLimit({ ...deps.rateLimit, ...(onRefused ? { onRefused: () => onRefused(429) } : {}) }),
+    );
   }
   app.route('/v1/jobs', createJobsListRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));

@@ -4,8 +4,13 @@ import { currentTraceparent } from '../telemetry/trace-context.ts';
 import type { Principal } from './token-verifier.ts';
 
 /** The audit facts every command event carries: who, for which tenant, from where, in which request. */
-export function auditMetadata(c: Context, principal: Principal, extra: Partial<EventMetadata> = {}): EventMetadata {
-  const clientIp = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+export function auditMetadata(
+  c: Context,
+  principal: Principal,
+  extra: Partial<EventMetadata> = {},
+): EventMetadata {
+  const clientIp = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
+    ?.socket?.remoteAddress;
   const userAgent = c.req.header('user-agent');
   const requestId = c.get('requestId') as string | undefined;
   // The request's span context travels with the events, so the dispatcher and worker continue its trace.

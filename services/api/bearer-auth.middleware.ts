@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { ProblemError } from './problem.ts';
-import { InvalidTokenError, type Principal, type Scope, hasScope } from './token-verifier.ts';
+import { hasScope, InvalidTokenError, type Principal, type Scope } from './token-verifier.ts';
 
 export type AuthVariables = { principal: Principal };
 
@@ -27,7 +27,10 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
     const match = c.req.header('authorization')?.match(/^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i);
     if (!match?.[1]) {
       options.onRefused?.(401);
-      options.logger?.info({ path: c.req.path, requestId: c.get('requestId' as never) }, 'refused: no bearer token');
+      options.logger?.info(
+        { path: c.req.path, requestId: c.get('requestId' as never) },
+        'refused: no bearer token',
+      );
       throw unauthorized('a bearer token is required');
     }
     try {
@@ -36,7 +39,10 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
       if (!(error instanceof InvalidTokenError)) throw error;
       options.onRefused?.(401);
       // The reason goes to the log (without the token); the client learns only that it was refused.
-      options.logger?.info({ path: c.req.path, reason: error.message, requestId: c.get('requestId' as never) }, 'refused: invalid token');
+      options.logger?.info(
+        { path: c.req.path, reason: error.message, requestId: c.get('requestId' as never) },
+        'refused: invalid token',
+      );
       throw unauthorized('the bearer token is invalid or expired');
     }
     await next();
@@ -44,11 +50,19 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
 }
 
 /** Refuses the request with 403 unless the principal holds `scope` (or `admin`). */
-export function requireScope(scope: Scope, onRefused?: (status: 403) => void): MiddlewareHandler<{ Variables: AuthVariables }> {
+export function requireScope(
+  scope: Scope,
+  onRefused?: (status: 403) => void,
+): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
     if (!hasScope(c.get('principal'), scope)) {
       onRefused?.(403);
-      throw new ProblemError({ status: 403, code: 'insufficient-scope', title: 'Missing scope', detail: `this requires the ${scope} scope` });
+      throw new ProblemError({
+        status: 403,
+        code: 'insufficient-scope',
+        title: 'Missing scope',
+        detail: `this requires the ${scope} scope`,
+      });
     }
     await next();
   };

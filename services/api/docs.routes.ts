@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Hono } from 'hono';
 import { buildOpenApiDocument } from './openapi.ts';
 
-const swaggerUiDirectory = (createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+const swaggerUiDirectory = (
+  createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath(): string }
+).getAbsoluteFSPath();
 
 // Served from the package itself: no CDN is needed, so the page works on a closed network.
 const page = `<!doctype html>
@@ -14,7 +16,10 @@ const page = `<!doctype html>
 <script src="/docs/assets/init.js"></script></body></html>`;
 const init = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui', deepLinking: true, persistAuthorization: true });`;
 
-const assets: Record<string, string> = { 'swagger-ui.css': 'text/css', 'swagger-ui-bundle.js': 'text/javascript' };
+const assets: Record<string, string> = {
+  'swagger-ui.css': 'text/css',
+  'swagger-ui-bundle.js': 'text/javascript',
+};
 
 /** `/openapi.json` and an interactive reference at `/docs`. */
 export function createDocsRoutes(options: { readonly version: string }) {
@@ -23,7 +28,10 @@ export function createDocsRoutes(options: { readonly version: string }) {
     .get('/openapi.json', (c) => c.body(document, 200, { 'content-type': 'application/json' }))
     .get('/docs', (c) => {
       // The reference page runs one inline-free script bundle; loosen only what it needs.
-      c.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
+      c.header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+      );
       return c.html(page);
     })
     .get('/docs/assets/init.js', (c) => c.body(init, 200, { 'content-type': 'text/javascript' }))
@@ -31,6 +39,9 @@ export function createDocsRoutes(options: { readonly version: string }) {
       const file = c.req.param('file');
       const type = assets[file];
       if (!type) return c.notFound();
-      return c.body(await readFile(join(swaggerUiDirectory, file)), 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
+      return c.body(await readFile(join(swaggerUiDirectory, file)), 200, {
+        'content-type': type,
+        'cache-control': 'public, max-age=86400',
+      });
     });
 }

@@ -17,10 +17,20 @@ const domainStatus = {
 function toProblem(error: unknown): ProblemError | undefined {
   if (error instanceof ProblemError) return error;
   if (error instanceof JobDomainError) {
-    return new ProblemError({ status: domainStatus[error.code], code: error.code, title: 'Refused by the job', detail: error.message });
+    return new ProblemError({
+      status: domainStatus[error.code],
+      code: error.code,
+      title: 'Refused by the job',
+      detail: error.message,
+    });
   }
   if (error instanceof ConcurrencyError) {
-    return new ProblemError({ status: 409, code: error.code, title: 'Concurrent change', detail: 'the job changed meanwhile; retry' });
+    return new ProblemError({
+      status: 409,
+      code: error.code,
+      title: 'Concurrent change',
+      detail: 'the job changed meanwhile; retry',
+    });
   }
   if (error instanceof HTTPException) {
     // Hono raises these for malformed bodies and oversized requests; its message is safe to show.
@@ -40,7 +50,12 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     logger.error({ err: error, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');
     return problemResponse(
       c,
-      new ProblemError({ status: 500, code: 'internal-error', title: 'Internal error', detail: 'an unexpected error occurred; quote the request id' }),
+      new ProblemError({
+        status: 500,
+        code: 'internal-error',
+        title: 'Internal error',
+        detail: 'an unexpected error occurred; quote the request id',
+      }),
     );
   };
 }

@@ -17,7 +17,9 @@ export interface EventsRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-const cursor = z.string().refine((value) => parseCursor(value) !== undefined, 'must be a cursor from an earlier page');
+const cursor = z
+  .string()
+  .refine((value) => parseCursor(value) !== undefined, 'must be a cursor from an earlier page');
 const typeList = z
   .string()
   .regex(/^[A-Za-z0-9,]{1,512}$/, 'comma-separated event types')
@@ -34,42 +36,66 @@ export const eventsPageQuerySchema = z
   })
   .strict();
 
-export const eventsWatchQuerySchema = z.object({ after: cursor.optional(), type: typeList.optional(), stream: z.string().min(1).max(200).optional() }).strict();
+export const eventsWatchQuerySchema = z
+  .object({
+    after: cursor.optional(),
+    type: typeList.optional(),
+    stream: z.string().min(1).max(200).optional(),
+  })
+  .strict();
 
 const eventWithCursor = (event: RecordedEvent) => ({ ...toEventView(event), cursor: toCursor(event) });
 
 /** /v1/events: the global log for operators (admin only: it spans every tenant). */
 export function createEventsRoutes(deps: EventsRoutesDeps) {
   return new Hono<Env>()
-    .get('/', requireScope('admin'), zValidator('query', eventsPageQuerySchema, validationHook), async (c) => {
-      const query = c.req.valid('query');
-      const after: LogPosition = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
-      const events = await deps.store.readAll(after, {
-        limit: query.limit,
-        ...(query.type ? { types: query.type } : {}),
-        ...(query.stream ? { streamPrefix: query.stream } : {}),
-      });
-      const from = query.from ? Date.parse(query.from) : Number.NEGATIVE_INFINITY;
-      const to = query.to ? Date.parse(query.to) : Number.POSITIVE_INFINITY;
-      const inRange = events.filter((event) => event.recordedAt.getTime() >= from && event.recordedAt.getTime() <= to);
-      const last = events.at(-1);
-      // `next` moves past everything scanned, including events the time range left out.
-      return c.json({ events: inRange.map(eventWithCursor), next: last ? toCursor(last) : (query.after ?? null) });
-    })
-    .get('/watch', requireScope('admin'), zValidator('query', eventsWatchQuerySchema, validationHook), (c) => {
-      const query = c.req.valid('query');
-      const after = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
-      return sseResponse(
-        c,
-        (signal) =>
-          tailLog({
-            store: deps.store,
-            ...(deps.notifier ? { notifier: deps.notifier } : {}),
-            signal,
-            after,
-            filter: { ...(query.type ? { types: query.type } : {}), ...(query.stream ? { streamPrefix: query.stream } : {}) },
-          }),
-        (event) => ({ event: event.type, id: toCursor(event), data: eventWithCursor(event) }),
-      );
-    });
+    .get(
+      '/',
+      requireScope('admin'),
+      zValidator('query', eventsPageQuerySchema, validationHook),
+      async (c) => {
+        const query = c.req.valid('query');
+        const after: LogPosition = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
+        const events = await deps.store.readAll(after, {
+          limit: query.limit,
+          ...(query.type ? { types: query.type } : {}),
+          ...(query.stream ? { streamPrefix: query.stream } : {}),
+        });
+        const from = query.from ? Date.parse(query.from) : Number.NEGATIVE_INFINITY;
+        const to = query.to ? Date.parse(query.to) : Number.POSITIVE_INFINITY;
+        const inRange = events.filter(
+          (event) => event.recordedAt.getTime() >= from && event.recordedAt.getTime() <= to,
+        );
+        const last = events.at(-1);
+        // `next` moves past everything scanned, including events the time range left out.
+        return c.json({
+          events: inRange.map(eventWithCursor),
+          next: last ? toCursor(last) : (query.after ?? null),
+        });
+      },
+    )
+    .get(
+      '/watch',
+      requireScope('admin'),
+      zValidator('query', eventsWatchQuerySchema, validationHook),
+      (c) => {
+        const query = c.req.valid('query');
+        const after = query.after ? (parseCursor(query.after) ?? logStart) : logStart;
+        return sseResponse(
+          c,
+          (signal) =>
+            tailLog({
+              store: deps.store,
+              ...(deps.notifier ? { notifier: deps.notifier } : {}),
+              signal,
+              after,
+              filter: {
+                ...(query.type ? { types: query.type } : {}),
+                ...(query.stream ? { streamPrefix: query.stream } : {}),
+              },
+            }),
+          (event) => ({ event: event.type, id: toCursor(event), data: eventWithCursor(event) }),
+        );
+      },
+    );
 }

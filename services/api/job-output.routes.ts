@@ -1,19 +1,25 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import type { AppendNotifier } from '../../events/append-notifier.ts';
 import type { EventStore, RecordedEvent } from '../../events/event-store.ts';
 import type { JobState } from '../../events/job/job.state.ts';
-import { type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
+
 import { jobEventSchemas } from '../../schemas/job-events.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { loadVisibleJob } from './jobs.routes.ts';
+import { sseResponse } from './sse.ts';
 import { validationHook } from './validation-hook.ts';
+import { type JobWatch, watchJob } from './watch-job.ts';
 
 export interface JobOutputRoutesDeps {
   readonly store: EventStore;
-  /** How often a follower re-reads the job's stream; default 250 ms (the workers' batching interval). */
-  readonly followPollMs?: number;
+  /** Wakes followers when output is appended; without it they poll. */
+  readonly notifier?: AppendNotifier;
+}
+
+async function* onlyOutput(events: AsyncIterable<RecordedEvent>): AsyncGenerator<RecordedEvent> {
+  for await (const event of events) if (event.type === 'JobOutput') yield event;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -39,7 +45,6 @@ const isFinished = (state: JobState) =>
  * an `end` event once the job is finished. A reconnect with `Last-Event-ID` resumes after that chunk.
  */
 export function createJobOutputRoutes(deps: JobOutputRoutesDeps) {
-  const pollMs = deps.followPollMs ?? 250;
   return new Hono<Env>().get(
     '/:id/output',
     requireScope('jobs:read'),
@@ -57,28 +62,22 @@ export function createJobOutputRoutes(deps: JobOutputRoutesDeps) {
           chunks: chunksOf(first.events),
         });
       }
+      // A reconnect resumes after the last chunk it saw (SSE sends Last-Event-ID by itself).
       const resumeAfter = Number.parseInt(c.req.header('last-event-id') ?? '0', 10);
-      return streamSSE(c, async (stream) => {
-        let after = Number.isSafeInteger(resumeAfter) && resumeAfter > 0 ? resumeAfter : 0;
-        let job: LoadedJob = first;
-        // Visibility was checked once; the stream id cannot change owner afterwards.
-        while (!stream.aborted) {
-          for (const chunk of chunksOf(job.events, after)) {
-            await stream.writeSSE({
-              id: String(chunk.version),
-              event: 'output',
-              data: JSON.stringify(chunk),
-            });
-          }
-          after = Math.max(after, job.version);
-          if (isFinished(job.state)) {
-            await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: job.state.status }) });
-            return;
-          }
-          await stream.sleep(pollMs);
-          job = await loadJob(deps.store, id);
-        }
-      });
+      const afterVersion = Number.isSafeInteger(resumeAfter) && resumeAfter > 0 ? resumeAfter : 0;
+      let watch: JobWatch | undefined;
+      return sseResponse(
+        c,
+        (signal) => {
+          watch = watchJob(deps, id, afterVersion, signal);
+          return onlyOutput(watch.events);
+        },
+        (event) => {
+          const chunk = toChunk(event);
+          return { event: 'output', id: String(chunk.version), data: chunk };
+        },
+        () => ({ status: watch?.state().status }),
+      );
     },
   );
 }

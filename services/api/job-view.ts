@@ -1,7 +1,11 @@
 import type { RecordedEvent } from '../../events/event-store.ts';
 import type { JobState } from '../../events/job/job.state.ts';
 
-export const jobLinks = (id: string) => ({ self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, output: `/v1/jobs/${id}/output` });
+export const jobLinks = (id: string) => ({
+  self: `/v1/jobs/${id}`,
+  events: `/v1/jobs/${id}/events`,
+  output: `/v1/jobs/${id}/output`,
+});
 
 /** The job as a client sees it: the state folded from its events, flattened. */
 export function toJobView(id: string, state: Exclude<JobState, { status: 'initial' }>) {

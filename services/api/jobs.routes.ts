@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { z } from 'zod';
 import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
-import type { Database } from '../../events/tables.ts';
 import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import { resolveJobSpec } from '../../events/job/resolve-job-spec.ts';
+import type { Database } from '../../events/tables.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import { submitJobSchema } from '../../schemas/job-spec.schema.ts';
 import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { auditMetadata } from './audit-metadata.ts';
-import { parseIdempotencyKey, requestHash, withIdempotencyKey } from './idempotency.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import { parseIdempotencyKey, requestHash, withIdempotencyKey } from './idempotency.ts';
 import { jobLinks, toEventView, toJobView } from './job-view.ts';
 import { ProblemError } from './problem.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
@@ -38,7 +38,11 @@ const jobIdParam = z.object({ id: z.string() });
  * Loads a job the principal may see. Another tenant's job answers exactly like a missing one, so
  * ids leak nothing across tenants; a malformed id cannot name a job either.
  */
-export async function loadVisibleJob(store: EventStore, id: string, principal: Principal): Promise<LoadedJob> {
+export async function loadVisibleJob(
+  store: EventStore,
+  id: string,
+  principal: Principal,
+): Promise<LoadedJob> {
   if (!z.uuid().safeParse(id).success) throw notFound();
   const loaded = await loadJob(store, id);
   if (loaded.state.status === 'initial') throw notFound();
@@ -50,7 +54,11 @@ export async function loadVisibleJob(store: EventStore, id: string, principal: P
 export function createJobsRoutes(deps: JobsRoutesDeps) {
   const submitBody = submitJobSchema.superRefine((spec, ctx) => {
     if (!findAllowedImage(deps.policy.allowedImages, spec.image)) {
-      ctx.addIssue({ code: 'custom', path: ['image'], message: `image is not on the allowlist (${deps.policy.allowedImages.join(', ')})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['image'],
+        message: `image is not on the allowlist (${deps.policy.allowedImages.join(', ')})`,
+      });
     }
   });
 
@@ -60,7 +68,12 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
       const input = c.req.valid('json');
       const secretNames = Object.values(input.secrets ?? {});
       if (secretNames.length > 0 && !deps.secrets) {
-        throw new ProblemError({ status: 503, code: 'secrets-disabled', title: 'Secrets are not configured', detail: 'the operator has set no SECRETS_KEYS' });
+        throw new ProblemError({
+          status: 503,
+          code: 'secrets-disabled',
+          title: 'Secrets are not configured',
+          detail: 'the operator has set no SECRETS_KEYS',
+        });
       }
       const missing = deps.secrets ? await deps.secrets.missing(principal.tenant, secretNames) : [];
       if (missing.length > 0) {
@@ -71,7 +84,10 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
           detail: 'the job names secrets that do not exist',
           errors: Object.entries(input.secrets ?? {})
             .filter(([, name]) => missing.includes(name))
-            .map(([variable, name]) => ({ pointer: `/secrets/${variable}`, detail: `secret ${name} does not exist` })),
+            .map(([variable, name]) => ({
+              pointer: `/secrets/${variable}`,
+              detail: `secret ${name} does not exist`,
+            })),
         });
       }
       const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
@@ -88,7 +104,12 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
       };
       const metadata = auditMetadata(c, principal, { correlationId: id });
       if (idempotencyKey !== undefined) {
-        if (!deps.db) throw new ProblemError({ status: 503, code: 'idempotency-unavailable', title: 'Idempotency keys are not available here' });
+        if (!deps.db)
+          throw new ProblemError({
+            status: 503,
+            code: 'idempotency-unavailable',
+            title: 'Idempotency keys are not available here',
+          });
         const outcome = await withIdempotencyKey(
           deps.db,
           { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },

@@ -4,7 +4,8 @@ import type { LogPosition, RecordedEvent } from '../../events/event-store.ts';
  * An opaque cursor into the log's commit-safe order: `<transaction id>-<position>`. Plain positions
  * cannot serve as cursors, since an event may commit after one with a higher position.
  */
-export const toCursor = (event: Pick<RecordedEvent, 'transactionId' | 'globalPosition'>): string => `${event.transactionId}-${event.globalPosition}`;
+export const toCursor = (event: Pick<RecordedEvent, 'transactionId' | 'globalPosition'>): string =>
+  `${event.transactionId}-${event.globalPosition}`;
 
 /** Parses a cursor; `undefined` for anything malformed. */
 export function parseCursor(cursor: string): LogPosition | undefined {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import {
-  healthSchema,
-  jobAcceptedSchema,
   chainVerificationSchema,
   eventPageSchema,
+  healthSchema,
+  jobAcceptedSchema,
   jobAtSchema,
   jobEventsSchema,
   jobListSchema,
@@ -29,7 +29,13 @@ export interface DocumentedOperation {
   readonly body?: { readonly schema: z.ZodType; readonly example: unknown };
   /** Query parameters, from the schema the route validates them with. */
   readonly query?: z.ZodObject;
-  readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType; readonly example?: unknown; readonly contentType?: string };
+  readonly success: {
+    readonly status: number;
+    readonly description: string;
+    readonly schema?: z.ZodType;
+    readonly example?: unknown;
+    readonly contentType?: string;
+  };
   readonly errors: readonly number[];
 }
 
@@ -43,8 +49,21 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     path: '/v1/jobs',
     summary: 'Submit a job',
     scope: 'jobs:submit',
-    body: { schema: jobSpecSchema, example: { image: 'omni-busybox:latest', command: ['echo', 'hello'], timeoutMs: 5000, limits: { memoryBytes: 67108864 } } },
-    success: { status: 202, description: 'Accepted: the job is queued', schema: jobAcceptedSchema, example: { id: exampleJobId, status: 'queued', links: exampleLinks } },
+    body: {
+      schema: jobSpecSchema,
+      example: {
+        image: 'omni-busybox:latest',
+        command: ['echo', 'hello'],
+        timeoutMs: 5000,
+        limits: { memoryBytes: 67108864 },
+      },
+    },
+    success: {
+      status: 202,
+      description: 'Accepted: the job is queued',
+      schema: jobAcceptedSchema,
+      example: { id: exampleJobId, status: 'queued', links: exampleLinks },
+    },
     errors: [400, 401, 403, 413, 429],
   },
   {
@@ -111,7 +130,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     summary: "List the tenant's jobs (admins: every tenant), newest first, from the jobs read model",
     scope: 'jobs:read',
     query: jobsListQuerySchema,
-    success: { status: 200, description: 'A page of jobs and the cursor of the next', schema: jobListSchema, example: { jobs: [], nextCursor: null } },
+    success: {
+      status: 200,
+      description: 'A page of jobs and the cursor of the next',
+      schema: jobListSchema,
+      example: { jobs: [], nextCursor: null },
+    },
     errors: [400, 401, 403, 429, 503],
   },
   {
@@ -137,15 +161,30 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     path: '/v1/jobs/{id}/output',
     summary: 'Output recorded so far as ordered chunks; ?follow=1 streams it as Server-Sent Events',
     scope: 'jobs:read',
-    success: { status: 200, description: 'Output chunks (JSON), or text/event-stream with follow=1', schema: jobOutputSchema, example: { id: exampleJobId, status: 'running', finished: false, chunks: [{ version: 3, attempt: 1, seq: 1, stream: 'stdout', text: 'hello\n' }] } },
+    success: {
+      status: 200,
+      description: 'Output chunks (JSON), or text/event-stream with follow=1',
+      schema: jobOutputSchema,
+      example: {
+        id: exampleJobId,
+        status: 'running',
+        finished: false,
+        chunks: [{ version: 3, attempt: 1, seq: 1, stream: 'stdout', text: 'hello\n' }],
+      },
+    },
     errors: [400, 401, 403, 404, 429],
   },
   {
     method: 'get',
     path: '/v1/jobs/{id}/watch',
-    summary: "The job's events, history then live, until it finishes: a WebSocket when upgraded, else Server-Sent Events",
+    summary:
+      "The job's events, history then live, until it finishes: a WebSocket when upgraded, else Server-Sent Events",
     scope: 'events:read',
-    success: { status: 200, description: 'text/event-stream (or 101 Switching Protocols)', contentType: 'text/event-stream' },
+    success: {
+      status: 200,
+      description: 'text/event-stream (or 101 Switching Protocols)',
+      contentType: 'text/event-stream',
+    },
     errors: [400, 401, 403, 404, 429],
   },
   {
@@ -162,7 +201,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     summary: 'Page through the global log in commit order (admin)',
     scope: 'admin',
     query: eventsPageQuerySchema,
-    success: { status: 200, description: 'A page of events and the cursor after it', schema: eventPageSchema, example: { events: [], next: null } },
+    success: {
+      status: 200,
+      description: 'A page of events and the cursor after it',
+      schema: eventPageSchema,
+      example: { events: [], next: null },
+    },
     errors: [400, 401, 403, 429],
   },
   {
@@ -171,7 +215,11 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     summary: 'The global log, history then live, as Server-Sent Events (admin)',
     scope: 'admin',
     query: eventsWatchQuerySchema,
-    success: { status: 200, description: 'text/event-stream, one event per log entry', contentType: 'text/event-stream' },
+    success: {
+      status: 200,
+      description: 'text/event-stream, one event per log entry',
+      contentType: 'text/event-stream',
+    },
     errors: [400, 401, 403, 429],
   },
   {
@@ -179,7 +227,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     path: '/v1/admin/verify',
     summary: "Walk every stream's hash chain; reports the first position where it breaks",
     scope: 'admin',
-    success: { status: 200, description: 'The verification (ok: false names the broken event)', schema: chainVerificationSchema, example: { ok: true, eventsChecked: 42 } },
+    success: {
+      status: 200,
+      description: 'The verification (ok: false names the broken event)',
+      schema: chainVerificationSchema,
+      example: { ok: true, eventsChecked: 42 },
+    },
     errors: [401, 403, 429],
   },
   {
@@ -187,7 +240,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     path: '/v1/secrets',
     summary: "Names of the tenant's secrets (never their values)",
     scope: 'secrets:read',
-    success: { status: 200, description: 'The names', schema: secretListSchema, example: { secrets: [{ name: 'api-key' }] } },
+    success: {
+      status: 200,
+      description: 'The names',
+      schema: secretListSchema,
+      example: { secrets: [{ name: 'api-key' }] },
+    },
     errors: [401, 403, 429, 503],
   },
   {
@@ -210,7 +268,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     method: 'get',
     path: '/readyz',
     summary: 'Readiness: Postgres, migrations, Redis',
-    success: { status: 200, description: 'Ready (503 with the same body when not)', schema: readinessSchema, example: { status: 'ready', checks: { postgres: { ok: true } } } },
+    success: {
+      status: 200,
+      description: 'Ready (503 with the same body when not)',
+      schema: readinessSchema,
+      example: { status: 'ready', checks: { postgres: { ok: true } } },
+    },
     errors: [503],
   },
   {
@@ -233,31 +296,64 @@ const errorTitles: Record<number, string> = {
   503: 'Unavailable',
 };
 
-const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
+  z.toJSONSchema(schema, { io, unrepresentable: 'any' });
 
 /** The OpenAPI 3.1 document. */
 export function buildOpenApiDocument(options: { readonly version: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const operation of documentedOperations) {
-    const parameters: unknown[] = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => ({ name: match[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters: unknown[] = [...operation.path.matchAll(/\{(\w+)\}/g)].map((match) => ({
+      name: match[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     for (const [name, schema] of Object.entries(operation.query?.shape ?? {})) {
-      parameters.push({ name, in: 'query', required: false, schema: jsonSchema(schema as z.ZodType, 'input') });
+      parameters.push({
+        name,
+        in: 'query',
+        required: false,
+        schema: jsonSchema(schema as z.ZodType, 'input'),
+      });
     }
     const success = operation.success;
     paths[operation.path] ??= {};
     (paths[operation.path] as Record<string, unknown>)[operation.method] = {
       summary: operation.summary,
-      operationId: `${operation.method}${operation.path.replace(/[{}]/g, '').replace(/\/(\w)/g, (_, c: string) => c.toUpperCase()).replace(/\W/g, '')}`,
-      ...(operation.scope ? { security: [{ bearer: [operation.scope] }], 'x-required-scope': operation.scope } : { security: [] }),
+      operationId: `${operation.method}${operation.path
+        .replace(/[{}]/g, '')
+        .replace(/\/(\w)/g, (_, c: string) => c.toUpperCase())
+        .replace(/\W/g, '')}`,
+      ...(operation.scope
+        ? { security: [{ bearer: [operation.scope] }], 'x-required-scope': operation.scope }
+        : { security: [] }),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(operation.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(operation.body.schema, 'input'), example: operation.body.example } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: {
+                'application/json': {
+                  schema: jsonSchema(operation.body.schema, 'input'),
+                  example: operation.body.example,
+                },
+              },
+            },
+          }
         : {}),
       responses: {
         [success.status]: {
           description: success.description,
           ...(success.schema
-            ? { content: { [success.contentType ?? 'application/json']: { schema: jsonSchema(success.schema, 'output'), example: success.example } } }
+            ? {
+                content: {
+                  [success.contentType ?? 'application/json']: {
+                    schema: jsonSchema(success.schema, 'output'),
+                    example: success.example,
+                  },
+                },
+              }
             : success.contentType
               ? { content: { [success.contentType]: { schema: { type: 'string' } } } }
               : {}),
@@ -265,7 +361,10 @@ export function buildOpenApiDocument(options: { readonly version: string }) {
         ...Object.fromEntries(
           operation.errors.map((status) => [
             status,
-            { description: errorTitles[status] ?? 'Error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+            {
+              description: errorTitles[status] ?? 'Error',
+              content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+            },
           ]),
         ),
       },
@@ -276,7 +375,8 @@ export function buildOpenApiDocument(options: { readonly version: string }) {
     info: {
       title: 'omni',
       version: options.version,
-      description: 'Run untrusted jobs in hardened sandboxes, with a complete, verifiable history of every job as immutable events.',
+      description:
+        'Run untrusted jobs in hardened sandboxes, with a complete, verifiable history of every job as immutable events.',
     },
     servers: [{ url: '/' }],
     components: {

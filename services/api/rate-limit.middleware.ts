@@ -38,11 +38,14 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<{ Variab
       bySubject.consume(`${tenant}\u0000${subject}`).then((res) => ({ res, limit: options.perSubject })),
       byTenant.consume(tenant).then((res) => ({ res, limit: options.perTenant })),
     ]);
-    const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+    const refused = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [outcome.reason as unknown] : [],
+    );
     if (refused.length > 0) {
       const limits = refused.filter((reason): reason is RateLimiterRes => reason instanceof RateLimiterRes);
       // A Redis failure is not the client's fault: let the error handler answer 500.
-      if (limits.length !== refused.length) throw refused.find((reason) => !(reason instanceof RateLimiterRes));
+      if (limits.length !== refused.length)
+        throw refused.find((reason) => !(reason instanceof RateLimiterRes));
       options.onRefused?.();
       const retryAfter = Math.max(1, Math.ceil(Math.max(...limits.map((res) => res.msBeforeNext)) / 1000));
       throw new ProblemError({
@@ -50,7 +53,11 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<{ Variab
         code: 'rate-limited',
         title: 'Too many requests',
         detail: `retry after ${retryAfter} s`,
-        headers: { 'retry-after': String(retryAfter), 'ratelimit-remaining': '0', 'ratelimit-reset': String(retryAfter) },
+        headers: {
+          'retry-after': String(retryAfter),
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': String(retryAfter),
+        },
       });
     }
     const granted = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));

@@ -15,14 +15,21 @@ export interface SecretsRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-const nameParam = z.object({ name: z.string().regex(secretNamePattern, 'must be 1-128 of A-Z a-z 0-9 _ . -') });
+const nameParam = z.object({
+  name: z.string().regex(secretNamePattern, 'must be 1-128 of A-Z a-z 0-9 _ . -'),
+});
 const putBody = putSecretBodySchema;
 
 /** /v1/secrets: a tenant stores secrets by name; values are write-only (no route ever returns one). */
 export function createSecretsRoutes(deps: SecretsRoutesDeps) {
   const vault = () => {
     if (!deps.secrets) {
-      throw new ProblemError({ status: 503, code: 'secrets-disabled', title: 'Secrets are not configured', detail: 'the operator has set no SECRETS_KEYS' });
+      throw new ProblemError({
+        status: 503,
+        code: 'secrets-disabled',
+        title: 'Secrets are not configured',
+        detail: 'the operator has set no SECRETS_KEYS',
+      });
     }
     return deps.secrets;
   };
@@ -31,10 +38,16 @@ export function createSecretsRoutes(deps: SecretsRoutesDeps) {
       const names = await vault().list(c.get('principal').tenant);
       return c.json({ secrets: names.map((name) => ({ name })) });
     })
-    .put('/:name', requireScope('secrets:write'), zValidator('param', nameParam, validationHook), zValidator('json', putBody, validationHook), async (c) => {
-      const principal = c.get('principal');
-      const { name } = c.req.valid('param');
-      await vault().put(principal.tenant, name, c.req.valid('json').value, auditMetadata(c, principal));
-      return c.body(null, 204);
-    });
+    .put(
+      '/:name',
+      requireScope('secrets:write'),
+      zValidator('param', nameParam, validationHook),
+      zValidator('json', putBody, validationHook),
+      async (c) => {
+        const principal = c.get('principal');
+        const { name } = c.req.valid('param');
+        await vault().put(principal.tenant, name, c.req.valid('json').value, auditMetadata(c, principal));
+        return c.body(null, 204);
+      },
+    );
 }

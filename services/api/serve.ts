@@ -9,14 +9,20 @@ export interface ServedApp {
 }
 
 /** Serves a Hono app over HTTP with WebSocket upgrades enabled; resolves once it listens. */
-export async function serveApp(app: Pick<Hono, 'fetch'>, options: { readonly port: number; readonly host: string }): Promise<ServedApp> {
+export async function serveApp(
+  app: Pick<Hono, 'fetch'>,
+  options: { readonly port: number; readonly host: string },
+): Promise<ServedApp> {
   const wss = new WebSocketServer({ noServer: true });
-  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port: options.port, hostname: options.host, websocket: { server: wss } }, (info) =>
-      resolve({ server: started, port: info.port }),
-    );
-    started.once('error', reject);
-  });
+  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
+    (resolve, reject) => {
+      const started = serve(
+        { fetch: app.fetch, port: options.port, hostname: options.host, websocket: { server: wss } },
+        (info) => resolve({ server: started, port: info.port }),
+      );
+      started.once('error', reject);
+    },
+  );
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}`,

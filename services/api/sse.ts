@@ -9,6 +9,8 @@ export function sseResponse<T>(
   c: Context,
   source: (signal: AbortSignal) => AsyncIterable<T>,
   describe: (item: T) => { readonly event: string; readonly id?: string; readonly data: unknown },
+  /** The data of the closing `end` event, once the source is exhausted. */
+  end: () => unknown = () => ({}),
 ): Response {
   return streamSSE(c, async (stream) => {
     const controller = new AbortController();
@@ -19,7 +21,7 @@ export function sseResponse<T>(
         const { event, id, data } = describe(item);
         await stream.writeSSE({ event, data: JSON.stringify(data), ...(id === undefined ? {} : { id }) });
       }
-      await stream.writeSSE({ event: 'end', data: '{}' });
+      if (!controller.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify(end()) });
     } finally {
       clearInterval(heartbeat);
       controller.abort();

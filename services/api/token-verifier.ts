@@ -9,7 +9,15 @@ import {
 } from 'jose';
 
 /** Scopes a token may carry; `admin` implies every other one and sees every tenant. */
-export const scopes = ['jobs:submit', 'jobs:read', 'jobs:cancel', 'events:read', 'secrets:write', 'secrets:read', 'admin'] as const;
+export const scopes = [
+  'jobs:submit',
+  'jobs:read',
+  'jobs:cancel',
+  'events:read',
+  'secrets:write',
+  'secrets:read',
+  'admin',
+] as const;
 export type Scope = (typeof scopes)[number];
 
 export const defaultTenant = 'default';
@@ -90,7 +98,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
       if (error instanceof InvalidTokenError) throw error;
       throw new InvalidTokenError((error as Error).message, { cause: error });
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidTokenError('the token has no subject');
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0)
+      throw new InvalidTokenError('the token has no subject');
     const tenant = payload[tenantClaim];
     if (tenant !== undefined && (typeof tenant !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(tenant))) {
       throw new InvalidTokenError('the tenant claim is malformed');
@@ -105,4 +114,5 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
 }
 
 /** True when the principal holds the scope, directly or through `admin`. */
-export const hasScope = (principal: Principal, scope: Scope): boolean => principal.scopes.has(scope) || principal.scopes.has('admin');
+export const hasScope = (principal: Principal, scope: Scope): boolean =>
+  principal.scopes.has(scope) || principal.scopes.has('admin');

@@ -35,8 +35,12 @@ export function createApiClient(options: ApiClientOptions) {
     },
     /** Server-Sent Events from `path`, one parsed `{ event, data }` at a time, until the stream ends. */
     async *events(path: string, signal?: AbortSignal): AsyncGenerator<{ event: string; data: unknown }> {
-      const response = await fetch(`${base}${path}`, { headers: { ...headers, accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
-      if (!response.ok || !response.body) throw new ApiCallError(response.status, await response.json().catch(() => undefined));
+      const response = await fetch(`${base}${path}`, {
+        headers: { ...headers, accept: 'text/event-stream' },
+        ...(signal ? { signal } : {}),
+      });
+      if (!response.ok || !response.body)
+        throw new ApiCallError(response.status, await response.json().catch(() => undefined));
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       while (true) {

@@ -20,7 +20,11 @@ interface LogEvent {
 }
 
 /** `omni events tail`: follows the global log (admin token), one line per event. */
-export async function runEventsTail(client: ApiClient, options: EventsTailOptions, out: Output): Promise<number> {
+export async function runEventsTail(
+  client: ApiClient,
+  options: EventsTailOptions,
+  out: Output,
+): Promise<number> {
   const query = new URLSearchParams();
   if (options.after) query.set('after', options.after);
   if (options.types?.length) query.set('type', options.types.join(','));

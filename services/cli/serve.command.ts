@@ -6,7 +6,13 @@ import { createDockerClient } from '../docker-client.ts';
 import { ensureDatabase } from '../ensure-database.ts';
 import { createLogger } from '../logger.ts';
 import { checkDependencies, type Dependency } from '../preflight.ts';
-import { type RunningRole, startApiRole, startDispatcherRole, startProjectorRole, startWorkerRole } from '../roles.ts';
+import {
+  type RunningRole,
+  startApiRole,
+  startDispatcherRole,
+  startProjectorRole,
+  startWorkerRole,
+} from '../roles.ts';
 import { startTelemetry } from '../telemetry/telemetry.ts';
 
 export const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
@@ -21,10 +27,16 @@ const needs: Record<ServeRole, readonly Dependency[]> = {
 };
 
 /** Checks the servers a command needs and prints, for each missing one, where it looked and how to start it. */
-export async function preflight(config: Config, required: readonly Dependency[], err: { write(text: string): unknown }): Promise<boolean> {
+export async function preflight(
+  config: Config,
+  required: readonly Dependency[],
+  err: { write(text: string): unknown },
+): Promise<boolean> {
   const failures = await checkDependencies(config, new Set(required), createDockerClient(config.dockerHost));
   for (const failure of failures) {
-    err.write(`✗ ${failure.dependency} is not reachable at ${failure.where}: ${failure.reason}\n  → ${failure.hint}\n`);
+    err.write(
+      `✗ ${failure.dependency} is not reachable at ${failure.where}: ${failure.reason}\n  → ${failure.hint}\n`,
+    );
   }
   return failures.length === 0;
 }
@@ -33,7 +45,12 @@ export async function preflight(config: Config, required: readonly Dependency[],
  * Runs one role (or all of them) until SIGINT/SIGTERM, then stops them in order: the API and
  * dispatcher stop taking work first, then workers drain.
  */
-export async function runServe(role: ServeRole, config: Config, out: { write(text: string): unknown }, err: { write(text: string): unknown }): Promise<number> {
+export async function runServe(
+  role: ServeRole,
+  config: Config,
+  out: { write(text: string): unknown },
+  err: { write(text: string): unknown },
+): Promise<number> {
   if (!(await preflight(config, needs[role], err))) return 1;
   const logger = createLogger(config.logLevel, { role });
   const docker = createDockerClient(config.dockerHost);
@@ -43,7 +60,10 @@ export async function runServe(role: ServeRole, config: Config, out: { write(tex
 
   const generatedSecret = config.auth.jwtSecret === undefined;
   const jwtSecret = config.auth.jwtSecret ?? generateDevSecret();
-  const telemetry = startTelemetry({ serviceName: `omni-${role}`, ...(config.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.otlpEndpoint }) });
+  const telemetry = startTelemetry({
+    serviceName: `omni-${role}`,
+    ...(config.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.otlpEndpoint }),
+  });
   const deps = { config, db, docker, logger, jwtSecret, telemetry };
 
   const roles: RunningRole[] = [];
@@ -55,7 +75,8 @@ export async function runServe(role: ServeRole, config: Config, out: { write(tex
     const api = await startApiRole(deps);
     roles.push(api);
     logger.info({ url: api.url }, 'API listening');
-    if (generatedSecret) await printDevelopmentBanner(out, api.url, jwtSecret, config.sandbox.allowedImages[0] ?? 'IMAGE');
+    if (generatedSecret)
+      await printDevelopmentBanner(out, api.url, jwtSecret, config.sandbox.allowedImages[0] ?? 'IMAGE');
   }
   if (role === 'projector') roles.push(await startProjectorRole(deps));
   if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
@@ -69,7 +90,12 @@ export async function runServe(role: ServeRole, config: Config, out: { write(tex
   return 0;
 }
 
-async function printDevelopmentBanner(out: { write(text: string): unknown }, url: string, secret: string, image: string): Promise<void> {
+async function printDevelopmentBanner(
+  out: { write(text: string): unknown },
+  url: string,
+  secret: string,
+  image: string,
+): Promise<void> {
   const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds: 24 * 3600 });
   const body = JSON.stringify({ image, command: ['echo', 'hello'] });
   out.write(`

@@ -15,10 +15,18 @@ export interface SubmitOptions {
 export async function runSubmit(client: ApiClient, options: SubmitOptions, out: Output): Promise<number> {
   const accepted = await client.json<{ id: string; status: string }>('/v1/jobs', {
     method: 'POST',
-    body: { image: options.image, command: options.command, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) },
+    body: {
+      image: options.image,
+      command: options.command,
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    },
   });
   if (!options.wait) {
-    out.write(options.json ? `${JSON.stringify(accepted)}\n` : `${accepted.id} ${paint(out, statusStyle(accepted.status), accepted.status)}\n`);
+    out.write(
+      options.json
+        ? `${JSON.stringify(accepted)}\n`
+        : `${accepted.id} ${paint(out, statusStyle(accepted.status), accepted.status)}\n`,
+    );
     return 0;
   }
   return runWatch(client, { jobId: accepted.id, json: options.json }, out);

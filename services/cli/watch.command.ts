@@ -35,14 +35,24 @@ export async function runWatch(client: ApiClient, options: WatchOptions, out: Ou
     if (event === 'end') break;
     const view = data as EventView;
     if (options.json) out.write(`${JSON.stringify(view)}\n`);
-    else out.write(`${paint(out, 'dim', view.recordedAt)} ${paint(out, statusStyle(view.type), view.type.padEnd(20))} ${describe(view).trimEnd()}\n`);
+    else
+      out.write(
+        `${paint(out, 'dim', view.recordedAt)} ${paint(out, statusStyle(view.type), view.type.padEnd(20))} ${describe(view).trimEnd()}\n`,
+      );
   }
-  const job = await client.json<{ status: string; exitCode: number | null; stdout: string | null; stderr: string | null }>(`/v1/jobs/${options.jobId}`);
+  const job = await client.json<{
+    status: string;
+    exitCode: number | null;
+    stdout: string | null;
+    stderr: string | null;
+  }>(`/v1/jobs/${options.jobId}`);
   if (options.json) out.write(`${JSON.stringify(job)}\n`);
   else {
     if (job.stdout) out.write(job.stdout);
     if (job.stderr) out.write(paint(out, 'red', job.stderr));
-    out.write(`${paint(out, statusStyle(job.status), job.status)}${job.exitCode === null ? '' : ` (exit ${job.exitCode})`}\n`);
+    out.write(
+      `${paint(out, statusStyle(job.status), job.status)}${job.exitCode === null ? '' : ` (exit ${job.exitCode})`}\n`,
+    );
   }
   if (job.status === 'succeeded') return 0;
   return job.exitCode !== null && job.exitCode > 0 ? Math.min(job.exitCode, 125) : 1;

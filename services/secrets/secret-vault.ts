@@ -19,18 +19,31 @@ export interface SecretVault {
 const associatedData = (tenant: string, name: string) => `${tenant}\u0000${name}`;
 
 /** Secrets encrypted at rest in Postgres with the configured keys (the first one seals). */
-export function createSecretVault(db: Kysely<Database>, store: EventStore, keys: readonly SecretKey[]): SecretVault {
+export function createSecretVault(
+  db: Kysely<Database>,
+  store: EventStore,
+  keys: readonly SecretKey[],
+): SecretVault {
   return {
     async put(tenant, name, value, metadata) {
       const active = keys[0];
       if (!active) throw new Error('no secret key is configured');
       const sealed = sealSecret(active, associatedData(tenant, name), value);
-      const row = { tenant, name, key_id: sealed.keyId, nonce: sealed.nonce, ciphertext: sealed.ciphertext, tag: sealed.tag };
+      const row = {
+        tenant,
+        name,
+        key_id: sealed.keyId,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+        tag: sealed.tag,
+      };
       await db
         .insertInto('secrets')
         .values(row)
         .onConflict((conflict) =>
-          conflict.columns(['tenant', 'name']).doUpdateSet({ key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag }),
+          conflict
+            .columns(['tenant', 'name'])
+            .doUpdateSet({ key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag }),
         )
         .execute();
       await store.append(`secret-${tenant}-${name}`, null, [
@@ -39,13 +52,23 @@ export function createSecretVault(db: Kysely<Database>, store: EventStore, keys:
     },
 
     async list(tenant) {
-      const rows = await db.selectFrom('secrets').select('name').where('tenant', '=', tenant).orderBy('name').execute();
+      const rows = await db
+        .selectFrom('secrets')
+        .select('name')
+        .where('tenant', '=', tenant)
+        .orderBy('name')
+        .execute();
       return rows.map((row) => row.name);
     },
 
     async missing(tenant, names) {
       if (names.length === 0) return [];
-      const rows = await db.selectFrom('secrets').select('name').where('tenant', '=', tenant).where('name', 'in', [...names]).execute();
+      const rows = await db
+        .selectFrom('secrets')
+        .select('name')
+        .where('tenant', '=', tenant)
+        .where('name', 'in', [...names])
+        .execute();
       const found = new Set(rows.map((row) => row.name));
       return names.filter((name) => !found.has(name));
     },
@@ -53,9 +76,22 @@ export function createSecretVault(db: Kysely<Database>, store: EventStore, keys:
     async reveal(tenant, names) {
       const values = new Map<string, string>();
       if (names.length === 0) return values;
-      const rows = await db.selectFrom('secrets').selectAll().where('tenant', '=', tenant).where('name', 'in', [...names]).execute();
+      const rows = await db
+        .selectFrom('secrets')
+        .selectAll()
+        .where('tenant', '=', tenant)
+        .where('name', 'in', [...names])
+        .execute();
       for (const row of rows) {
-        values.set(row.name, openSecret(keys, associatedData(tenant, row.name), { keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag }));
+        values.set(
+          row.name,
+          openSecret(keys, associatedData(tenant, row.name), {
+            keyId: row.key_id,
+            nonce: row.nonce,
+            ciphertext: row.ciphertext,
+            tag: row.tag,
+          }),
+        );
       }
       const absent = names.find((name) => !values.has(name));
       if (absent !== undefined) throw new Error(`secret ${absent} does not exist`);

@@ -19,23 +19,30 @@ export function instrumentEventStore(store: EventStore): EventStore {
   return {
     ...store,
     append: (streamId, expectedVersion, events) =>
-      tracer.startActiveSpan('event-store append', { attributes: { 'omni.stream_id': streamId, 'omni.event_types': events.map((e) => e.type).join(',') } }, async (span) => {
-        const started = performance.now();
-        try {
-          const result = await store.append(streamId, expectedVersion, events);
-          for (const event of events) {
-            const outcome = outcomeOf[event.type];
-            const reason = (event.data as { reason?: unknown } | undefined)?.reason;
-            if (outcome) jobsFinished.add(1, { outcome, ...(typeof reason === 'string' ? { reason } : {}) });
+      tracer.startActiveSpan(
+        'event-store append',
+        {
+          attributes: { 'omni.stream_id': streamId, 'omni.event_types': events.map((e) => e.type).join(',') },
+        },
+        async (span) => {
+          const started = performance.now();
+          try {
+            const result = await store.append(streamId, expectedVersion, events);
+            for (const event of events) {
+              const outcome = outcomeOf[event.type];
+              const reason = (event.data as { reason?: unknown } | undefined)?.reason;
+              if (outcome)
+                jobsFinished.add(1, { outcome, ...(typeof reason === 'string' ? { reason } : {}) });
+            }
+            return result;
+          } catch (error) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
+            throw error;
+          } finally {
+            appendLatency.record((performance.now() - started) / 1000);
+            span.end();
           }
-          return result;
-        } catch (error) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
-          throw error;
-        } finally {
-          appendLatency.record((performance.now() - started) / 1000);
-          span.end();
-        }
-      }),
+        },
+      ),
   };
 }

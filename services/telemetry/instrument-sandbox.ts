@@ -11,7 +11,13 @@ export function instrumentSandbox(sandbox: Sandbox): Sandbox {
     run: (request) =>
       tracer.startActiveSpan(
         'sandbox run',
-        { attributes: { 'omni.job_id': request.labels.jobId, 'omni.attempt': request.labels.attempt, 'container.image.name': request.spec.image } },
+        {
+          attributes: {
+            'omni.job_id': request.labels.jobId,
+            'omni.attempt': request.labels.attempt,
+            'container.image.name': request.spec.image,
+          },
+        },
         async (span) => {
           const started = performance.now();
           try {

@@ -7,10 +7,20 @@ import { metrics } from '@opentelemetry/api';
 export function instruments() {
   const meter = metrics.getMeter('omni');
   return {
-    jobsFinished: meter.createCounter('omni_jobs_finished', { description: 'Jobs that reached an outcome, by outcome' }),
-    appendLatency: meter.createHistogram('omni_event_append_duration', { description: 'Event append latency', unit: 's' }),
-    sandboxDuration: meter.createHistogram('omni_sandbox_run_duration', { description: 'Sandbox run wall time', unit: 's' }),
-    refusedRequests: meter.createCounter('omni_http_refused', { description: 'Requests refused (401, 403, 429), by status' }),
+    jobsFinished: meter.createCounter('omni_jobs_finished', {
+      description: 'Jobs that reached an outcome, by outcome',
+    }),
+    appendLatency: meter.createHistogram('omni_event_append_duration', {
+      description: 'Event append latency',
+      unit: 's',
+    }),
+    sandboxDuration: meter.createHistogram('omni_sandbox_run_duration', {
+      description: 'Sandbox run wall time',
+      unit: 's',
+    }),
+    refusedRequests: meter.createCounter('omni_http_refused', {
+      description: 'Requests refused (401, 403, 429), by status',
+    }),
     meter,
   };
 }

@@ -6,7 +6,13 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 
 export interface TelemetryOptions {
   readonly serviceName: string;
@@ -30,7 +36,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const resource = resourceFromAttributes({ 'service.name': options.serviceName });
   const spanProcessors: SpanProcessor[] = [];
   if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
-  if (options.otlpEndpoint) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${options.otlpEndpoint}/v1/traces` }) }));
+  if (options.otlpEndpoint)
+    spanProcessors.push(
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${options.otlpEndpoint}/v1/traces` }),
+      }),
+    );
   const tracerProvider = new TracerProvider({ resource, spanProcessors });
 
   const contextManager = new AsyncLocalStorageContextManager().enable();
@@ -41,7 +52,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: MetricReader[] = [prometheus as unknown as MetricReader];
   if (options.otlpEndpoint) {
-    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${options.otlpEndpoint}/v1/metrics` }), exportIntervalMillis: 15_000 }));
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: `${options.otlpEndpoint}/v1/metrics` }),
+        exportIntervalMillis: 15_000,
+      }),
+    );
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);

@@ -34,7 +34,12 @@ export async function runJobTo(
       : ending === 'failed'
         ? { reason: 'exited' as const, exitCode: 3, ...output }
         : { reason: 'timeout' as const, exitCode: null, ...output, message: 'took too long' };
-  await executeJobCommand(store, id, { type: 'CompleteAttempt', attempt: 1, result, now: new Date(), random: 0 }, metadata);
+  await executeJobCommand(
+    store,
+    id,
+    { type: 'CompleteAttempt', attempt: 1, result, now: new Date(), random: 0 },
+    metadata,
+  );
   return id;
 }
 

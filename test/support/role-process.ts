@@ -40,7 +40,11 @@ export function startRoleProcess(role: string, env: Record<string, string>): Rol
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`${role} did not print ${pattern} within ${timeoutMs} ms; it printed:\n${lines.slice(-20).join('\n')}`));
+          reject(
+            new Error(
+              `${role} did not print ${pattern} within ${timeoutMs} ms; it printed:\n${lines.slice(-20).join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();

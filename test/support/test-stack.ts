@@ -5,22 +5,25 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createAppendNotifier } from '../../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
+import { jobsProjection } from '../../events/projections/jobs.projection.ts';
+import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
 import { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { instrumentEventStore } from '../../services/telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
-import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { startDispatcher } from '../../workers/dispatcher.ts';
 import { startExecutorWorker } from '../../workers/executor-worker.ts';
 import { createJobQueue, type RunJobMessage } from '../../workers/job-queue.ts';
 import { createAttemptControl } from '../../workers/lifecycle/attempt-control.ts';
 import { createTenantSlots } from '../../workers/lifecycle/tenant-slots.ts';
-import { type RunningWorkerLifecycle, startWorkerLifecycle } from '../../workers/lifecycle/worker-lifecycle.ts';
 import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
-import { jobsProjection } from '../../events/projections/jobs.projection.ts';
-import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
+import {
+  type RunningWorkerLifecycle,
+  startWorkerLifecycle,
+} from '../../workers/lifecycle/worker-lifecycle.ts';
 import { createRunJobProcessor } from '../../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
@@ -72,7 +75,9 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
-  const sandbox = instrumentSandbox(createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } }));
+  const sandbox = instrumentSandbox(
+    createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } }),
+  );
   const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   const workerId = `test-worker-${runId.slice(0, 8)}`;
   const control = createAttemptControl();
@@ -87,9 +92,22 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   });
   const secrets = createSecretVault(database.db, store, [testSecretKey]);
   const notifier = await createAppendNotifier(database.url);
-  const app = createApp({ store, db: database.db, policy: testPolicy, verifyToken: testTokenVerifier, logger, secrets, notifier });
+  const app = createApp({
+    store,
+    db: database.db,
+    policy: testPolicy,
+    verifyToken: testTokenVerifier,
+    logger,
+    secrets,
+    notifier,
+  });
   // The jobs read model behind GET /v1/jobs, as the API role runs it.
-  const projection = await startProjectionRunner({ db: database.db, connectionString: database.url, projection: jobsProjection, maxPollIntervalMs: 200 });
+  const projection = await startProjectionRunner({
+    db: database.db,
+    connectionString: database.url,
+    projection: jobsProjection,
+    maxPollIntervalMs: 200,
+  });
 
   const queue = createJobQueue({ connection: redis, prefix });
   let dispatcher: RunningSubscription | undefined;
@@ -107,12 +125,16 @@ export async function startTestStack(label: string, options: TestStackOptions = 
       leaseMs: 5_000,
       shutdownGraceMs: options.shutdownGraceMs ?? 5_000,
       reaperLabels: [`${testRunLabel}=${runId}`],
-      startWorker: () => startExecutorWorker({ connection: redis.duplicate(), prefix, concurrency: 4, process: processor }),
+      startWorker: () =>
+        startExecutorWorker({ connection: redis.duplicate(), prefix, concurrency: 4, process: processor }),
     });
   }
 
   const leftoverContainers = async () => {
-    const containers = await docker.listContainers({ all: true, filters: { label: [`${testRunLabel}=${runId}`] } });
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`${testRunLabel}=${runId}`] },
+    });
     return containers.map((container) => container.Id);
   };
 
@@ -139,7 +161,11 @@ export async function startTestStack(label: string, options: TestStackOptions = 
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       redis.disconnect();
-      for (const id of await leftoverContainers()) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+      for (const id of await leftoverContainers())
+        await docker
+          .getContainer(id)
+          .remove({ force: true })
+          .catch(() => undefined);
       await notifier.close();
       await database.destroy();
     },

@@ -120,25 +120,39 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
 }
 
 /** Runs `reconcileOnce` now and every `intervalMs`, one pass at a time. */
-export function startReconciler(deps: ReconcilerDeps & { readonly intervalMs: number }): {
+export function startReconciler(
+  deps: ReconcilerDeps & {
+    readonly intervalMs: number;
+    /** Passes run only while this says so (the active dispatcher); standbys stay idle. */
+    readonly isActive?: () => boolean;
+  },
+): {
   stop(): Promise<void>;
 } {
   let stopped = false;
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = reconcileOnce(deps).catch((error: unknown) =>
-      deps.logger.error({ err: error }, 'reconcile pass failed'),
-    );
-  };
-  tick();
-  const timer = setInterval(() => {
-    if (!stopped) running.then(tick, tick);
-  }, deps.intervalMs);
+  let wake: (() => void) | undefined;
+  // One pass at a time, then a pause: a slow pass delays the next instead of piling passes up.
+  const loop = (async () => {
+    while (!stopped) {
+      if (deps.isActive?.() ?? true) {
+        await reconcileOnce(deps).catch((error: unknown) =>
+          deps.logger.error({ err: error }, 'reconcile pass failed'),
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deps.intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
-      await running;
+      wake?.();
+      await loop;
     },
   };
 }

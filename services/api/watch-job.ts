@@ -1,0 +1,50 @@
+import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { EventStore, RecordedEvent } from '../../events/event-store.ts';
+import { evolve } from '../../events/job/job.evolve.ts';
+import type { JobState } from '../../events/job/job.state.ts';
+import { jobStreamId, toJobEvent } from '../../events/job/job-stream.ts';
+import { tailStream } from '../../events/tail.ts';
+
+export interface WatchJobDeps {
+  readonly store: EventStore;
+  readonly notifier?: AppendNotifier;
+}
+
+export interface JobWatch {
+  /** The job's events after `afterVersion`, history then live, ending once the job has finished. */
+  readonly events: AsyncIterable<RecordedEvent>;
+  /** The state folded from every event read so far. */
+  state(): JobState;
+}
+
+const finished: ReadonlySet<JobState['status']> = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
+
+/**
+ * Follows one job. The state is folded alongside, so "finished" means what the job view says,
+ * whatever events led there (a failure with a retry scheduled is not finished).
+ */
+export function watchJob(
+  deps: WatchJobDeps,
+  id: string,
+  afterVersion: number,
+  signal: AbortSignal,
+): JobWatch {
+  let state: JobState = { status: 'initial' };
+  const source = tailStream({
+    store: deps.store,
+    ...(deps.notifier ? { notifier: deps.notifier } : {}),
+    signal,
+    streamId: jobStreamId(id),
+    afterVersion: 0,
+    isDone: () => finished.has(state.status),
+  });
+  return {
+    state: () => state,
+    events: (async function* () {
+      for await (const event of source) {
+        state = evolve(state, toJobEvent(event));
+        if (event.streamVersion > afterVersion) yield event;
+      }
+    })(),
+  };
+}
