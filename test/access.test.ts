@@ -174,3 +174,80 @@ describe('rate limits', () => {
     expect(other.status).not.toBe(429);
   });
 });
+
+describe('hardening', () => {
+  it('answers CORS only for configured origins', async () => {
+    const deps = {
+      store: stack.store,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'silent' }),
+    };
+    const closed = createApp(deps);
+    const open = createApp({ ...deps, corsOrigins: ['https://app.example'] });
+    const preflight = (app: ReturnType<typeof createApp>, origin: string) =>
+      app.request('/v1/jobs', {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization',
+        },
+      });
+    expect(
+      (await preflight(closed, 'https://app.example')).headers.get('access-control-allow-origin'),
+    ).toBeNull();
+    expect((await preflight(open, 'https://app.example')).headers.get('access-control-allow-origin')).toBe(
+      'https://app.example',
+    );
+    expect(
+      (await preflight(open, 'https://evil.example')).headers.get('access-control-allow-origin'),
+    ).toBeNull();
+  });
+
+  it('sets secure headers and a request id on every response, errors included', async () => {
+    for (const response of [await stack.app.request('/healthz'), await stack.app.request('/v1/jobs')]) {
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBeTruthy();
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('refuses an oversized body with 413 problem+json', async () => {
+    const app = createApp({
+      store: stack.store,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'silent' }),
+      maxBodyBytes: 1024,
+    });
+    const response = await app.request('/v1/jobs', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await stack.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ image: testImage, command: ['echo', 'x'.repeat(4096)] }),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: 'payload-too-large' });
+  });
+
+  it('counts and logs refused requests without the token', async () => {
+    const lines: string[] = [];
+    const refused: number[] = [];
+    const app = createApp({
+      store: stack.store,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+      onRefused: (status) => void refused.push(status),
+    });
+    const badToken = `${(await stack.token()).slice(0, -4)}AAAA`;
+    await app.request('/v1/jobs', { headers: { authorization: `Bearer ${badToken}` } });
+    await app.request('/v1/jobs');
+    await app.request('/v1/secrets', {
+      headers: { authorization: `Bearer ${await stack.token('reader', { scopes: ['jobs:read'] })}` },
+    });
+    expect(refused).toEqual([401, 401, 403]);
+    expect(lines.join('\n')).toMatch(/refused: invalid token/);
+    expect(lines.join('\n')).not.toContain(badToken.slice(0, 40));
+  });
+});

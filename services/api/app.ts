@@ -111,21 +111,17 @@ export function createApp(deps: AppDeps) {
       c.text(await metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
     );
   }
-  app.use(
-    '/v1/*',
-    bearerAuth({
-      verify: deps.verifyToken,
-      logger: deps.logger,
-      ...(deps.onRefused ? { onRefused: deps.onRefused } : {}),
-    }),
-  );
-  if (deps.rateLimit) {
-    const onRefused = deps.onRefused;
-    app.use(
-      '/v1/*',
-      rateLimit({ ...deps.rateLimit, ...(onRefused ? { onRefused: () => onRefused(429) } : {}) }),
-    );
+  // Refusals (401, 403, 429) are counted here, once, whichever middleware or route refused.
+  const onRefused = deps.onRefused;
+  if (onRefused) {
+    app.use('/v1/*', async (c, next) => {
+      await next();
+      const status = c.res.status;
+      if (status === 401 || status === 403 || status === 429) onRefused(status);
+    });
   }
+  app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger }));
+  if (deps.rateLimit) app.use('/v1/*', rateLimit(deps.rateLimit));
   app.route('/v1/jobs', createJobsListRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));
   app.route('/v1/jobs', createJobLifecycleRoutes(deps));

@@ -8,8 +8,6 @@ export type AuthVariables = { principal: Principal };
 export interface BearerAuthOptions {
   readonly verify: (token: string) => Promise<Principal>;
   readonly logger?: Logger;
-  /** Told of each refused request (401/403), for metrics. */
-  readonly onRefused?: (status: 401 | 403) => void;
 }
 
 const unauthorized = (detail: string) =>
@@ -26,7 +24,6 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
   return async (c, next) => {
     const match = c.req.header('authorization')?.match(/^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i);
     if (!match?.[1]) {
-      options.onRefused?.(401);
       options.logger?.info(
         { path: c.req.path, requestId: c.get('requestId' as never) },
         'refused: no bearer token',
@@ -37,7 +34,6 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
       c.set('principal', await options.verify(match[1]));
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error;
-      options.onRefused?.(401);
       // The reason goes to the log (without the token); the client learns only that it was refused.
       options.logger?.info(
         { path: c.req.path, reason: error.message, requestId: c.get('requestId' as never) },
@@ -50,13 +46,9 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
 }
 
 /** Refuses the request with 403 unless the principal holds `scope` (or `admin`). */
-export function requireScope(
-  scope: Scope,
-  onRefused?: (status: 403) => void,
-): MiddlewareHandler<{ Variables: AuthVariables }> {
+export function requireScope(scope: Scope): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
     if (!hasScope(c.get('principal'), scope)) {
-      onRefused?.(403);
       throw new ProblemError({
         status: 403,
         code: 'insufficient-scope',

@@ -11,7 +11,6 @@ export interface RateLimitOptions {
   readonly windowSeconds: number;
   readonly perSubject: number;
   readonly perTenant: number;
-  readonly onRefused?: () => void;
 }
 
 /**
@@ -46,7 +45,6 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<{ Variab
       // A Redis failure is not the client's fault: let the error handler answer 500.
       if (limits.length !== refused.length)
         throw refused.find((reason) => !(reason instanceof RateLimiterRes));
-      options.onRefused?.();
       const retryAfter = Math.max(1, Math.ceil(Math.max(...limits.map((res) => res.msBeforeNext)) / 1000));
       throw new ProblemError({
         status: 429,
