@@ -31,6 +31,7 @@ import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { instrumentEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
+import { observeQueue } from './telemetry/queue-metrics.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
 
 const productVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -141,6 +142,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     queue,
     logger,
   });
+  const stopObservingQueue = observeQueue(queue);
   const reconciler = startReconciler({
     db: deps.db,
     store: createEventStore(deps.db),
@@ -154,6 +156,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
   return {
     name: 'dispatcher',
     async stop() {
+      stopObservingQueue();
       await reconciler.stop();
       await dispatcher.stop();
       await queue.close();

@@ -5,6 +5,7 @@ import { createEventStore, type EventStore, logStart } from '../events/event-sto
 import { jobStreamId } from '../events/job/job-stream.ts';
 import { loadJobAt } from '../events/job/load-job-at.ts';
 import { createUpcasters } from '../events/upcasters.ts';
+import { eventually } from './support/eventually.ts';
 import { runJobTo } from './support/job-workload.ts';
 import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
 
@@ -55,7 +56,12 @@ describe('upcasting', () => {
       [3, { first: 'Ada', last: 'King Lovelace', title: null }],
       [3, { first: 'Alan', last: 'Turing', title: null }],
     ]);
-    const all = (await upcasting.readAll(logStart, { limit: 1000, streamPrefix: stream })).map((e) => e.data);
+    const all = (
+      await eventually(
+        () => upcasting.readAll(logStart, { limit: 1000, streamPrefix: stream }),
+        (events) => events.length >= 2,
+      )
+    ).map((e) => e.data);
     expect(all).toEqual(read.map((e) => e.data));
 
     const { rows } = await sql<{ schema_version: number; data: unknown }>`

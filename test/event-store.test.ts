@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventStore, type EventStore, logStart } from '../events/event-store.ts';
+import { createEventStore, type EventStore, logStart, type RecordedEvent } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
+import { eventually } from './support/eventually.ts';
 import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
 
 let database: TestDatabase;
@@ -80,12 +81,17 @@ describe('event store', () => {
   it('reads the global log in commit order, resuming after a position', async () => {
     const stream = `test-${randomUUID()}`;
     await store.append(stream, 0, [event('A'), event('B'), event('C')]);
-    const all = await store.readAll(logStart, 10_000);
-    const mine = all.filter((e) => e.streamId === stream);
+    const mineIn = (events: readonly RecordedEvent[]) => events.filter((e) => e.streamId === stream);
+    const all = await eventually(
+      () => store.readAll(logStart, 10_000),
+      (events) => mineIn(events).length === 3,
+    );
+    const mine = mineIn(all);
     expect(mine.map((e) => e.type)).toEqual(['A', 'B', 'C']);
-    const [first] = mine;
+    const first = mine[0];
+    if (!first) throw new Error('no events read');
     const rest = await store.readAll(
-      { transactionId: first!.transactionId, globalPosition: first!.globalPosition },
+      { transactionId: first.transactionId, globalPosition: first.globalPosition },
       10_000,
     );
     expect(rest.filter((e) => e.streamId === stream).map((e) => e.type)).toEqual(['B', 'C']);

@@ -147,7 +147,10 @@ describe('inspection', () => {
     const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, 100_000)).map(
       (event) => event.eventId,
     );
-    expect(all).toEqual(expected);
+    // Workers may append after the last page was read: the pages are a prefix of the log, each event once.
+    expect(all.length).toBeGreaterThan(0);
+    expect(all).toEqual(expected.slice(0, all.length));
+    expect(new Set(all).size).toBe(all.length);
 
     const started = (await (
       await stack.app.request('/v1/events?type=JobStarted&limit=1000', { headers: admin })

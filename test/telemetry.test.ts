@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { observeQueue } from '../services/telemetry/queue-metrics.ts';
 import { startTelemetry, type Telemetry } from '../services/telemetry/telemetry.ts';
 import { testImage } from './support/test-image.ts';
 import { startTestStack, type TestStack } from './support/test-stack.ts';
@@ -60,6 +64,26 @@ describe('OpenTelemetry', () => {
     expect(byName('run attempt')?.parentSpanContext?.spanId).toBe(
       byName('dispatch attempt')?.spanContext().spanId,
     );
+  });
+
+  it('reports queue depth and the age of the oldest waiting attempt', async () => {
+    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const queue = new Queue('jobs', { connection, prefix: `test-${randomUUID()}` });
+    const stop = observeQueue(queue);
+    try {
+      await queue.add('run', { jobId: randomUUID(), attempt: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const text = await telemetry.prometheusText();
+      expect(text).toMatch(/omni_queue_depth\{[^}]*state="waiting"[^}]*\} 1/);
+      expect(text).toMatch(
+        /omni_queue_oldest_waiting_age\{[^}]*\} (0\.0*[1-9]|[1-9])/,
+      );
+    } finally {
+      stop();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it('exposes the metrics as Prometheus text', async () => {
