@@ -144,3 +144,5 @@ const full = await pipeline();
 console.log(`raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${count} jobs, concurrency ${concurrency})`);
 console.log(`pipeline HTTP→events→queue→worker→result (no-op sandbox): ${full.toFixed(0)} jobs/s`);
 console.log(`ratio: ${(full / raw).toFixed(2)} (goal ≥ 0.30)`);
+// A benchmark stops by itself: idle keep-alive sockets and pool timers must not hold it open.
+process.exit(0);

@@ -231,3 +231,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// A benchmark stops by itself: idle keep-alive sockets and pool timers must not hold it open.
+process.exit(0);
