@@ -57,6 +57,12 @@ describe('OpenTelemetry', () => {
       ]),
     );
     // The sandbox span hangs under the attempt span, which continues the dispatcher's.
+    // Log lines written while the attempt ran carry the same trace id.
+    const attemptLog = stack
+      .logs()
+      .map((line) => JSON.parse(line) as { msg?: string; jobId?: string; trace_id?: string })
+      .find((line) => line.msg === 'attempt finished' && line.jobId === id);
+    expect(attemptLog?.trace_id).toBe(traceId);
     const byName = (name: string) => spans.find((span) => span.name === name);
     expect(byName('sandbox run')?.parentSpanContext?.spanId).toBe(
       byName('run attempt')?.spanContext().spanId,
@@ -75,9 +81,7 @@ describe('OpenTelemetry', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const text = await telemetry.prometheusText();
       expect(text).toMatch(/omni_queue_depth\{[^}]*state="waiting"[^}]*\} 1/);
-      expect(text).toMatch(
-        /omni_queue_oldest_waiting_age\{[^}]*\} (0\.0*[1-9]|[1-9])/,
-      );
+      expect(text).toMatch(/omni_queue_oldest_waiting_age\{[^}]*\} (0\.0*[1-9]|[1-9])/);
     } finally {
       stop();
       await queue.obliterate({ force: true });

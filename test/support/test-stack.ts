@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { createAppendNotifier } from '../../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import { jobsProjection } from '../../events/projections/jobs.projection.ts';
@@ -11,6 +10,7 @@ import type { RunningSubscription } from '../../events/subscription.ts';
 import { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { createLogger } from '../../services/logger.ts';
 import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { instrumentEventStore } from '../../services/telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
@@ -72,7 +72,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   const store = instrumentEventStore(createEventStore(database.db));
   // Every log line is kept, so tests can assert what never reaches the logs (tokens, secrets).
   const logLines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
+  const logger = createLogger('debug', {}, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
   const sandbox = instrumentSandbox(
