@@ -26,6 +26,9 @@ const resolvedSpecSchema = z.object({
   env: z.record(z.string(), z.string()),
   secrets: z.record(z.string(), z.string()).optional(),
   stdin: z.string().optional(),
+  files: z
+    .array(z.object({ path: z.string(), content: z.string(), mode: z.number().int().optional() }))
+    .optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),
   // Absent on jobs submitted before retries, priorities and queue deadlines existed.

@@ -29,6 +29,24 @@ export const retryPolicyInputSchema = z
 
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+export const maxInputFiles = 32;
+export const maxInputBytes = 1024 * 1024;
+
+/** An input file: a plain path under /tmp (no `..`, no `.` segments), its text, an optional mode. */
+export const inputFileSchema = z
+  .object({
+    path: z
+      .string()
+      .max(255)
+      .regex(
+        /^\/tmp(\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/,
+        'must be a path under /tmp of letters, digits, ., _ and -, without . or .. segments',
+      ),
+    content: z.string(),
+    mode: z.number().int().min(0).max(0o777).optional(),
+  })
+  .strict();
+
 /** What a client submits: validated at the HTTP boundary, stored verbatim (after clamping) on `JobSubmitted`. */
 export const jobSpecSchema = z
   .object({
@@ -53,6 +71,20 @@ export const jobSpecSchema = z
     stdin: z
       .string()
       .max(1024 * 1024)
+      .optional(),
+    // Small input files written under /tmp before the command starts (UTF-8 text, 1 MiB in all).
+    files: z
+      .array(inputFileSchema)
+      .max(maxInputFiles)
+      .refine(
+        (files) =>
+          files.reduce((total, file) => total + Buffer.byteLength(file.content, 'utf8'), 0) <= maxInputBytes,
+        `at most ${maxInputBytes} bytes of input files in all`,
+      )
+      .refine(
+        (files) => new Set(files.map((file) => file.path)).size === files.length,
+        'each path at most once',
+      )
       .optional(),
     timeoutMs: z.number().int().positive().optional(),
     limits: jobLimitsSchema.optional(),
@@ -97,6 +129,8 @@ export interface ResolvedJobSpec {
   /** Environment variable → secret name. */
   readonly secrets?: Readonly<Record<string, string>>;
   readonly stdin?: string;
+  /** Written under /tmp before the command starts. */
+  readonly files?: readonly InputFile[];
   readonly timeoutMs: number;
   readonly limits: ResolvedLimits;
   /** Absent on jobs submitted before retries existed: those never retry. */
@@ -104,6 +138,12 @@ export interface ResolvedJobSpec {
   /** 0..100, higher first; absent means the default (50). */
   readonly priority?: number;
   readonly queueTimeoutMs?: number;
+}
+
+export interface InputFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode?: number;
 }
 
 export interface RetryPolicy {

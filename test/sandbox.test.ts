@@ -195,9 +195,9 @@ describe('docker sandbox: limits', () => {
   });
 
   it('counts stdout and stderr together against the cap', async () => {
-    // 1000 bytes of stderr first (sequential, so no race), then endless stdout: stdout gets only
-    // what is left of the shared cap.
-    const result = await run(['sh', '-c', "head -c 1000 /dev/zero | tr '\\0' e >&2; yes"]);
+    // 1000 bytes of stderr first, then endless stdout: stdout gets only what is left of the shared
+    // cap. The engine reads the two pipes independently, so a pause lets stderr arrive first.
+    const result = await run(['sh', '-c', "head -c 1000 /dev/zero | tr '\\0' e >&2; sleep 0.5; yes"]);
     expect(result.reason).toBe('output-limit');
     expect(result.stderr).toBe('e'.repeat(1000));
     expect(result.stdout.length).toBeLessThanOrEqual(outputCap - 1000);

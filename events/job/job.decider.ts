@@ -86,12 +86,13 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
       const dueAt = runAt ?? now;
       const expiresAt =
         command.expiresAt?.toISOString() ?? (dueAt ? queueDeadline(spec, dueAt).expiresAt : undefined);
-      const { retry, ...rest } = spec;
+      const { retry, files, ...rest } = spec;
       const copy = {
         ...rest,
         command: [...spec.command],
         env: { ...spec.env },
         ...(spec.secrets ? { secrets: { ...spec.secrets } } : {}),
+        ...(files ? { files: files.map((file) => ({ ...file })) } : {}),
         ...(retry ? { retry: { ...retry, backoff: { ...retry.backoff }, on: [...retry.on] } } : {}),
       };
       return [

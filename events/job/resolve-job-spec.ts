@@ -26,6 +26,7 @@ export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): Reso
     command: input.command,
     env: input.env ?? {},
     ...(input.secrets === undefined ? {} : { secrets: input.secrets }),
+    ...(input.files === undefined || input.files.length === 0 ? {} : { files: input.files }),
     ...(input.stdin === undefined ? {} : { stdin: input.stdin }),
     timeoutMs: clamp(input.timeoutMs, policy.defaults.timeoutMs, policy.maxima.timeoutMs),
     limits: {

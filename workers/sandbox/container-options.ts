@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
+import { withInputFiles } from './input-files.ts';
 import type { SandboxRunRequest } from './sandbox.ts';
 
 /** Labels every sandbox container carries; the reaper and the tests find containers by them. */
@@ -38,14 +39,19 @@ export function buildContainerOptions(
   assertPositive('limits.pids', spec.limits.pids);
   assertPositive('policy.tmpfsBytes', policy.tmpfsBytes);
   const hasStdin = spec.stdin !== undefined;
+  // Input files need a prelude in the container; without any, the argv runs exactly as given.
+  const prepared =
+    spec.files && spec.files.length > 0
+      ? withInputFiles(spec.command, spec.files)
+      : { command: [...spec.command], env: {} };
 
   return {
     // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
     Image: input.imageId,
     // argv as given, never through a shell, so nothing is re-interpreted; the image ENTRYPOINT applies as in `docker run`.
-    Cmd: [...spec.command],
+    Cmd: prepared.command,
     // Only the variables the job declared; secrets are resolved by the caller, never by the image.
-    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+    Env: Object.entries({ ...spec.env, ...prepared.env }).map(([name, value]) => `${name}=${value}`),
     // Non-root uid:gid from operator policy; the job spec cannot choose its user.
     User: policy.user,
     // The only writable place, so relative paths land somewhere that works.
@@ -73,10 +79,11 @@ export function buildContainerOptions(
       NetworkMode: 'none',
       // The image cannot be modified, so nothing persists or plants binaries outside /tmp.
       ReadonlyRootfs: true,
-      // /tmp is the only writable path: size-capped in RAM (counted against the memory limit), nosuid and
-      // nodev. Exec stays allowed on purpose: any allowed image with a shell or interpreter already runs
-      // arbitrary code, so noexec would add no isolation and would break compile-and-run jobs.
-      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777` },
+      // /tmp is the only writable path: size-capped in RAM (counted against the memory limit), nosuid
+      // and nodev. Exec is asked for outright (Docker mounts tmpfs noexec otherwise) and on purpose: an
+      // image with a shell or interpreter already runs arbitrary code, so noexec would add no isolation
+      // and would break compile-and-run jobs and executable input files.
+      Tmpfs: { '/tmp': `rw,exec,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777` },
       // No binds, volumes or mounts of any kind: the host filesystem (and the Docker socket) stay out of reach.
       Binds: [],
       Mounts: [],
