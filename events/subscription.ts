@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import pg from 'pg';
 import { advanceCheckpoint, loadCheckpoint } from './checkpoints.ts';
 import {
   createEventStore,
@@ -7,6 +6,7 @@ import {
   type ReadAllOptions,
   type RecordedEvent,
 } from './event-store.ts';
+import { createOwnedSession } from './owned-session.ts';
 import type { Database } from './tables.ts';
 
 export interface SubscriptionOptions {
@@ -42,9 +42,6 @@ export interface RunningSubscription {
   stop(): Promise<void>;
 }
 
-// Namespaces our advisory locks (first key) away from any other user of pg_advisory_lock.
-export const advisoryLockNamespace = 0x6f6d6e69; // 'omni'
-
 /**
  * Follows the global log from the subscription's checkpoint: at-least-once delivery in commit-safe
  * order, woken by NOTIFY and falling back to polling with backoff.
@@ -56,8 +53,6 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
   const ownershipRetryMs = options.ownershipRetryMs ?? 1000;
   let position = await loadCheckpoint(options.db, options.subscriptionId);
   let stopped = false;
-  let owner = false;
-  let session: pg.Client | undefined;
   let wake: (() => void) | undefined;
 
   const sleep = (ms: number) =>
@@ -71,52 +66,24 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
       wake = done;
     });
 
-  /** Connects (or reconnects) the LISTEN session; returns whether this instance may read. */
-  async function ensureActive(): Promise<boolean> {
-    if (!session) {
-      const client = new pg.Client({
-        connectionString: options.connectionString,
-        application_name: `omni-${options.subscriptionId}`,
-      });
-      // Losing the session loses LISTEN and the lock: step down and compete again.
-      const lost = (error?: unknown) => {
-        if (error) options.onError?.(error);
-        if (session === client) {
-          session = undefined;
-          owner = false;
-        }
-      };
-      client.on('error', lost);
-      client.on('end', () => lost());
-      client.on('notification', () => wake?.());
-      await client.connect();
-      await client.query('listen omni_events');
-      session = client;
-    }
-    if (!owner) {
-      if (options.exclusive) {
-        const { rows } = await session.query<{ locked: boolean }>(
-          'select pg_try_advisory_lock($1, hashtext($2)) as locked',
-          [advisoryLockNamespace, `subscription:${options.subscriptionId}`],
-        );
-        owner = rows[0]?.locked === true;
-      } else {
-        owner = true;
-      }
-      if (owner) {
-        // A new owner resumes from the committed checkpoint, not from what it saw while standing by.
-        position = await loadCheckpoint(options.db, options.subscriptionId);
-        options.onOwnership?.();
-      }
-    }
-    return owner;
-  }
+  const session = createOwnedSession({
+    connectionString: options.connectionString,
+    applicationName: `omni-${options.subscriptionId}`,
+    ...(options.exclusive ? { lockKey: `subscription:${options.subscriptionId}` } : {}),
+    onNotification: () => wake?.(),
+    ...(options.onError ? { onError: options.onError } : {}),
+    onActive: async () => {
+      // A new owner resumes from the committed checkpoint, not from what it saw while standing by.
+      position = await loadCheckpoint(options.db, options.subscriptionId);
+      options.onOwnership?.();
+    },
+  });
 
   const loop = (async () => {
     let idleDelay = 25;
     while (!stopped) {
       try {
-        if (!(await ensureActive())) {
+        if (!(await session.ensureActive())) {
           await sleep(ownershipRetryMs);
           continue;
         }
@@ -145,13 +112,12 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
 
   return {
     position: () => position,
-    isOwner: () => owner,
+    isOwner: () => session.isActive(),
     async stop() {
       stopped = true;
       wake?.();
       await loop;
-      // Ending the session releases the advisory lock for a standby.
-      await session?.end().catch(() => undefined);
+      await session.close();
     },
   };
 }

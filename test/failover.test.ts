@@ -79,7 +79,7 @@ describe('dispatcher leader election', () => {
     const activeLine = await Promise.race(
       dispatchers.map(async (dispatcher, index) => ({
         index,
-        line: await dispatcher.waitFor(/now the active one/),
+        line: await dispatcher.waitFor(/now the active one/, 60_000),
       })),
     );
     const active = dispatchers[activeLine.index]!;

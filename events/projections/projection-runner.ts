@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
-import pg from 'pg';
 import { advanceCheckpoint, loadCheckpoint } from '../checkpoints.ts';
 import { createEventStore, type EventStoreOptions, type LogPosition } from '../event-store.ts';
+import { createOwnedSession } from '../owned-session.ts';
 import type { Database } from '../tables.ts';
 import type { Projection } from './projection.ts';
 
@@ -34,9 +34,6 @@ export interface RunningProjection {
 /** Thrown inside the transaction to roll back a batch whose checkpoint someone else moved. */
 class CheckpointMoved extends Error {}
 
-// Namespaces our advisory locks (first key) away from any other user of pg_advisory_lock.
-const lockNamespace = 0x6f6d6e69; // 'omni'
-
 /**
  * Keeps a projection's table folded from the log. Each batch is applied in the same transaction
  * that advances its checkpoint with compare-and-set, so the table always equals the fold of the
@@ -51,8 +48,6 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
   const ownershipRetryMs = options.ownershipRetryMs ?? 2000;
   let position = await loadCheckpoint(db, projection.checkpointId);
   let stopped = false;
-  let owner = false;
-  let session: pg.Client | undefined;
   let wake: (() => void) | undefined;
 
   const sleep = (ms: number) =>
@@ -66,38 +61,17 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
       wake = done;
     });
 
-  async function ensureOwner(): Promise<boolean> {
-    if (!session) {
-      const client = new pg.Client({
-        connectionString: options.connectionString,
-        application_name: `omni-projection-${projection.name}`,
-      });
-      // Losing the session loses the lock: step down and compete again.
-      const lost = (error?: unknown) => {
-        if (error) options.onError?.(error);
-        if (session === client) {
-          session = undefined;
-          owner = false;
-        }
-      };
-      client.on('error', lost);
-      client.on('end', () => lost());
-      client.on('notification', () => wake?.());
-      await client.connect();
-      await client.query('listen omni_events');
-      session = client;
-    }
-    if (!owner) {
-      const { rows } = await session.query<{ locked: boolean }>(
-        'select pg_try_advisory_lock($1, hashtext($2)) as locked',
-        [lockNamespace, `projection:${projection.name}`],
-      );
-      owner = rows[0]?.locked === true;
-      // A new owner resumes from the checkpoint, not from what it saw while standing by.
-      if (owner) position = await loadCheckpoint(db, projection.checkpointId);
-    }
-    return owner;
-  }
+  const session = createOwnedSession({
+    connectionString: options.connectionString,
+    applicationName: `omni-projection-${projection.name}`,
+    lockKey: `projection:${projection.name}`,
+    onNotification: () => wake?.(),
+    ...(options.onError ? { onError: options.onError } : {}),
+    // A new owner resumes from the checkpoint, not from what it saw while standing by.
+    onActive: async () => {
+      position = await loadCheckpoint(db, projection.checkpointId);
+    },
+  });
 
   async function step(): Promise<number> {
     const events = await store.readAll(position, {
@@ -131,7 +105,7 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
     let idleDelay = 25;
     while (!stopped) {
       try {
-        if (!(await ensureOwner())) {
+        if (!(await session.ensureActive())) {
           await sleep(ownershipRetryMs);
           continue;
         }
@@ -150,13 +124,12 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
 
   return {
     position: () => position,
-    isOwner: () => owner,
+    isOwner: () => session.isActive(),
     async stop() {
       stopped = true;
       wake?.();
       await loop;
-      // Ending the session releases the advisory lock for a standby.
-      await session?.end().catch(() => undefined);
+      await session.close();
     },
   };
 }

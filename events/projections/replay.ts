@@ -6,6 +6,7 @@ import {
   logStart,
   type RecordedEvent,
 } from '../event-store.ts';
+import { advisoryLockNamespace } from '../owned-session.ts';
 import type { Database } from '../tables.ts';
 import type { Projection } from './projection.ts';
 
@@ -41,8 +42,6 @@ export class ReplayInProgressError extends Error {
   }
 }
 
-const lockNamespace = 0x6f6d6e69; // 'omni', as in projection-runner.ts
-
 /**
  * Rebuilds a projection from position zero into a fresh table, then swaps it in for the live one
  * (blue/green) in one short transaction, resetting only that projection's checkpoint. Readers keep
@@ -57,13 +56,13 @@ export async function replayProjection(
   return db.connection().execute(async (session) => {
     const lockKey = `replay:${projection.name}`;
     const { rows } = await sql<{ locked: boolean }>`
-      select pg_try_advisory_lock(${lockNamespace}, hashtext(${lockKey})) as locked
+      select pg_try_advisory_lock(${advisoryLockNamespace}, hashtext(${lockKey})) as locked
     `.execute(session);
     if (rows[0]?.locked !== true) throw new ReplayInProgressError(projection.name);
     try {
       return await rebuildAndSwap(db, projection, options);
     } finally {
-      await sql`select pg_advisory_unlock(${lockNamespace}, hashtext(${lockKey}))`.execute(session);
+      await sql`select pg_advisory_unlock(${advisoryLockNamespace}, hashtext(${lockKey}))`.execute(session);
     }
   });
 }
