@@ -8,6 +8,7 @@ import {
 } from './event-store.ts';
 import { createOwnedSession } from './owned-session.ts';
 import type { Database } from './tables.ts';
+import { createWakeableSleep } from './wakeable-sleep.ts';
 
 export interface SubscriptionOptions {
   readonly db: Kysely<Database>;
@@ -53,24 +54,13 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
   const ownershipRetryMs = options.ownershipRetryMs ?? 1000;
   let position = await loadCheckpoint(options.db, options.subscriptionId);
   let stopped = false;
-  let wake: (() => void) | undefined;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
+  const { sleep, wake } = createWakeableSleep();
 
   const session = createOwnedSession({
     connectionString: options.connectionString,
     applicationName: `omni-${options.subscriptionId}`,
     ...(options.exclusive ? { lockKey: `subscription:${options.subscriptionId}` } : {}),
-    onNotification: () => wake?.(),
+    onNotification: wake,
     ...(options.onError ? { onError: options.onError } : {}),
     onActive: async () => {
       // A new owner resumes from the committed checkpoint, not from what it saw while standing by.
@@ -115,7 +105,7 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
     isOwner: () => session.isActive(),
     async stop() {
       stopped = true;
-      wake?.();
+      wake();
       await loop;
       await session.close();
     },

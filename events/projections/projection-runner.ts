@@ -3,6 +3,7 @@ import { advanceCheckpoint, loadCheckpoint } from '../checkpoints.ts';
 import { createEventStore, type EventStoreOptions, type LogPosition } from '../event-store.ts';
 import { createOwnedSession } from '../owned-session.ts';
 import type { Database } from '../tables.ts';
+import { createWakeableSleep } from '../wakeable-sleep.ts';
 import type { Projection } from './projection.ts';
 
 export interface ProjectionRunnerOptions {
@@ -48,24 +49,13 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
   const ownershipRetryMs = options.ownershipRetryMs ?? 2000;
   let position = await loadCheckpoint(db, projection.checkpointId);
   let stopped = false;
-  let wake: (() => void) | undefined;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
+  const { sleep, wake } = createWakeableSleep();
 
   const session = createOwnedSession({
     connectionString: options.connectionString,
     applicationName: `omni-projection-${projection.name}`,
     lockKey: `projection:${projection.name}`,
-    onNotification: () => wake?.(),
+    onNotification: wake,
     ...(options.onError ? { onError: options.onError } : {}),
     // A new owner resumes from the checkpoint, not from what it saw while standing by.
     onActive: async () => {
@@ -127,7 +117,7 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
     isOwner: () => session.isActive(),
     async stop() {
       stopped = true;
-      wake?.();
+      wake();
       await loop;
       await session.close();
     },

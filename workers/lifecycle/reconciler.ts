@@ -7,6 +7,7 @@ import type { JobCommand } from '../../events/job/job.decider.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
 import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import type { Database } from '../../events/tables.ts';
+import { createWakeableSleep } from '../../events/wakeable-sleep.ts';
 import { attemptMessageId, type RunJobMessage } from '../job-queue.ts';
 import { attemptMessage } from './attempt-message.ts';
 import type { WorkerLeases } from './worker-leases.ts';
@@ -130,7 +131,7 @@ export function startReconciler(
   stop(): Promise<void>;
 } {
   let stopped = false;
-  let wake: (() => void) | undefined;
+  const { sleep, wake } = createWakeableSleep();
   // One pass at a time, then a pause: a slow pass delays the next instead of piling passes up.
   const loop = (async () => {
     while (!stopped) {
@@ -139,19 +140,13 @@ export function startReconciler(
           deps.logger.error({ err: error }, 'reconcile pass failed'),
         );
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deps.intervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await sleep(deps.intervalMs);
     }
   })();
   return {
     async stop() {
       stopped = true;
-      wake?.();
+      wake();
       await loop;
     },
   };
