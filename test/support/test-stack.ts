@@ -59,6 +59,8 @@ export interface TestStackOptions {
   readonly tenantMaxRunning?: number;
   /** Grace period of the worker's stop (default 5 s). */
   readonly shutdownGraceMs?: number;
+  /** Attempts the worker runs at once (default 4). */
+  readonly workerConcurrency?: number;
 }
 
 /**
@@ -126,7 +128,12 @@ export async function startTestStack(label: string, options: TestStackOptions = 
       shutdownGraceMs: options.shutdownGraceMs ?? 5_000,
       reaperLabels: [`${testRunLabel}=${runId}`],
       startWorker: () =>
-        startExecutorWorker({ connection: redis.duplicate(), prefix, concurrency: 4, process: processor }),
+        startExecutorWorker({
+          connection: redis.duplicate(),
+          prefix,
+          concurrency: options.workerConcurrency ?? 4,
+          process: processor,
+        }),
     });
   }
 
