@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServedApp, serveApp } from '../services/api/serve.ts';
 import { observeQueue } from '../services/telemetry/queue-metrics.ts';
 import { startTelemetry, type Telemetry } from '../services/telemetry/telemetry.ts';
 import { testImage } from './support/test-image.ts';
@@ -11,13 +13,22 @@ import { startTestStack, type TestStack } from './support/test-stack.ts';
 const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;
 let stack: TestStack;
+let served: ServedApp;
 
 beforeAll(async () => {
-  // Before the stack, so its instruments bind to these providers.
-  telemetry = startTelemetry({ serviceName: 'omni-test', spanExporter: exporter });
+  // Before the stack, so its instruments bind to these providers. pg and ioredis are already
+  // imported by now, as they are in production when telemetry starts.
+  telemetry = startTelemetry({
+    serviceName: 'omni-test',
+    spanExporter: exporter,
+    autoInstrument: ['http', 'pg', 'ioredis'],
+  });
   stack = await startTestStack('telemetry');
+  // A real HTTP server, so the request passes through node:http as in production.
+  served = await serveApp(stack.app, { host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
+  await served?.close();
   await stack?.stop();
   await telemetry?.shutdown();
 });
@@ -25,7 +36,7 @@ afterAll(async () => {
 describe('OpenTelemetry', () => {
   it('traces one job from the HTTP request through the append, dispatcher and worker into the sandbox, in one trace', async () => {
     const headers = { authorization: `Bearer ${await stack.token()}`, 'content-type': 'application/json' };
-    const response = await stack.app.request('/v1/jobs', {
+    const response = await fetch(`${served.url}/v1/jobs`, {
       method: 'POST',
       headers,
       body: JSON.stringify({ image: testImage, command: ['echo', 'traced'] }),
@@ -56,6 +67,17 @@ describe('OpenTelemetry', () => {
         'sandbox run',
       ]),
     );
+    // HTTP, pg and ioredis are auto-instrumented: the server span is the trace's root, the append's
+    // SQL and the worker's Redis commands (its tenant slot) are in the same trace.
+    const scopeOf = (name: string) =>
+      spans.filter((span) => span.instrumentationScope.name === `@opentelemetry/instrumentation-${name}`);
+    const [httpServer] = scopeOf('http').filter((span) => span.kind === SpanKind.SERVER);
+    expect(httpServer?.name).toBe('POST /v1/jobs');
+    expect(httpServer?.parentSpanContext).toBeUndefined();
+    const routeSpan = spans.find((span) => span.instrumentationScope.name === 'omni-api');
+    expect(routeSpan?.parentSpanContext?.spanId).toBe(httpServer?.spanContext().spanId);
+    expect(scopeOf('pg').map((span) => span.name)).toContainEqual(expect.stringMatching(/^pg\.query/));
+    expect(scopeOf('ioredis').length).toBeGreaterThan(0);
     // The sandbox span hangs under the attempt span, which continues the dispatcher's.
     // Log lines written while the attempt ran carry the same trace id.
     const attemptLog = stack

@@ -13,6 +13,8 @@ import {
   type SpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import type { AutoInstrumentation } from '../../schemas/config.schema.ts';
+import { enableAutoInstrumentation } from './auto-instrumentation.ts';
 
 export interface TelemetryOptions {
   readonly serviceName: string;
@@ -20,6 +22,11 @@ export interface TelemetryOptions {
   readonly otlpEndpoint?: string;
   /** Extra span exporter, exported synchronously (tests use an in-memory one). */
   readonly spanExporter?: SpanExporter;
+  /**
+   * Libraries to patch so their calls become spans too (HTTP server and client, pg, ioredis).
+   * Patched only when spans go somewhere: with no exporter they would cost without showing.
+   */
+  readonly autoInstrument?: readonly AutoInstrumentation[];
 }
 
 export interface Telemetry {
@@ -62,6 +69,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
   const serializer = new PrometheusSerializer();
+  const disableAutoInstrumentation =
+    spanProcessors.length > 0 && options.autoInstrument?.length
+      ? enableAutoInstrumentation(options.autoInstrument, { tracerProvider, meterProvider })
+      : () => undefined;
 
   return {
     async prometheusText() {
@@ -69,6 +80,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       return serializer.serialize(resourceMetrics as never);
     },
     async shutdown() {
+      disableAutoInstrumentation();
       await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
       trace.disable();
       metrics.disable();
