@@ -41,7 +41,33 @@ export interface SecretsTable {
   readonly updated_at: ColumnType<Date, never, never>;
 }
 
+/** Bytes of the Postgres blob store, content-addressed per tenant. */
+export interface BlobsTable {
+  readonly tenant: string;
+  readonly sha256: Buffer;
+  readonly size: ColumnType<number, number, never>;
+  readonly content: Buffer;
+  readonly created_at: ColumnType<Date, never, never>;
+}
+
+/** An uploaded file or a job's artifact: a name over a tenant's blob. */
+export interface FilesTable {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  readonly content_type: string;
+  readonly size: ColumnType<number, number, never>;
+  readonly sha256: Buffer;
+  readonly kind: 'upload' | 'artifact';
+  readonly job_id: string | null;
+  readonly attempt: number | null;
+  readonly created_by: string | null;
+  readonly created_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
+  readonly blobs: BlobsTable;
+  readonly files: FilesTable;
   readonly secrets: SecretsTable;
   readonly events: EventsTable;
   readonly streams: StreamsTable;

@@ -13,6 +13,10 @@ const commaList = z.string().transform((value) =>
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** Libraries the telemetry can patch so their calls become spans. */
+export const autoInstrumentationSchema = z.enum(['http', 'pg', 'ioredis']);
+export type AutoInstrumentation = z.infer<typeof autoInstrumentationSchema>;
+
 /** Docker's registry auth config, as the engine's pull endpoint takes it. */
 const registryAuthSchema = z
   .object({
@@ -108,6 +112,23 @@ export const environmentSchema = z
     SANDBOX_OUTPUT_LIMIT_BYTES: positiveInt.default(mebibyte),
     // Size of the writable /tmp tmpfs.
     SANDBOX_TMPFS_MB: positiveInt.default(64),
+    // Largest file one upload may carry (POST /v1/files); larger ones get 413 and leave nothing behind.
+    FILES_MAX_UPLOAD_MB: positiveInt.default(32),
+    // Where file and artifact bytes live: Postgres (no extra server) or an S3-compatible bucket.
+    FILES_STORE: z.enum(['postgres', 's3']).default('postgres'),
+    FILES_S3_BUCKET: z.string().min(1).optional(),
+    // For S3-compatible servers other than AWS (MinIO, Ceph, R2); unset: AWS's regional endpoint.
+    FILES_S3_ENDPOINT: z.url().optional(),
+    FILES_S3_REGION: z.string().min(1).default('us-east-1'),
+    FILES_S3_PREFIX: z.string().default('omni/'),
+    FILES_S3_FORCE_PATH_STYLE: z.stringbool().default(false),
+    // Total bytes of uploaded input files one job may name.
+    SANDBOX_MAX_INPUT_MB: positiveInt.default(32),
+    // Size of the writable /out tmpfs that declared outputs are collected from.
+    SANDBOX_OUTPUTS_MB: positiveInt.default(64),
+    // Caps on what is collected from /out: bytes per artifact and artifacts per attempt.
+    ARTIFACT_MAX_MB: positiveInt.default(16),
+    ARTIFACT_MAX_COUNT: positiveInt.default(32),
     // Jobs one worker process runs at once.
     WORKER_CONCURRENCY: positiveInt.default(4),
     // Jobs one tenant may have running at once across all workers (fairness between tenants).
@@ -130,6 +151,8 @@ export const environmentSchema = z
     RETRY_DEFAULT_ON: commaList.pipe(z.array(retryReasonSchema)).default(['abandoned', 'sandbox-error']),
     // OTLP/HTTP collector for traces and metrics (e.g. http://otel-collector:4318); unset: none exported.
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+    // Libraries not to auto-instrument (http, pg, ioredis); all three are when traces are exported.
+    OTEL_NODE_DISABLED_INSTRUMENTATIONS: commaList.pipe(z.array(autoInstrumentationSchema)).default([]),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -169,6 +192,9 @@ export const environmentSchema = z
         });
       }
     }
+    if (env.FILES_STORE === 's3' && env.FILES_S3_BUCKET === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['FILES_S3_BUCKET'], message: 'required when FILES_STORE=s3' });
+    }
     if (env.SANDBOX_IMAGES.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['SANDBOX_IMAGES'], message: 'must name at least one image' });
     }
@@ -201,7 +227,26 @@ export interface SandboxPolicy {
   readonly registryAuth?: RegistryAuth;
   /** Retry defaults and maxima; absent: `defaultRetryLimits`. */
   readonly retry?: RetryLimits;
+  /** Caps on uploaded inputs and collected outputs; absent: `defaultFileLimits`. */
+  readonly files?: FileLimits;
 }
+
+/** How much a job may take in and give back as files. */
+export interface FileLimits {
+  /** Total bytes of uploaded inputs one job may name. */
+  readonly maxInputBytes: number;
+  /** Size of the /out tmpfs: a bound on everything a job can leave there. */
+  readonly outputsTmpfsBytes: number;
+  readonly artifactMaxBytes: number;
+  readonly artifactMaxCount: number;
+}
+
+export const defaultFileLimits: FileLimits = {
+  maxInputBytes: 32 * 1024 * 1024,
+  outputsTmpfsBytes: 64 * 1024 * 1024,
+  artifactMaxBytes: 16 * 1024 * 1024,
+  artifactMaxCount: 32,
+};
 
 /** The operator's retry policy: what a job gets when it asks for nothing, and what it may never exceed. */
 export interface RetryLimits {

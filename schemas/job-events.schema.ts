@@ -29,6 +29,10 @@ const resolvedSpecSchema = z.object({
   files: z
     .array(z.object({ path: z.string(), content: z.string(), mode: z.number().int().optional() }))
     .optional(),
+  inputs: z
+    .array(z.object({ file: z.string(), path: z.string(), sha256: z.string(), size: z.number().int() }))
+    .optional(),
+  outputs: z.array(z.string()).optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),
   // Absent on jobs submitted before retries, priorities and queue deadlines existed.
@@ -47,6 +51,17 @@ const runOutputSchema = z.object({
   // Highest memory use the engine sampled (cgroup v1 max_usage); absent when the run ended before a sample.
   peakMemoryBytes: z.number().int().nonnegative().optional(),
 });
+
+/** Why a file under /out was not kept; each is recorded, none is followed or read further. */
+export const refusedOutputReasonSchema = z.enum([
+  'too-large',
+  'too-many',
+  'symlink',
+  'not-a-regular-file',
+  'missing',
+  'unreadable',
+]);
+export type RefusedOutputReason = z.infer<typeof refusedOutputReasonSchema>;
 
 /** Where a chunk of live output came from. */
 export const outputStreamSchema = z.enum(['stdout', 'stderr']);
@@ -82,6 +97,28 @@ export const jobEventSchemas = {
       seq: z.number().int().nonnegative(),
       stream: outputStreamSchema,
       text: z.string(),
+    }),
+  },
+  // A declared output collected from /out and stored: its hash keeps the history true after deletion.
+  ArtifactStored: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      fileId: z.uuid(),
+      path: z.string(),
+      size: z.number().int().nonnegative(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      contentType: z.string(),
+    }),
+  },
+  // A file under /out that matched a declared output but was not kept, and why.
+  ArtifactRefused: {
+    version: 1,
+    data: z.object({
+      attempt: z.number().int().positive(),
+      path: z.string(),
+      reason: refusedOutputReasonSchema,
+      detail: z.string().optional(),
     }),
   },
   JobSucceeded: { version: 1, data: runOutputSchema },

@@ -47,6 +47,37 @@ export const inputFileSchema = z
   })
   .strict();
 
+export const maxInputs = 32;
+export const maxOutputPatterns = 16;
+
+const tmpPathPattern = /^\/tmp(\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/;
+
+/** An uploaded file (by id) placed at a path under /tmp before the command starts, read-only. */
+export const jobInputSchema = z
+  .object({
+    file: z.uuid(),
+    path: z
+      .string()
+      .max(255)
+      .regex(
+        tmpPathPattern,
+        'must be a path under /tmp of letters, digits, ., _ and -, without . or .. segments',
+      ),
+  })
+  .strict();
+
+/**
+ * A file the job leaves under /out, collected as an artifact after it exits: a path whose segments
+ * may use `*` (any characters but `/`); no `.` or `..` segments, so nothing can name a place outside.
+ */
+export const outputPatternSchema = z
+  .string()
+  .max(255)
+  .regex(
+    /^\/out(\/[A-Za-z0-9_*][A-Za-z0-9._*-]*)+$/,
+    'must be a path under /out of letters, digits, ., _, - and *, without . or .. segments',
+  );
+
 /** What a client submits: validated at the HTTP boundary, stored verbatim (after clamping) on `JobSubmitted`. */
 export const jobSpecSchema = z
   .object({
@@ -86,6 +117,21 @@ export const jobSpecSchema = z
         'each path at most once',
       )
       .optional(),
+    // Uploaded files (POST /v1/files) placed under /tmp before the command starts.
+    inputs: z
+      .array(jobInputSchema)
+      .max(maxInputs)
+      .refine(
+        (inputs) => new Set(inputs.map((input) => input.path)).size === inputs.length,
+        'each path at most once',
+      )
+      .optional(),
+    // Files collected from /out after the job exits, stored as artifacts.
+    outputs: z
+      .array(outputPatternSchema)
+      .max(maxOutputPatterns)
+      .refine((outputs) => new Set(outputs).size === outputs.length, 'each pattern at most once')
+      .optional(),
     timeoutMs: z.number().int().positive().optional(),
     limits: jobLimitsSchema.optional(),
     retry: retryPolicyInputSchema.optional(),
@@ -112,7 +158,14 @@ export const submitJobSchema = jobSpecSchema
   .refine((body) => body.runAt === undefined || body.delayMs === undefined, {
     message: 'give runAt or delayMs, not both',
     path: ['delayMs'],
-  });
+  })
+  .refine(
+    (body) => {
+      const filePaths = new Set((body.files ?? []).map((file) => file.path));
+      return (body.inputs ?? []).every((input) => !filePaths.has(input.path));
+    },
+    { message: 'a path is named by both files and inputs', path: ['inputs'] },
+  );
 export type SubmitJobInput = z.infer<typeof submitJobSchema>;
 
 /** POST /v1/jobs/:id/cancel and /retry: an optional note kept on the event. */
@@ -131,6 +184,10 @@ export interface ResolvedJobSpec {
   readonly stdin?: string;
   /** Written under /tmp before the command starts. */
   readonly files?: readonly InputFile[];
+  /** Uploaded files placed under /tmp before the command starts; the hash pins the exact bytes. */
+  readonly inputs?: readonly ResolvedInput[];
+  /** Patterns under /out collected as artifacts after the job exits. */
+  readonly outputs?: readonly string[];
   readonly timeoutMs: number;
   readonly limits: ResolvedLimits;
   /** Absent on jobs submitted before retries existed: those never retry. */
@@ -144,6 +201,13 @@ export interface InputFile {
   readonly path: string;
   readonly content: string;
   readonly mode?: number;
+}
+
+export interface ResolvedInput {
+  readonly file: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
 }
 
 export interface RetryPolicy {

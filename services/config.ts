@@ -1,4 +1,10 @@
-import { type Environment, environmentSchema, type SandboxPolicy } from '../schemas/config.schema.ts';
+import {
+  type AutoInstrumentation,
+  autoInstrumentationSchema,
+  type Environment,
+  environmentSchema,
+  type SandboxPolicy,
+} from '../schemas/config.schema.ts';
 
 const mebibyte = 1024 * 1024;
 
@@ -28,6 +34,7 @@ export interface Config {
   /** Secret-encryption keys, the first one active. */
   readonly secretKeys: readonly { readonly id: string; readonly key: Buffer }[];
   readonly sandbox: SandboxPolicy;
+  readonly files: FilesConfig;
   readonly workerConcurrency: number;
   readonly tenantMaxRunning: number;
   readonly workerShutdownGraceMs: number;
@@ -35,6 +42,23 @@ export interface Config {
   readonly reconcileIntervalMs: number;
   readonly logLevel: Environment['LOG_LEVEL'];
   readonly otlpEndpoint?: string;
+  /** Libraries whose calls become spans when traces are exported. */
+  readonly autoInstrument: readonly AutoInstrumentation[];
+}
+
+/** Where file bytes are kept, and how large one upload may be. */
+export interface FilesConfig {
+  readonly maxUploadBytes: number;
+  readonly store:
+    | { readonly kind: 'postgres' }
+    | {
+        readonly kind: 's3';
+        readonly bucket: string;
+        readonly region: string;
+        readonly prefix: string;
+        readonly forcePathStyle: boolean;
+        readonly endpoint?: string;
+      };
 }
 
 /** Configuration that failed validation; the message names every bad or missing variable. */
@@ -87,6 +111,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       const [id = '', key = ''] = entry.split(':');
       return { id, key: Buffer.from(key, 'base64') };
     }),
+    files: {
+      maxUploadBytes: e.FILES_MAX_UPLOAD_MB * mebibyte,
+      store:
+        e.FILES_STORE === 's3'
+          ? {
+              kind: 's3',
+              bucket: e.FILES_S3_BUCKET ?? '',
+              region: e.FILES_S3_REGION,
+              prefix: e.FILES_S3_PREFIX,
+              forcePathStyle: e.FILES_S3_FORCE_PATH_STYLE,
+              ...(e.FILES_S3_ENDPOINT === undefined ? {} : { endpoint: e.FILES_S3_ENDPOINT }),
+            }
+          : { kind: 'postgres' },
+    },
     sandbox: {
       allowedImages: e.SANDBOX_IMAGES,
       ...(e.SANDBOX_RUNTIME === undefined ? {} : { runtime: e.SANDBOX_RUNTIME }),
@@ -105,6 +143,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       },
       outputLimitBytes: e.SANDBOX_OUTPUT_LIMIT_BYTES,
       tmpfsBytes: e.SANDBOX_TMPFS_MB * mebibyte,
+      files: {
+        maxInputBytes: e.SANDBOX_MAX_INPUT_MB * mebibyte,
+        outputsTmpfsBytes: e.SANDBOX_OUTPUTS_MB * mebibyte,
+        artifactMaxBytes: e.ARTIFACT_MAX_MB * mebibyte,
+        artifactMaxCount: e.ARTIFACT_MAX_COUNT,
+      },
       pullMissing: e.SANDBOX_PULL_MISSING,
       ...(e.SANDBOX_REGISTRY_AUTH === undefined ? {} : { registryAuth: e.SANDBOX_REGISTRY_AUTH }),
       retry: {
@@ -127,6 +171,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     workerLeaseMs: e.WORKER_LEASE_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
+    autoInstrument: autoInstrumentationSchema.options.filter(
+      (name) => !e.OTEL_NODE_DISABLED_INSTRUMENTATIONS.includes(name),
+    ),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
       ? {}
       : { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '') }),

@@ -1,4 +1,9 @@
-import type { FailureReason, JobEvent, RetryReason } from '../../schemas/job-events.schema.ts';
+import type {
+  FailureReason,
+  JobEvent,
+  RefusedOutputReason,
+  RetryReason,
+} from '../../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 import type { JobState } from './job.state.ts';
 import { JobDomainError } from './job-domain-error.ts';
@@ -15,6 +20,24 @@ export interface AttemptResult {
   /** Highest memory use sampled while it ran, when the engine reported one. */
   readonly peakMemoryBytes?: number;
   readonly message?: string;
+  /** Declared outputs collected and stored, in the order they were found. */
+  readonly artifacts?: readonly StoredArtifact[];
+  /** Files under /out that matched a declared output but were not kept. */
+  readonly refusedOutputs?: readonly RefusedOutput[];
+}
+
+export interface StoredArtifact {
+  readonly fileId: string;
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly contentType: string;
+}
+
+export interface RefusedOutput {
+  readonly path: string;
+  readonly reason: RefusedOutputReason;
+  readonly detail?: string;
 }
 
 /** Time and randomness come in with the command, so deciding stays pure and replayable in tests. */
@@ -86,13 +109,15 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
       const dueAt = runAt ?? now;
       const expiresAt =
         command.expiresAt?.toISOString() ?? (dueAt ? queueDeadline(spec, dueAt).expiresAt : undefined);
-      const { retry, files, ...rest } = spec;
+      const { retry, files, inputs, outputs, ...rest } = spec;
       const copy = {
         ...rest,
         command: [...spec.command],
         env: { ...spec.env },
         ...(spec.secrets ? { secrets: { ...spec.secrets } } : {}),
         ...(files ? { files: files.map((file) => ({ ...file })) } : {}),
+        ...(inputs ? { inputs: inputs.map((input) => ({ ...input })) } : {}),
+        ...(outputs ? { outputs: [...outputs] } : {}),
         ...(retry ? { retry: { ...retry, backoff: { ...retry.backoff }, on: [...retry.on] } } : {}),
       };
       return [
@@ -129,11 +154,28 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
       if (state.status !== 'running' || state.attempt !== command.attempt) {
         throw new JobDomainError('attempt-not-running', `attempt ${command.attempt} is not running`);
       }
-      const { reason, message, ...output } = command.result;
+      const { reason, message, artifacts = [], refusedOutputs = [], ...output } = command.result;
       const data = { attempt: command.attempt, ...output };
-      if (reason === 'exited' && output.exitCode === 0) return [{ type: 'JobSucceeded', data }];
+      // Files first: the terminal event is the attempt's last word, and a reader that stops there
+      // has already seen everything the attempt left behind.
+      const files: JobEvent[] = [
+        ...artifacts.map(
+          (artifact): JobEvent => ({
+            type: 'ArtifactStored',
+            data: { attempt: command.attempt, ...artifact },
+          }),
+        ),
+        ...refusedOutputs.map(
+          (refused): JobEvent => ({
+            type: 'ArtifactRefused',
+            data: { attempt: command.attempt, ...refused },
+          }),
+        ),
+      ];
+      if (reason === 'exited' && output.exitCode === 0) return [...files, { type: 'JobSucceeded', data }];
       const failure: FailureReason = reason === 'exited' ? 'exit-code' : reason;
       return [
+        ...files,
         {
           type: 'JobFailed',
           data: { ...data, reason: failure, ...(message === undefined ? {} : { message }) },

@@ -35,6 +35,12 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
       };
       return { ...withoutOutcome(state), status: 'running', attempt: event.data.attempt, current };
     }
+    case 'ArtifactStored':
+      if (state.status === 'initial') return state;
+      return { ...state, artifacts: [...(state.artifacts ?? []), event.data] };
+    case 'ArtifactRefused':
+      if (state.status === 'initial') return state;
+      return { ...state, refusedOutputs: [...(state.refusedOutputs ?? []), event.data] };
     case 'JobOutput':
       // Live output is history for readers of the stream; it changes nothing the decider looks at.
       return state;
@@ -96,8 +102,16 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
 }
 
 function withoutOutcome<State extends Exclude<JobState, { status: 'initial' }>>(state: State) {
-  const { spec, submittedAt, submittedBy, attempt, tenant } = state;
-  return { spec, submittedAt, attempt, tenant, ...(submittedBy === undefined ? {} : { submittedBy }) };
+  const { spec, submittedAt, submittedBy, attempt, tenant, artifacts, refusedOutputs } = state;
+  return {
+    spec,
+    submittedAt,
+    attempt,
+    tenant,
+    ...(submittedBy === undefined ? {} : { submittedBy }),
+    ...(artifacts === undefined ? {} : { artifacts }),
+    ...(refusedOutputs === undefined ? {} : { refusedOutputs }),
+  };
 }
 
 /** Folds a whole history, oldest first. */

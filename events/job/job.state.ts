@@ -1,4 +1,4 @@
-import type { RetryReason } from '../../schemas/job-events.schema.ts';
+import type { RefusedOutputReason, RetryReason } from '../../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 
 export interface AttemptRecord {
@@ -18,12 +18,32 @@ export interface RunOutcome {
   readonly finishedAt: Date;
 }
 
+/** A declared output kept from an attempt; downloadable while its file exists. */
+export interface ArtifactRecord {
+  readonly attempt: number;
+  readonly fileId: string;
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly contentType: string;
+}
+
+export interface RefusedOutputRecord {
+  readonly attempt: number;
+  readonly path: string;
+  readonly reason: RefusedOutputReason;
+  readonly detail?: string;
+}
+
 interface Known {
   readonly spec: ResolvedJobSpec;
   readonly submittedAt: Date;
   readonly submittedBy?: string;
   /** The tenant that owns the job; every read is scoped to it. */
   readonly tenant: string;
+  /** Every attempt's artifacts and refused outputs, oldest first; absent until the first one. */
+  readonly artifacts?: readonly ArtifactRecord[];
+  readonly refusedOutputs?: readonly RefusedOutputRecord[];
 }
 
 /** The job aggregate, keyed on `status`; folded from the job's events by `evolve`. */

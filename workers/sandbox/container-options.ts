@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
-import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import { withInputFiles } from './input-files.ts';
+import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
+import { needsWrapper, wrappedCommand } from './job-wrapper.ts';
 import type { SandboxRunRequest } from './sandbox.ts';
 
 /** Labels every sandbox container carries; the reaper and the tests find containers by them. */
@@ -38,20 +38,20 @@ export function buildContainerOptions(
   assertPositive('limits.cpus', spec.limits.cpus);
   assertPositive('limits.pids', spec.limits.pids);
   assertPositive('policy.tmpfsBytes', policy.tmpfsBytes);
-  const hasStdin = spec.stdin !== undefined;
-  // Input files need a prelude in the container; without any, the argv runs exactly as given.
-  const prepared =
-    spec.files && spec.files.length > 0
-      ? withInputFiles(spec.command, spec.files)
-      : { command: [...spec.command], env: {} };
+  // A job exchanging files runs under the wrapper, which reads its files (and the job's stdin)
+  // from stdin; any other job's argv runs exactly as given.
+  const wrapped = needsWrapper(spec);
+  const hasStdin = wrapped || spec.stdin !== undefined;
+  const outputsTmpfsBytes = (policy.files ?? defaultFileLimits).outputsTmpfsBytes;
+  const collectsOutputs = (spec.outputs?.length ?? 0) > 0;
 
   return {
     // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
     Image: input.imageId,
     // argv as given, never through a shell, so nothing is re-interpreted; the image ENTRYPOINT applies as in `docker run`.
-    Cmd: prepared.command,
+    Cmd: wrapped ? wrappedCommand(spec.command) : [...spec.command],
     // Only the variables the job declared; secrets are resolved by the caller, never by the image.
-    Env: Object.entries({ ...spec.env, ...prepared.env }).map(([name, value]) => `${name}=${value}`),
+    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
     // Non-root uid:gid from operator policy; the job spec cannot choose its user.
     User: policy.user,
     // The only writable place, so relative paths land somewhere that works.
@@ -83,7 +83,12 @@ export function buildContainerOptions(
       // and nodev. Exec is asked for outright (Docker mounts tmpfs noexec otherwise) and on purpose: an
       // image with a shell or interpreter already runs arbitrary code, so noexec would add no isolation
       // and would break compile-and-run jobs and executable input files.
-      Tmpfs: { '/tmp': `rw,exec,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777` },
+      // /out, only for jobs that declare outputs, is the same kind of capped tmpfs but noexec: it is
+      // for results, read back by the wrapper before the container stops.
+      Tmpfs: {
+        '/tmp': `rw,exec,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777`,
+        ...(collectsOutputs ? { '/out': `rw,noexec,nosuid,nodev,size=${outputsTmpfsBytes},mode=1777` } : {}),
+      },
       // No binds, volumes or mounts of any kind: the host filesystem (and the Docker socket) stay out of reach.
       Binds: [],
       Mounts: [],
@@ -110,7 +115,9 @@ export function buildContainerOptions(
         { Name: 'core', Soft: 0, Hard: 0 },
       ],
       // A real PID 1 (docker-init) reaps zombies and relays our kill, so shells and fork bombs die cleanly.
-      Init: true,
+      // Under the wrapper the wrapper's shell is PID 1 instead: it reaps too (it waits on any child),
+      // the job cannot signal it, and it must outlive the job to hand /out back.
+      Init: !wrapped,
       // No json-file log: output is read from the attach stream and capped there, never stored uncapped on the host disk.
       LogConfig: { Type: 'none', Config: {} },
       // Removed explicitly in a finally after the exit state is inspected; AutoRemove would race the OOM check.

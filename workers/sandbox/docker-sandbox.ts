@@ -1,16 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { SandboxPolicy } from '../../schemas/config.schema.ts';
+import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
 import { buildContainerOptions } from './container-options.ts';
 import { dockerStatusCode, toSandboxError } from './docker-errors.ts';
 import { findAllowedImage } from './image-allowlist.ts';
 import { resolveAllowedImage } from './image-resolver.ts';
+import { buildInputArchive } from './input-archive.ts';
+import { needsWrapper, stdinPath } from './job-wrapper.ts';
 import { createOutputBatcher, defaultBatching, type OutputBatcherOptions } from './output-batcher.ts';
 import { createOutputCapture } from './output-capture.ts';
+import { type CollectedOutputs, collectOutputs } from './output-files.ts';
 import { startPeakMemorySampler } from './peak-memory.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
+import { createTrailerSplitter, type TrailerSplitter } from './trailer-splitter.ts';
 
 export interface DockerSandboxDeps {
   readonly docker: Docker;
@@ -25,6 +30,35 @@ export interface DockerSandboxDeps {
 
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
 const drainTimeoutMs = 2_000;
+
+/** Room for tar's headers on top of the /out tmpfs's size. */
+const trailerOverheadBytes = 1024 * 1024;
+
+/**
+ * What the wrapper reads on stdin: the marker line, then a tar of the inline files, the uploaded
+ * inputs (read-only) and the job's own stdin. Undefined for a job that runs without the wrapper.
+ */
+async function wrapperStdin(request: SandboxRunRequest, marker: string): Promise<Buffer | undefined> {
+  const { spec } = request;
+  if (!needsWrapper(spec)) return undefined;
+  const inputs = request.inputs ?? [];
+  if (inputs.length !== (spec.inputs?.length ?? 0)) {
+    throw new SandboxError('sandbox-failure', "the bytes of the job's input files were not supplied");
+  }
+  const archive = await buildInputArchive([
+    ...(spec.files ?? []).map((file) => ({
+      path: file.path,
+      content: Buffer.from(file.content, 'utf8'),
+      mode: file.mode ?? 0o644,
+    })),
+    // Read-only to the job: it owns them, so this guards against slips, not against the job itself.
+    ...inputs.map((input) => ({ path: input.path, content: input.content, mode: 0o444 })),
+    ...(spec.stdin === undefined
+      ? []
+      : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
+  ]);
+  return Buffer.concat([Buffer.from(`${marker}\n`), archive]);
+}
 
 /**
  * A Sandbox running each attempt in a fresh hardened Docker container that is always removed.
@@ -50,12 +84,20 @@ async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): 
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
   });
 
+  // A marker the job cannot predict, so no output of its own is ever mistaken for the trailer.
+  const marker =
+    (request.spec.outputs?.length ?? 0) > 0 ? `omni-outputs-${randomBytes(16).toString('hex')}` : '';
+  const stdin = await wrapperStdin(request, marker);
+
   let container: Docker.Container | undefined;
   try {
     container = await docker.createContainer(options).catch((error: unknown) => {
       throw toSandboxError(error, 'creating the container');
     });
-    return await supervise(container, request, policy, imageId, deps.batching ?? defaultBatching);
+    return await supervise(container, request, policy, imageId, deps.batching ?? defaultBatching, {
+      marker,
+      ...(stdin === undefined ? {} : { stdin }),
+    });
   } finally {
     if (container) await removeContainer(container, deps.onCleanupError);
   }
@@ -67,15 +109,23 @@ async function supervise(
   policy: SandboxPolicy,
   imageId: string,
   batching: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>,
+  wrapper: { readonly marker: string; readonly stdin?: Buffer },
 ): Promise<SandboxResult> {
   const { spec, signal, onOutput } = request;
-  const hasStdin = spec.stdin !== undefined;
+  const limits = policy.files ?? defaultFileLimits;
+  const stdin = wrapper.stdin ?? (spec.stdin === undefined ? undefined : Buffer.from(spec.stdin, 'utf8'));
+  const hasStdin = stdin !== undefined;
   const batcher = onOutput ? createOutputBatcher({ ...batching, emit: onOutput }) : undefined;
+  const splitter =
+    wrapper.marker === ''
+      ? undefined
+      : createTrailerSplitter(Buffer.from(wrapper.marker), limits.outputsTmpfsBytes + trailerOverheadBytes);
   const capture = createOutputCapture(
     policy.outputLimitBytes,
     batcher
       ? (streamType, payload) => batcher.push(streamType === 1 ? 'stdout' : 'stderr', payload)
       : undefined,
+    splitter,
   );
   let sampler: ReturnType<typeof startPeakMemorySampler> | undefined;
   let started = false;
@@ -137,9 +187,9 @@ async function supervise(
       kill(pending);
     }
 
-    if (hasStdin) {
+    if (stdin !== undefined) {
       // Write everything, then half-close: with StdinOnce the engine closes the job's stdin on EOF.
-      stream.end(spec.stdin);
+      stream.end(stdin);
     }
 
     const waited = (await container.wait().catch((error: unknown) => {
@@ -160,7 +210,11 @@ async function supervise(
     );
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
     const reason: SandboxExitReason = killReason ?? (state.OOMKilled ? 'oom' : 'exited');
+    capture.finish();
     const output = capture.result();
+    const outputs = splitter
+      ? await readOutputs(splitter, spec.outputs ?? [], limits, killReason)
+      : undefined;
     batcher?.end(capture.exceeded);
     const peakMemoryBytes = sampler.stop();
     return {
@@ -174,6 +228,7 @@ async function supervise(
       durationMs,
       imageId,
       ...(peakMemoryBytes === undefined ? {} : { peakMemoryBytes }),
+      ...(outputs === undefined ? {} : { outputs }),
     };
   } finally {
     clearTimeout(timer);
@@ -182,6 +237,30 @@ async function supervise(
     signal?.removeEventListener('abort', onAbort);
     stream.destroy();
   }
+}
+
+/** The declared outputs from the trailer, or why there are none. */
+async function readOutputs(
+  splitter: TrailerSplitter,
+  patterns: readonly string[],
+  limits: { readonly artifactMaxBytes: number; readonly artifactMaxCount: number },
+  killReason: SandboxExitReason | undefined,
+): Promise<CollectedOutputs> {
+  const unreadable = (detail: string): CollectedOutputs => ({
+    files: [],
+    refused: [{ path: '/out', reason: 'unreadable', detail }],
+  });
+  const trailer = splitter.trailer();
+  if (trailer !== undefined) {
+    return collectOutputs(trailer, patterns, {
+      maxBytes: limits.artifactMaxBytes,
+      maxCount: limits.artifactMaxCount,
+    });
+  }
+  if (splitter.overflowed) return unreadable('the archive of /out was larger than the /out tmpfs allows');
+  if (killReason !== undefined)
+    return unreadable(`the attempt was stopped (${killReason}) before /out was collected`);
+  return unreadable('the container ended before /out was collected');
 }
 
 function emptyOutcome(now: Date, imageId: string): Omit<SandboxResult, 'reason'> {

@@ -9,6 +9,8 @@
 export interface OutputCapture {
   /** Feeds one chunk of the raw attach stream. Returns true once the byte cap has been exceeded. */
   push(chunk: Buffer): boolean;
+  /** The stream ended: keeps what the stdout filter still held back. */
+  finish(): void;
   readonly exceeded: boolean;
   /** Decoded output; a character cut by the cap is dropped rather than shown as U+FFFD. */
   result(): CapturedOutput;
@@ -27,7 +29,18 @@ const streamStderr = 2;
 /** Told about every kept payload (stream 1 stdout, 2 stderr), in order: the feed of live output. */
 export type KeptOutputListener = (streamType: 1 | 2, payload: Buffer) => void;
 
-export function createOutputCapture(limitBytes: number, onKept?: KeptOutputListener): OutputCapture {
+/** Sees stdout before it is kept and returns the part that is the job's own output. */
+export interface StdoutFilter {
+  push(payload: Buffer): Buffer;
+  /** Whatever it still holds once the stream ended. */
+  end(): Buffer;
+}
+
+export function createOutputCapture(
+  limitBytes: number,
+  onKept?: KeptOutputListener,
+  stdoutFilter?: StdoutFilter,
+): OutputCapture {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   let kept = 0;
@@ -58,11 +71,15 @@ export function createOutputCapture(limitBytes: number, onKept?: KeptOutputListe
         const length = pending.readUInt32BE(offset + 4);
         if (pending.length - offset - headerBytes < length) break;
         const start = offset + headerBytes;
-        keep(streamType, pending.subarray(start, start + length));
+        const payload = pending.subarray(start, start + length);
+        keep(streamType, streamType === streamStdout && stdoutFilter ? stdoutFilter.push(payload) : payload);
         offset = start + length;
       }
       pending = offset === 0 ? pending : Buffer.from(pending.subarray(offset));
       return exceeded;
+    },
+    finish() {
+      if (stdoutFilter && !exceeded) keep(streamStdout, stdoutFilter.end());
     },
     get exceeded() {
       return exceeded;

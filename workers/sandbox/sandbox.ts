@@ -1,4 +1,5 @@
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
+import type { CollectedOutputs } from './output-files.ts';
 
 /** Why a sandbox run ended; every value maps to a distinct recorded outcome. */
 export type SandboxExitReason = 'exited' | 'timeout' | 'oom' | 'output-limit' | 'cancelled';
@@ -17,6 +18,15 @@ export interface SandboxResult {
   readonly imageId: string;
   /** Highest memory use the engine sampled while it ran; absent when it ended before the first sample. */
   readonly peakMemoryBytes?: number;
+  /** What was collected from /out; present whenever the spec declares outputs. */
+  readonly outputs?: CollectedOutputs;
+}
+
+/** An uploaded input's bytes, fetched and checked against its recorded hash by the caller. */
+export interface SandboxInput {
+  /** Absolute path under /tmp. */
+  readonly path: string;
+  readonly content: Buffer;
 }
 
 /** A piece of live output: consecutive bytes of one stream, decoded, in the order the job wrote them. */
@@ -40,6 +50,8 @@ export interface SandboxRunLabels {
 export interface SandboxRunRequest {
   readonly spec: ResolvedJobSpec;
   readonly labels: SandboxRunLabels;
+  /** The bytes of `spec.inputs`, in the same order; placed read-only before the command starts. */
+  readonly inputs?: readonly SandboxInput[];
   /** Aborting kills the container; the result's reason is then 'cancelled'. */
   readonly signal?: AbortSignal;
   /** From `prepare`: run exactly this image (the one recorded on JobStarted). Absent: resolved here. */
