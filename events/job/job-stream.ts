@@ -34,6 +34,9 @@ export interface LoadedJob {
   readonly events: readonly RecordedEvent[];
 }
 
+/** A job whose stream does not exist yet: what reading a freshly generated id would return, without the read. */
+export const newJob: LoadedJob = { state: initialJobState(), version: 0, events: [] };
+
 export async function loadJob(store: EventStore, jobId: string): Promise<LoadedJob> {
   const events = await store.readStream(jobStreamId(jobId));
   return {
