@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeJobCommand } from '../events/job/job-stream.ts';
+import { executeJobCommand, jobStreamId } from '../events/job/job-stream.ts';
 import { resolveJobSpec } from '../events/job/resolve-job-spec.ts';
 import type { RunJobMessage } from '../workers/job-queue.ts';
 import { testImage } from './support/test-image.ts';
@@ -119,3 +119,64 @@ describe('at-least-once delivery', () => {
     expect(events.map((e) => e.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobOutput', 'JobSucceeded']);
   });
 });
+
+describe('a result that arrives too late', () => {
+  it('is not recorded when the attempt was ended elsewhere while it ran, output chunks or not', async () => {
+    const id = randomUUID();
+    await executeJobCommand(
+      stack.store,
+      id,
+      {
+        type: 'SubmitJob',
+        spec: resolveJobSpec(
+          {
+            image: testImage,
+            command: ['sh', '-c', 'echo before; sleep 1.5; echo after'],
+            retry: { maxAttempts: 1 },
+          },
+          testPolicy,
+        ),
+      },
+      { actor: 'test' },
+    );
+    const started = await until(async () => {
+      const events = await stack.store.readStream(jobStreamId(id));
+      return events.some((e) => e.type === 'JobOutput')
+        ? events.find((e) => e.type === 'JobStarted')
+        : undefined;
+    });
+    // What the reconciler records when it judges the worker dead while the run goes on.
+    await executeJobCommand(
+      stack.store,
+      id,
+      {
+        type: 'AbandonAttempt',
+        attempt: 1,
+        workerId: (started.data as { workerId: string }).workerId,
+        reason: 'worker-lost',
+        now: new Date(),
+        random: 0,
+      },
+      { actor: 'reconciler' },
+    );
+    await until(async () =>
+      stack.logs().some((line) => line.includes(id) && line.includes('the attempt was ended elsewhere'))
+        ? true
+        : undefined,
+    );
+    const types = (await stack.store.readStream(jobStreamId(id)))
+      .map((e) => e.type)
+      .filter((type) => type !== 'JobOutput');
+    expect(types).toEqual(['JobSubmitted', 'JobStarted', 'JobAttemptAbandoned']);
+  });
+});
+
+async function until<T>(read: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await read();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`not met within ${timeoutMs} ms`);
+}

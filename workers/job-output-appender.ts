@@ -20,6 +20,8 @@ export interface JobOutputAppender {
   push(chunk: SandboxOutputChunk): void;
   /** Appends what masking held back and waits for every queued append. */
   finish(): Promise<void>;
+  /** How many chunks are known to be stored: those whose append returned. */
+  stored(): number;
 }
 
 /**
@@ -34,6 +36,7 @@ export function createJobOutputAppender(deps: JobOutputAppenderDeps): JobOutputA
     stderr: createStreamMasker(deps.secretValues),
   };
   let seq = 0;
+  let stored = 0;
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
 
@@ -53,6 +56,7 @@ export function createJobOutputAppender(deps: JobOutputAppenderDeps): JobOutputA
             metadata: deps.metadata,
           },
         ]);
+        stored += 1;
       } catch (error) {
         failed = true;
         deps.logger.warn(
@@ -72,5 +76,6 @@ export function createJobOutputAppender(deps: JobOutputAppenderDeps): JobOutputA
       append('stderr', maskers.stderr.end());
       await chain;
     },
+    stored: () => stored,
   };
 }

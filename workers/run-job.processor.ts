@@ -3,8 +3,10 @@ import type { Logger } from 'pino';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
 import type { AttemptResult } from '../events/job/job.decider.ts';
+import { foldJob, type JobEventEnvelope } from '../events/job/job.evolve.ts';
 import { JobDomainError } from '../events/job/job-domain-error.ts';
-import { executeJobCommand, jobStreamId, loadJob } from '../events/job/job-stream.ts';
+import { executeJobCommand, jobStreamId, type LoadedJob, loadJob } from '../events/job/job-stream.ts';
+import type { JobEvent } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
 import { createJobOutputAppender } from './job-output-appender.ts';
@@ -167,14 +169,17 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
 
     let version: number;
+    let startedEvents: readonly JobEventEnvelope[];
     try {
-      ({ version } = await executeJobCommand(
+      let decided: readonly JobEvent[];
+      ({ version, events: decided } = await executeJobCommand(
         deps.store,
         jobId,
         { type: 'StartAttempt', attempt, workerId: deps.workerId, ...imageId },
         metadata,
         loaded,
       ));
+      startedEvents = decided.map((event) => ({ ...event, recordedAt: now() }) as JobEventEnvelope);
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
@@ -185,6 +190,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
 
     const handle = deps.control?.begin(jobId, attempt);
     let result: AttemptResult;
+    let outputStored = 0;
     try {
       if (image instanceof SandboxError) throw image;
       const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
@@ -207,6 +213,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
           })
           .finally(() => output.finish()),
       );
+      outputStored = output.stored();
       // Output is stored in the log for good: a secret the job printed must not land there.
       result = {
         ...run,
@@ -251,24 +258,39 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       return 'stopped';
     }
 
-    const after = await loadJob(deps.store, jobId);
-    // Our own JobOutput chunks move the version too; only someone else's event is news.
-    const others = after.events.filter(
-      (event) => event.streamVersion > version && event.type !== 'JobOutput',
+    const complete = { type: 'CompleteAttempt', attempt, result, now: now(), random: random() } as const;
+    // Usually nothing but our own output reached the stream since JobStarted: the result is appended
+    // at that version without reading the stream back. Anything else there (a cancel, an abandonment
+    // by a reconciler that thought this worker dead) fails the version check; then the stream is read.
+    const assumed: LoadedJob = {
+      state: foldJob(queued, startedEvents),
+      version: version + outputStored,
+      events: [],
+    };
+    const recorded = await executeJobCommand(deps.store, jobId, complete, metadata, assumed).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof ConcurrencyError) return false;
+        throw error;
+      },
     );
-    if (others.length > 0) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
-    if (after.state.status !== 'running' || after.state.attempt !== attempt) {
-      // Cancelled (or abandoned by a reconciler that thought this worker dead) meanwhile.
-      log.info({ status: after.state.status }, 'the attempt was ended elsewhere; its result is not recorded');
-      return 'stopped';
+    if (!recorded) {
+      const after = await loadJob(deps.store, jobId);
+      // Our own JobOutput chunks move the version too; only someone else's event is news.
+      const others = after.events.filter(
+        (event) => event.streamVersion > version && event.type !== 'JobOutput',
+      );
+      if (others.length > 0) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
+      if (after.state.status !== 'running' || after.state.attempt !== attempt) {
+        // Cancelled (or abandoned by a reconciler that thought this worker dead) meanwhile.
+        log.info(
+          { status: after.state.status },
+          'the attempt was ended elsewhere; its result is not recorded',
+        );
+        return 'stopped';
+      }
+      await executeJobCommand(deps.store, jobId, complete, metadata, after);
     }
-    await executeJobCommand(
-      deps.store,
-      jobId,
-      { type: 'CompleteAttempt', attempt, result, now: now(), random: random() },
-      metadata,
-      after,
-    );
     log.info(
       { reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs },
       'attempt finished',
