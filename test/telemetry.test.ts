@@ -5,6 +5,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServedApp, serveApp } from '../services/api/serve.ts';
+import { ConfigError, loadConfig } from '../services/config.ts';
 import { observeQueue } from '../services/telemetry/queue-metrics.ts';
 import { startTelemetry, type Telemetry } from '../services/telemetry/telemetry.ts';
 import { testImage } from './support/test-image.ts';
@@ -117,5 +118,13 @@ describe('OpenTelemetry', () => {
     expect(text).toMatch(/omni_jobs_finished_total\{[^}]*outcome="succeeded"[^}]*\} [1-9]/);
     expect(text).toContain('omni_event_append_duration');
     expect(text).toContain('omni_sandbox_run_duration');
+  });
+
+  it('auto-instruments http, pg and ioredis unless the operator turns some off', () => {
+    expect(loadConfig({}).autoInstrument).toEqual(['http', 'pg', 'ioredis']);
+    expect(loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg, ioredis' }).autoInstrument).toEqual([
+      'http',
+    ]);
+    expect(() => loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'mongodb' })).toThrow(ConfigError);
   });
 });

@@ -63,6 +63,7 @@ export async function runServe(
   const telemetry = startTelemetry({
     serviceName: `omni-${role}`,
     ...(config.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.otlpEndpoint }),
+    autoInstrument: config.autoInstrument,
   });
   const deps = { config, db, docker, logger, jwtSecret, telemetry };
 

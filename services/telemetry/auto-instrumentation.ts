@@ -38,7 +38,12 @@ function instrumentationFor(name: AutoInstrumentation) {
       return {
         // Subscriptions, leases and LISTEN sessions query in loops outside any trace; only queries
         // made for a traced operation are worth a span. Parameters are never recorded (job data).
-        instrumentation: new PgInstrumentation({ enabled: false, requireParentSpan: true }),
+        // A span per pool checkout would double the count for little: a wait shows as a gap.
+        instrumentation: new PgInstrumentation({
+          enabled: false,
+          requireParentSpan: true,
+          ignoreConnectSpans: true,
+        }),
         modules: ['pg', createRequire(require.resolve('pg')).resolve('pg-pool')],
       };
     case 'ioredis':
