@@ -23,6 +23,8 @@ export const clientScopes = [
   'events:read',
   'secrets:write',
   'secrets:read',
+  'files:write',
+  'files:read',
 ] as const;
 
 /** Signs an HS256 bearer token; used by `npm start` in development and by tests. */

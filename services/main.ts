@@ -135,9 +135,11 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       });
     case 'verify':
-      return withDatabase(config, async (db) =>
-        (await import('./cli/verify.command.ts')).runVerify({ db }, { json, out: stdout }),
-      );
+      return withDatabase(config, async (db) => {
+        const { configuredBlobStore } = await import('./files/configured-blob-store.ts');
+        const blobs = configuredBlobStore(config.files, db);
+        return (await import('./cli/verify.command.ts')).runVerify({ db, blobs }, { json, out: stdout });
+      });
     case 'replay':
       if (!rest[0]) throw new ConfigError(['usage: omni replay <projection>']);
       return withDatabase(config, async (db) =>

@@ -26,6 +26,8 @@ import { createApp } from './api/app.ts';
 import { serveApp } from './api/serve.ts';
 import { createTokenVerifier } from './api/token-verifier.ts';
 import type { Config } from './config.ts';
+import { configuredBlobStore } from './files/configured-blob-store.ts';
+import { createFileCatalog, type FileCatalog } from './files/file-catalog.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { instrumentEventStore } from './telemetry/instrument-event-store.ts';
@@ -58,6 +60,11 @@ function secretVaultFor(deps: RoleDeps, store: EventStore): SecretVault | undefi
   return deps.config.secretKeys.length > 0
     ? createSecretVault(deps.db, store, deps.config.secretKeys)
     : undefined;
+}
+
+/** Files and artifacts over the configured blob store: Postgres unless the operator chose a bucket. */
+function fileCatalogFor(deps: RoleDeps): FileCatalog {
+  return createFileCatalog(deps.db, configuredBlobStore(deps.config.files, deps.db));
 }
 
 // BullMQ's blocking commands must wait forever rather than fail after a retry count.
@@ -100,6 +107,8 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     }),
     logger: deps.logger.child({ role: 'api' }),
     ...(secrets ? { secrets } : {}),
+    files: fileCatalogFor(deps),
+    maxUploadBytes: deps.config.files.maxUploadBytes,
     rateLimit: { redis, keyPrefix: deps.config.queuePrefix, ...deps.config.rateLimit },
     corsOrigins: deps.config.corsOrigins,
     maxBodyBytes: deps.config.maxBodyBytes,
@@ -175,6 +184,7 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const deployment = deploymentLabel(deps.config.queuePrefix);
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
+    files: fileCatalogFor(deps),
     store,
     sandbox: instrumentSandbox(
       createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: deployment }),

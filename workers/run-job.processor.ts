@@ -2,18 +2,27 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
-import type { AttemptResult } from '../events/job/job.decider.ts';
+import type { AttemptResult, RefusedOutput, StoredArtifact } from '../events/job/job.decider.ts';
 import { foldJob, type JobEventEnvelope } from '../events/job/job.evolve.ts';
 import { JobDomainError } from '../events/job/job-domain-error.ts';
 import { executeJobCommand, jobStreamId, type LoadedJob, loadJob } from '../events/job/job-stream.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
+import { contentTypeFor } from '../services/files/content-type.ts';
+import { type FileCatalog, sha256Hex } from '../services/files/file-catalog.ts';
 import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
 import { createJobOutputAppender } from './job-output-appender.ts';
 import { attemptMessageId, type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
 import type { AttemptControl } from './lifecycle/attempt-control.ts';
 import type { TenantSlot, TenantSlots } from './lifecycle/tenant-slots.ts';
-import { type PreparedImage, type Sandbox, SandboxError, type SandboxResult } from './sandbox/sandbox.ts';
+import type { CollectedOutputs } from './sandbox/output-files.ts';
+import {
+  type PreparedImage,
+  type Sandbox,
+  SandboxError,
+  type SandboxInput,
+  type SandboxResult,
+} from './sandbox/sandbox.ts';
 
 export interface RunJobProcessorDeps {
   readonly store: EventStore;
@@ -22,6 +31,8 @@ export interface RunJobProcessorDeps {
   readonly logger: Logger;
   /** Decrypts the secrets a job names; absent when none are configured. */
   readonly secrets?: SecretVault;
+  /** Bytes of uploaded inputs and the home of collected artifacts; absent: jobs exchanging files fail. */
+  readonly files?: FileCatalog;
   /** Lets cancellation and shutdown stop a run; absent: runs are never stopped early. */
   readonly control?: AttemptControl;
   /** Per-tenant running limits; absent: no limit. */
@@ -50,6 +61,76 @@ async function withSecrets(spec: ResolvedJobSpec, tenant: string, vault: SecretV
   const env = { ...spec.env };
   for (const [variable, name] of wanted) env[variable] = revealed.get(name) ?? '';
   return { spec: { ...spec, env }, values: [...revealed.values()] };
+}
+
+/** The bytes of the job's uploaded inputs, each checked against the hash recorded at submit. */
+async function fetchInputs(
+  spec: ResolvedJobSpec,
+  tenant: string,
+  files: FileCatalog | undefined,
+): Promise<SandboxInput[]> {
+  const inputs = spec.inputs ?? [];
+  if (inputs.length === 0) return [];
+  if (!files)
+    throw new SandboxError('sandbox-failure', 'the job names input files but no file store is configured');
+  return Promise.all(
+    inputs.map(async (input) => {
+      const content = await files.blob({ tenant, sha256: input.sha256 });
+      if (content === undefined) {
+        throw new SandboxError(
+          'sandbox-failure',
+          `input file ${input.file} (${input.path}) is no longer stored`,
+        );
+      }
+      if (sha256Hex(content) !== input.sha256) {
+        throw new SandboxError(
+          'sandbox-failure',
+          `input file ${input.file} does not match its recorded SHA-256`,
+        );
+      }
+      return { path: input.path, content };
+    }),
+  );
+}
+
+/** Stores what the sandbox collected from /out; each stored file becomes an ArtifactStored event. */
+async function storeArtifacts(
+  outputs: CollectedOutputs | undefined,
+  target: {
+    readonly tenant: string;
+    readonly jobId: string;
+    readonly attempt: number;
+    readonly workerId: string;
+  },
+  files: FileCatalog | undefined,
+): Promise<{ artifacts: StoredArtifact[]; refusedOutputs: RefusedOutput[] }> {
+  if (!outputs) return { artifacts: [], refusedOutputs: [] };
+  const refusedOutputs: RefusedOutput[] = [...outputs.refused];
+  const artifacts: StoredArtifact[] = [];
+  for (const file of outputs.files) {
+    if (!files) {
+      refusedOutputs.push({ path: file.path, reason: 'unreadable', detail: 'no file store is configured' });
+      continue;
+    }
+    const contentType = contentTypeFor(file.path);
+    const stored = await files.storeArtifact({
+      tenant: target.tenant,
+      jobId: target.jobId,
+      attempt: target.attempt,
+      name: file.path.slice(file.path.lastIndexOf('/') + 1),
+      contentType,
+      content: file.content,
+      createdBy: `worker:${target.workerId}`,
+    });
+    artifacts.push({
+      fileId: stored.id,
+      path: file.path,
+      size: stored.size,
+      sha256: stored.sha256,
+      contentType,
+    });
+  }
+  return { artifacts, refusedOutputs };
 }
 
 function toAttemptResult(result: SandboxResult): AttemptResult {
@@ -194,6 +275,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     try {
       if (image instanceof SandboxError) throw image;
       const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
+      const inputs = await fetchInputs(spec, loaded.state.tenant, deps.files);
       const output = createJobOutputAppender({
         store: deps.store,
         jobId,
@@ -202,21 +284,28 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         secretValues: prepared.values,
         logger: log,
       });
-      const run = toAttemptResult(
-        await deps.sandbox
-          .run({
-            spec: prepared.spec,
-            labels: { jobId, attempt, workerId: deps.workerId },
-            ...imageId,
-            onOutput: output.push,
-            ...(handle ? { signal: handle.signal } : {}),
-          })
-          .finally(() => output.finish()),
-      );
+      const ran = await deps.sandbox
+        .run({
+          spec: prepared.spec,
+          labels: { jobId, attempt, workerId: deps.workerId },
+          ...imageId,
+          ...(inputs.length > 0 ? { inputs } : {}),
+          onOutput: output.push,
+          ...(handle ? { signal: handle.signal } : {}),
+        })
+        .finally(() => output.finish());
+      const run = toAttemptResult(ran);
       outputStored = output.stored();
+      const collected = await storeArtifacts(
+        ran.outputs,
+        { tenant: loaded.state.tenant, jobId, attempt, workerId: deps.workerId },
+        deps.files,
+      );
       // Output is stored in the log for good: a secret the job printed must not land there.
       result = {
         ...run,
+        ...(collected.artifacts.length > 0 ? { artifacts: collected.artifacts } : {}),
+        ...(collected.refusedOutputs.length > 0 ? { refusedOutputs: collected.refusedOutputs } : {}),
         stdout: maskSecrets(run.stdout, prepared.values),
         stderr: maskSecrets(run.stderr, prepared.values),
       };

@@ -1,5 +1,10 @@
 import { defaultRetryLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
-import type { JobSpecInput, ResolvedJobSpec, RetryPolicy } from '../../schemas/job-spec.schema.ts';
+import type {
+  JobSpecInput,
+  ResolvedInput,
+  ResolvedJobSpec,
+  RetryPolicy,
+} from '../../schemas/job-spec.schema.ts';
 
 /** The job's retry wishes over the operator's defaults, clamped to the maxima. Pure. */
 export function resolveRetryPolicy(input: JobSpecInput['retry'], policy: SandboxPolicy): RetryPolicy {
@@ -17,8 +22,15 @@ export function resolveRetryPolicy(input: JobSpecInput['retry'], policy: Sandbox
   };
 }
 
-/** Applies the operator's defaults and clamps every requested limit to its maximum. Pure. */
-export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): ResolvedJobSpec {
+/**
+ * Applies the operator's defaults and clamps every requested limit to its maximum. Pure: uploaded
+ * inputs come already resolved (their hashes and sizes looked up by the caller).
+ */
+export function resolveJobSpec(
+  input: JobSpecInput,
+  policy: SandboxPolicy,
+  inputs: readonly ResolvedInput[] = [],
+): ResolvedJobSpec {
   const clamp = (requested: number | undefined, fallback: number, maximum: number) =>
     Math.min(requested ?? fallback, maximum);
   return {
@@ -27,6 +39,8 @@ export function resolveJobSpec(input: JobSpecInput, policy: SandboxPolicy): Reso
     env: input.env ?? {},
     ...(input.secrets === undefined ? {} : { secrets: input.secrets }),
     ...(input.files === undefined || input.files.length === 0 ? {} : { files: input.files }),
+    ...(inputs.length === 0 ? {} : { inputs }),
+    ...(input.outputs === undefined || input.outputs.length === 0 ? {} : { outputs: input.outputs }),
     ...(input.stdin === undefined ? {} : { stdin: input.stdin }),
     timeoutMs: clamp(input.timeoutMs, policy.defaults.timeoutMs, policy.maxima.timeoutMs),
     limits: {

@@ -10,12 +10,14 @@ import type { AppendNotifier } from '../../events/append-notifier.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
+import type { FileCatalog } from '../files/file-catalog.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { createAdminRoutes } from './admin.routes.ts';
 import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
 import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
+import { createFilesRoutes } from './files.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
 import { createJobOutputRoutes } from './job-output.routes.ts';
 import { createJobWatchRoutes } from './job-watch.routes.ts';
@@ -35,6 +37,10 @@ export interface AppDeps {
   readonly verifyToken: (token: string) => Promise<Principal>;
   readonly logger: Logger;
   readonly secrets?: SecretVault;
+  /** Uploads and artifacts; absent: /v1/files answers 503 and jobs cannot name inputs. */
+  readonly files?: FileCatalog;
+  /** Largest upload (POST /v1/files); default 32 MiB. */
+  readonly maxUploadBytes?: number;
   /** Absent: no rate limiting (tests of other concerns, single-user tools). */
   readonly rateLimit?: RateLimitOptions;
   readonly corsOrigins?: readonly string[];
@@ -73,17 +79,20 @@ export function createApp(deps: AppDeps) {
       }),
     );
   }
-  app.use(
-    bodyLimit({
-      maxSize: deps.maxBodyBytes ?? 2 * 1024 * 1024,
-      onError: () => {
-        throw new ProblemError({
-          status: 413,
-          code: 'payload-too-large',
-          title: 'The request body is too large',
-        });
-      },
-    }),
+  const requestBodyLimit = bodyLimit({
+    maxSize: deps.maxBodyBytes ?? 2 * 1024 * 1024,
+    onError: () => {
+      throw new ProblemError({
+        status: 413,
+        code: 'payload-too-large',
+        title: 'The request body is too large',
+      });
+    },
+  });
+  const maxUploadBytes = deps.maxUploadBytes ?? 32 * 1024 * 1024;
+  // Uploads have their own, larger cap, enforced by the route as the body streams in.
+  app.use((c, next) =>
+    c.req.method === 'POST' && c.req.path === '/v1/files' ? next() : requestBodyLimit(c, next),
   );
   app.use(
     timeout(
@@ -129,9 +138,14 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobWatchRoutes(deps));
   app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
+  app.route('/v1/files', createFilesRoutes({ ...(deps.files ? { files: deps.files } : {}), maxUploadBytes }));
   if (deps.db) {
     app.use('/v1/admin/*', requireScope('admin'));
-    app.route('/v1/admin', createAdminRoutes({ db: deps.db }));
+    const files = deps.files;
+    app.route(
+      '/v1/admin',
+      createAdminRoutes({ db: deps.db, ...(files ? { blobs: { get: (key) => files.blob(key) } } : {}) }),
+    );
   }
   return app;
 }

@@ -7,9 +7,10 @@ import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import { executeJobCommand, type LoadedJob, loadJob, newJob } from '../../events/job/job-stream.ts';
 import { resolveJobSpec } from '../../events/job/resolve-job-spec.ts';
 import type { Database } from '../../events/tables.ts';
-import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import { submitJobSchema } from '../../schemas/job-spec.schema.ts';
+import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
+import { type ResolvedInput, type SubmitJobInput, submitJobSchema } from '../../schemas/job-spec.schema.ts';
 import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
+import type { FileCatalog } from '../files/file-catalog.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
@@ -26,6 +27,8 @@ export interface JobsRoutesDeps {
   readonly secrets?: SecretVault;
   /** For idempotency keys and the jobs read model; absent: neither is offered (503). */
   readonly db?: Kysely<Database>;
+  /** Uploaded files a job may name as inputs; absent: jobs with inputs answer 503. */
+  readonly files?: FileCatalog;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -48,6 +51,50 @@ export async function loadVisibleJob(
   if (loaded.state.status === 'initial') throw notFound();
   if (loaded.state.tenant !== principal.tenant && !hasScope(principal, 'admin')) throw notFound();
   return loaded;
+}
+
+const invalid = (detail: string, errors: { pointer: string; detail: string }[]) =>
+  new ProblemError({
+    status: 400,
+    code: 'validation-failed',
+    title: 'The request is invalid',
+    detail,
+    errors,
+  });
+
+/**
+ * Looks up the tenant's files a job names as inputs; the hash and size go on the job's events, so
+ * the run uses exactly these bytes and the history names them even after the file is deleted.
+ */
+async function resolveInputs(
+  input: SubmitJobInput,
+  tenant: string,
+  files: FileCatalog | undefined,
+  policy: SandboxPolicy,
+): Promise<ResolvedInput[]> {
+  const wanted = input.inputs ?? [];
+  if (wanted.length === 0) return [];
+  if (!files) {
+    throw new ProblemError({ status: 503, code: 'files-disabled', title: 'File storage is not configured' });
+  }
+  const found = await Promise.all(wanted.map((entry) => files.find(tenant, entry.file)));
+  const missing = wanted.flatMap((entry, index) =>
+    found[index] ? [] : [{ pointer: `/inputs/${index}/file`, detail: `file ${entry.file} does not exist` }],
+  );
+  if (missing.length > 0) throw invalid('the job names input files that do not exist', missing);
+  const resolved = wanted.map((entry, index) => {
+    const file = found[index];
+    if (!file) throw new Error('unreachable: every input was found');
+    return { file: file.id, path: entry.path, sha256: file.sha256, size: file.size };
+  });
+  const total = resolved.reduce((sum, entry) => sum + entry.size, 0);
+  const cap = Math.min((policy.files ?? defaultFileLimits).maxInputBytes, policy.tmpfsBytes);
+  if (total > cap) {
+    throw invalid(`the input files add up to ${total} bytes; at most ${cap} fit`, [
+      { pointer: '/inputs', detail: `at most ${cap} bytes of input files in all` },
+    ]);
+  }
+  return resolved;
 }
 
 /** /v1/jobs: submit a job, read its folded state, read its history. */
@@ -90,13 +137,14 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
             })),
         });
       }
+      const inputs = await resolveInputs(input, principal.tenant, deps.files, deps.policy);
       const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
       const id = randomUUID();
       const now = new Date();
       const { runAt, delayMs, expiresAt, ...specInput } = input;
       const command = {
         type: 'SubmitJob' as const,
-        spec: resolveJobSpec(specInput, deps.policy),
+        spec: resolveJobSpec(specInput, deps.policy, inputs),
         now,
         ...(runAt === undefined ? {} : { runAt: new Date(runAt) }),
         ...(delayMs === undefined ? {} : { runAt: new Date(now.getTime() + delayMs) }),

@@ -16,6 +16,8 @@ export const scopes = [
   'events:read',
   'secrets:write',
   'secrets:read',
+  'files:write',
+  'files:read',
   'admin',
 ] as const;
 export type Scope = (typeof scopes)[number];

@@ -1,9 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../events/tables.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
+import type { BlobStore } from '../files/blob-store.ts';
+import { verifyStoredFiles } from '../files/verify-files.ts';
 
 export interface VerifyDeps {
   readonly db: Kysely<Database>;
+  /** Given, every stored file is also checked against the hash the log records for it. */
+  readonly blobs?: Pick<BlobStore, 'get'>;
 }
 
 export interface VerifyOptions {
@@ -12,7 +16,10 @@ export interface VerifyOptions {
   readonly out: { write(text: string): unknown };
 }
 
-/** `omni verify`: walks the hash chain; exit code 0 when intact, 1 at the first broken event. */
+/**
+ * `omni verify`: walks the hash chain, then checks stored files against the log; exit code 0 when
+ * both hold, 1 at the first broken event or any file that no longer matches its record.
+ */
 export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promise<number> {
   const { out } = options;
   const started = performance.now();
@@ -24,10 +31,16 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
           onProgress: (checked: number) => out.write(`\rverifying: ${checked.toLocaleString('en')} events`),
         }),
   });
+  const files = deps.blobs ? await verifyStoredFiles(deps.db, deps.blobs) : undefined;
   const seconds = (performance.now() - started) / 1000;
+  const ok = result.ok && (files?.ok ?? true);
   if (options.json) {
-    out.write(`${JSON.stringify({ ...result, seconds: Number(seconds.toFixed(3)) })}\n`);
-  } else if (result.ok) {
+    out.write(
+      `${JSON.stringify({ ...result, ok, ...(files ? { files } : {}), seconds: Number(seconds.toFixed(3)) })}\n`,
+    );
+    return ok ? 0 : 1;
+  }
+  if (result.ok) {
     out.write(
       `\r✓ the chain holds: ${result.eventsChecked.toLocaleString('en')} events checked in ${seconds.toFixed(1)} s\n`,
     );
@@ -38,5 +51,12 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
         `${result.eventsChecked.toLocaleString('en')} events checked\n`,
     );
   }
-  return result.ok ? 0 : 1;
+  if (files?.ok) {
+    out.write(`✓ ${files.filesChecked.toLocaleString('en')} stored files match the hashes in the log\n`);
+  } else if (files) {
+    for (const problem of files.problems) {
+      out.write(`✗ file ${problem.fileId} (tenant ${problem.tenant}): ${problem.problem}\n`);
+    }
+  }
+  return ok ? 0 : 1;
 }

@@ -7,9 +7,12 @@ import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import { jobsProjection } from '../../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
+import type { FileLimits, SandboxPolicy } from '../../schemas/config.schema.ts';
 import { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { createFileCatalog, type FileCatalog } from '../../services/files/file-catalog.ts';
+import { createPostgresBlobStore } from '../../services/files/postgres-blob-store.ts';
 import { createLogger } from '../../services/logger.ts';
 import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { instrumentEventStore } from '../../services/telemetry/instrument-event-store.ts';
@@ -41,6 +44,7 @@ export interface TestStack {
   readonly docker: Docker;
   readonly runId: string;
   readonly processor: ReturnType<typeof createRunJobProcessor>;
+  readonly files: FileCatalog;
   readonly queue: Queue<RunJobMessage>;
   readonly prefix: string;
   /** Stops the worker as SIGTERM does: no new work, a grace period, then abandon what still runs. */
@@ -55,6 +59,10 @@ export interface TestStack {
 
 export interface TestStackOptions {
   readonly withWorkers?: boolean;
+  /** Caps on inputs and collected outputs (default: the product's defaults). */
+  readonly fileLimits?: FileLimits;
+  /** Largest upload (default 32 MiB). */
+  readonly maxUploadBytes?: number;
   /** Running attempts per tenant (default 8). */
   readonly tenantMaxRunning?: number;
   /** Grace period of the worker's stop (default 5 s). */
@@ -77,9 +85,13 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   const logger = createLogger('debug', {}, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const prefix = `test-${runId}`;
+  const policy: SandboxPolicy = options.fileLimits
+    ? { ...testPolicy, files: options.fileLimits }
+    : testPolicy;
   const sandbox = instrumentSandbox(
-    createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [testRunLabel]: runId } }),
+    createDockerSandbox({ docker, policy, extraLabels: { [testRunLabel]: runId } }),
   );
+  const files = createFileCatalog(database.db, createPostgresBlobStore(database.db));
   const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   const workerId = `test-worker-${runId.slice(0, 8)}`;
   const control = createAttemptControl();
@@ -87,6 +99,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     store,
     sandbox,
     secrets: createSecretVault(database.db, store, [testSecretKey]),
+    files,
     workerId,
     logger,
     control,
@@ -97,11 +110,13 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   const app = createApp({
     store,
     db: database.db,
-    policy: testPolicy,
+    policy,
     verifyToken: testTokenVerifier,
     logger,
     secrets,
     notifier,
+    files,
+    ...(options.maxUploadBytes === undefined ? {} : { maxUploadBytes: options.maxUploadBytes }),
   });
   // The jobs read model behind GET /v1/jobs, as the API role runs it.
   const projection = await startProjectionRunner({
@@ -152,6 +167,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     docker,
     runId,
     processor,
+    files,
     queue,
     prefix,
     logs: () => logLines,

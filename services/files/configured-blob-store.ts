@@ -1,0 +1,11 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../../events/tables.ts';
+import type { FilesConfig } from '../config.ts';
+import type { BlobStore } from './blob-store.ts';
+import { createPostgresBlobStore } from './postgres-blob-store.ts';
+import { createS3BlobStore } from './s3-blob-store.ts';
+
+/** The blob store the operator chose: Postgres unless a bucket is configured. */
+export function configuredBlobStore(config: FilesConfig, db: Kysely<Database>): BlobStore {
+  return config.store.kind === 's3' ? createS3BlobStore(config.store) : createPostgresBlobStore(db);
+}
