@@ -37,9 +37,55 @@ export const jobViewSchema = z
     stdout: z.string().nullable(),
     stderr: z.string().nullable(),
     outputTruncated: z.boolean(),
+    inputs: z
+      .array(z.object({ file: z.uuid(), path: z.string(), sha256: z.string(), size: z.number().int() }))
+      .optional(),
+    outputs: z.array(z.string()).optional(),
+    artifacts: z
+      .array(
+        z.object({
+          attempt: z.number().int(),
+          fileId: z.uuid(),
+          path: z.string(),
+          size: z.number().int(),
+          sha256: z.string(),
+          contentType: z.string(),
+          links: z.object({ content: z.string() }),
+        }),
+      )
+      .optional(),
+    refusedOutputs: z
+      .array(
+        z.object({
+          attempt: z.number().int(),
+          path: z.string(),
+          reason: z
+            .string()
+            .describe('too-large, too-many, symlink, not-a-regular-file, missing, unreadable'),
+          detail: z.string().optional(),
+        }),
+      )
+      .optional(),
     links,
   })
   .loose();
+
+/** An uploaded file or a job's artifact; the bytes are at links.content. */
+export const fileViewSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  contentType: z.string(),
+  size: z.number().int(),
+  sha256: z.string().describe('SHA-256 of the bytes, lower-case hex'),
+  kind: z.enum(['upload', 'artifact']),
+  jobId: z.uuid().nullable(),
+  attempt: z.number().int().nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  links: z.object({ content: z.string(), meta: z.string() }),
+});
+
+export const fileListSchema = z.object({ files: z.array(fileViewSchema), next: z.string().nullable() });
 
 export const eventViewSchema = z.object({
   position: z.number().int(),

@@ -64,6 +64,15 @@ describe('scopes on every route', () => {
       needs: 'secrets:write',
       ok: 204,
     },
+    { name: 'GET /v1/files', method: 'GET', path: () => '/v1/files', needs: 'files:read', ok: 200 },
+    {
+      name: 'POST /v1/files',
+      method: 'POST',
+      path: () => '/v1/files?name=scoped.json',
+      body: JSON.stringify({ scoped: true }),
+      needs: 'files:write',
+      ok: 201,
+    },
   ] as const;
   const allScopes = [...clientScopes, 'admin'] as const;
 

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import {
   chainVerificationSchema,
   eventPageSchema,
+  fileListSchema,
+  fileViewSchema,
   healthSchema,
   jobAcceptedSchema,
   jobAtSchema,
@@ -16,6 +18,7 @@ import {
 } from '../../schemas/api.schema.ts';
 import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
+import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
@@ -27,6 +30,8 @@ export interface DocumentedOperation {
   /** Scope required; absent: public. */
   readonly scope?: string;
   readonly body?: { readonly schema: z.ZodType; readonly example: unknown };
+  /** A body of raw bytes (an upload) rather than JSON. */
+  readonly rawBody?: { readonly description: string };
   /** Query parameters, from the schema the route validates them with. */
   readonly query?: z.ZodObject;
   readonly success: {
@@ -40,6 +45,20 @@ export interface DocumentedOperation {
 }
 
 const exampleJobId = '8f0c6a52-3f0e-4c3e-9d6b-6d0f1c0b9a11';
+const exampleFileId = '3d1b2c4e-5f60-4a7b-8c9d-0e1f2a3b4c5d';
+const exampleFile = {
+  id: exampleFileId,
+  name: 'sales.csv',
+  contentType: 'text/csv',
+  size: 40,
+  sha256: 'ba03ecad1e4ac5f9d2cd2b2bfccfdc8b4855127ac040dab21e7ab4bb58f0a2b4',
+  kind: 'upload',
+  jobId: null,
+  attempt: null,
+  createdBy: 'dev-user',
+  createdAt: '2026-11-30T05:12:09.968Z',
+  links: { content: `/v1/files/${exampleFileId}`, meta: `/v1/files/${exampleFileId}/meta` },
+};
 const exampleLinks = { self: `/v1/jobs/${exampleJobId}`, events: `/v1/jobs/${exampleJobId}/events` };
 
 /** Every route the API serves, documented from the same zod schemas the routes validate with. */
@@ -277,6 +296,56 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     errors: [503],
   },
   {
+    method: 'post',
+    path: '/v1/files',
+    summary: 'Upload a file (the raw bytes; Content-Type is kept as its media type)',
+    scope: 'files:write',
+    query: uploadQuerySchema,
+    rawBody: {
+      description: 'The file’s bytes, streamed; larger than FILES_MAX_UPLOAD_MB is refused with 413',
+    },
+    success: { status: 201, description: 'Stored', schema: fileViewSchema, example: exampleFile },
+    errors: [400, 401, 403, 413, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/files',
+    summary: 'The tenant’s files and artifacts, newest first',
+    scope: 'files:read',
+    query: listFilesQuerySchema,
+    success: {
+      status: 200,
+      description: 'A page of files',
+      schema: fileListSchema,
+      example: { files: [exampleFile], next: null },
+    },
+    errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/files/{id}/meta',
+    summary: 'A file’s name, size, media type and SHA-256',
+    scope: 'files:read',
+    success: { status: 200, description: 'The file', schema: fileViewSchema, example: exampleFile },
+    errors: [401, 403, 404, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/files/{id}',
+    summary: 'Download a file: its bytes as an attachment, with ETag and Repr-Digest of its SHA-256',
+    scope: 'files:read',
+    success: { status: 200, description: 'The bytes', contentType: 'application/octet-stream' },
+    errors: [401, 403, 404, 410, 429, 503],
+  },
+  {
+    method: 'delete',
+    path: '/v1/files/{id}',
+    summary: 'Delete a file; the log keeps its name and hash',
+    scope: 'files:write',
+    success: { status: 204, description: 'Deleted' },
+    errors: [401, 403, 404, 429, 503],
+  },
+  {
     method: 'get',
     path: '/metrics',
     summary: 'Metrics in the Prometheus text format',
@@ -291,6 +360,7 @@ const errorTitles: Record<number, string> = {
   403: 'Missing scope',
   404: 'Not found (or another tenant’s)',
   409: 'Conflict with the current state',
+  410: 'Recorded, but the bytes are gone',
   413: 'Body too large',
   429: 'Rate limited (see Retry-After)',
   503: 'Unavailable',
@@ -341,7 +411,15 @@ export function buildOpenApiDocument(options: { readonly version: string }) {
               },
             },
           }
-        : {}),
+        : operation.rawBody
+          ? {
+              requestBody: {
+                required: true,
+                description: operation.rawBody.description,
+                content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+              },
+            }
+          : {}),
       responses: {
         [success.status]: {
           description: success.description,
