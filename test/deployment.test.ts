@@ -57,7 +57,7 @@ async function composeConfig(env: NodeJS.ProcessEnv): Promise<ComposeProject> {
   }
   await run(command, ['-f', composeFile, 'config', '-q'], options);
   const { stdout: yaml } = await run(command, ['-f', composeFile, 'config'], options);
-  const converter = promisify(execFile)('python3', [
+  const converter = run('python3', [
     '-c',
     'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)',
   ]);
