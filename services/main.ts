@@ -23,7 +23,11 @@ Operate it (talk to Postgres, from DATABASE_URL):
                            print a bearer token signed with JWT_SECRET
 
 Use it (talk to the API at OMNI_URL, default http://127.0.0.1:3000, with OMNI_TOKEN):
-  submit [--wait] [--timeout-ms N] <image> -- <command...>
+  submit [--wait] [--timeout-ms N] [--input FILE-ID:PATH]... [--output PATTERN]... <image> -- <command...>
+  files upload <path> [--name NAME] [--type MEDIA-TYPE]
+                           store a file for jobs' inputs; prints its id
+  artifacts download <job-id> [--dir DIR]
+                           write the job's artifacts under DIR, checked against the log's SHA-256
   watch <job-id>           follow a job's events until it finishes; exit like the job
   events tail [--after CURSOR] [--type T,...] [--limit N]
                            follow the global log (admin token)
@@ -70,6 +74,10 @@ async function main(argv: readonly string[]): Promise<number> {
       after: { type: 'string' },
       type: { type: 'string' },
       limit: { type: 'string' },
+      input: { type: 'string', multiple: true },
+      output: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      dir: { type: 'string' },
     },
   });
   const [command = 'all', ...rest] = positionals;
@@ -84,10 +92,48 @@ async function main(argv: readonly string[]): Promise<number> {
       const [image, ...cmd] = rest;
       if (!image || cmd.length === 0) throw new ConfigError(['usage: omni submit <image> -- <command...>']);
       const timeoutMs = values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']);
+      const inputs = (values.input ?? []).map((entry) => {
+        const separator = entry.indexOf(':');
+        if (separator < 1) throw new ConfigError([`--input ${entry}: expected FILE-ID:PATH`]);
+        return { file: entry.slice(0, separator), path: entry.slice(separator + 1) };
+      });
       const { runSubmit } = await import('./cli/submit.command.ts');
       return runSubmit(
         apiClient(),
-        { image, command: cmd, wait: values.wait, json, ...(timeoutMs ? { timeoutMs } : {}) },
+        {
+          image,
+          command: cmd,
+          wait: values.wait,
+          json,
+          ...(timeoutMs ? { timeoutMs } : {}),
+          ...(inputs.length > 0 ? { inputs } : {}),
+          ...(values.output && values.output.length > 0 ? { outputs: values.output } : {}),
+        },
+        stdout,
+      );
+    }
+    case 'files': {
+      if (rest[0] !== 'upload' || !rest[1])
+        throw new ConfigError(['usage: omni files upload <path> [--name NAME] [--type MEDIA-TYPE]']);
+      const { runFilesUpload } = await import('./cli/files-upload.command.ts');
+      return runFilesUpload(
+        apiClient(),
+        {
+          path: rest[1],
+          json,
+          ...(values.name ? { name: values.name } : {}),
+          ...(values.type ? { contentType: values.type } : {}),
+        },
+        stdout,
+      );
+    }
+    case 'artifacts': {
+      if (rest[0] !== 'download' || !rest[1])
+        throw new ConfigError(['usage: omni artifacts download <job-id> [--dir DIR]']);
+      const { runArtifactsDownload } = await import('./cli/artifacts-download.command.ts');
+      return runArtifactsDownload(
+        apiClient(),
+        { jobId: rest[1], directory: values.dir ?? '.', json },
         stdout,
       );
     }

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +87,43 @@ describe('omni CLI', () => {
     expect(events).toHaveLength(3);
     expect(events[0]?.type).toBe('JobSubmitted');
     expect(new Set(events.map((event) => event.cursor)).size).toBe(3);
+  });
+
+  it('files upload, submit with --input and --output, then artifacts download, byte for byte', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'omni-cli-files-'));
+    try {
+      await writeFile(join(directory, 'words.txt'), 'one two\nthree\n');
+      const uploaded = JSON.parse(
+        (await omniCli('files', 'upload', join(directory, 'words.txt'), '--json')).stdout,
+      ) as { id: string; size: number };
+      expect(uploaded.size).toBe(14);
+      const submitted = await omniCli(
+        'submit',
+        '--json',
+        '--input',
+        `${uploaded.id}:/tmp/in/words.txt`,
+        '--output',
+        '/out/*.txt',
+        testImage,
+        '--',
+        'sh',
+        '-c',
+        'wc -w < /tmp/in/words.txt > /out/count.txt',
+      );
+      const { id } = JSON.parse(submitted.stdout) as { id: string };
+      await omniCli('watch', id);
+      const downloaded = await omniCli(
+        'artifacts',
+        'download',
+        id as string,
+        '--dir',
+        join(directory, 'got'),
+      );
+      expect(downloaded.stdout).toContain('✓ /out/count.txt');
+      expect((await readFile(join(directory, 'got', 'count.txt'), 'utf8')).trim()).toBe('3');
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('verify and replay report in JSON for scripts', async () => {

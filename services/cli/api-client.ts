@@ -33,6 +33,24 @@ export function createApiClient(options: ApiClientOptions) {
       if (!response.ok) throw new ApiCallError(response.status, body);
       return body as T;
     },
+    /** Sends raw bytes (an upload) and returns the JSON answer. */
+    async upload<T>(path: string, content: Uint8Array, contentType: string): Promise<T> {
+      const response = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': contentType },
+        body: content,
+      });
+      const text = await response.text();
+      const body = text ? (JSON.parse(text) as unknown) : undefined;
+      if (!response.ok) throw new ApiCallError(response.status, body);
+      return body as T;
+    },
+    /** The bytes at `path` (a download). */
+    async bytes(path: string): Promise<Buffer> {
+      const response = await fetch(`${base}${path}`, { headers });
+      if (!response.ok) throw new ApiCallError(response.status, await response.json().catch(() => undefined));
+      return Buffer.from(await response.arrayBuffer());
+    },
     /** Server-Sent Events from `path`, one parsed `{ event, data }` at a time, until the stream ends. */
     async *events(path: string, signal?: AbortSignal): AsyncGenerator<{ event: string; data: unknown }> {
       const response = await fetch(`${base}${path}`, {

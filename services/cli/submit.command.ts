@@ -6,6 +6,10 @@ export interface SubmitOptions {
   readonly image: string;
   readonly command: readonly string[];
   readonly timeoutMs?: number;
+  /** Uploaded files placed under /tmp: `{ file: id, path }`. */
+  readonly inputs?: readonly { readonly file: string; readonly path: string }[];
+  /** Patterns under /out collected as artifacts. */
+  readonly outputs?: readonly string[];
   /** Follow the job until it finishes, then exit with its exit code. */
   readonly wait: boolean;
   readonly json: boolean;
@@ -19,6 +23,8 @@ export async function runSubmit(client: ApiClient, options: SubmitOptions, out: 
       image: options.image,
       command: options.command,
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.inputs ? { inputs: options.inputs } : {}),
+      ...(options.outputs ? { outputs: options.outputs } : {}),
     },
   });
   if (!options.wait) {
