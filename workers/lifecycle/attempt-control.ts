@@ -13,18 +13,22 @@ export interface AttemptControl {
   begin(jobId: string, attempt: number): RunHandle;
   /** Stops the run of this job, if it runs here. */
   stop(jobId: string, reason: StopReason): boolean;
+  /** Stops every run, and every run begun from now on at once: nothing outlives a shutdown's grace. */
   stopAll(reason: StopReason): void;
   runningJobIds(): readonly string[];
 }
 
 export function createAttemptControl(): AttemptControl {
   const runs = new Map<string, { controller: AbortController; reason?: StopReason }>();
+  // Set by stopAll: an attempt whose start was being recorded as the grace ran out must not run on.
+  let closedBecause: StopReason | undefined;
   return {
     begin(jobId) {
       const entry: { controller: AbortController; reason?: StopReason } = {
         controller: new AbortController(),
       };
       runs.set(jobId, entry);
+      if (closedBecause) this.stop(jobId, closedBecause);
       return {
         signal: entry.controller.signal,
         stoppedBecause: () => entry.reason,
@@ -41,6 +45,7 @@ export function createAttemptControl(): AttemptControl {
       return true;
     },
     stopAll(reason) {
+      closedBecause = reason;
       for (const jobId of [...runs.keys()]) this.stop(jobId, reason);
     },
     runningJobIds: () => [...runs.keys()],
