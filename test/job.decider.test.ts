@@ -125,3 +125,60 @@ describe('resolveJobSpec', () => {
     });
   });
 });
+
+describe('job decider: artifacts', () => {
+  const artifact = {
+    fileId: '3d1b2c4e-5f60-4a7b-8c9d-0e1f2a3b4c5d',
+    path: '/out/report.json',
+    size: 12,
+    sha256: 'a'.repeat(64),
+    contentType: 'application/json',
+  };
+  const refused = { path: '/out/passwd', reason: 'symlink' as const, detail: 'points to /etc/passwd' };
+
+  it('records kept and refused outputs before the terminal event, in one decision', () => {
+    const events = given(submitted, started).when({
+      type: 'CompleteAttempt',
+      attempt: 1,
+      now: at,
+      random: 0,
+      result: { reason: 'exited', ...output, artifacts: [artifact], refusedOutputs: [refused] },
+    })();
+    expect(events).toEqual([
+      { type: 'ArtifactStored', data: { attempt: 1, ...artifact } },
+      { type: 'ArtifactRefused', data: { attempt: 1, ...refused } },
+      { type: 'JobSucceeded', data: { attempt: 1, ...output } },
+    ]);
+  });
+
+  it('keeps a failed attempt’s artifacts too, and folds every attempt’s into the state', () => {
+    const events = given(submitted, started).when({
+      type: 'CompleteAttempt',
+      attempt: 1,
+      now: at,
+      random: 0,
+      result: { reason: 'exited', ...output, exitCode: 2, artifacts: [artifact] },
+    })();
+    expect(events.map((event) => event.type)).toEqual(['ArtifactStored', 'JobFailed']);
+    const state = foldJob(
+      initialJobState(),
+      [submitted, started, ...events].map((event): JobEventEnvelope => ({ ...event, recordedAt: at })),
+    );
+    expect(state).toMatchObject({ status: 'failed', artifacts: [{ attempt: 1, ...artifact }] });
+  });
+
+  it('pins uploaded inputs by hash on JobSubmitted, copied rather than shared', () => {
+    const inputs = [{ file: artifact.fileId, path: '/tmp/in.csv', sha256: 'b'.repeat(64), size: 3 }];
+    const withInputs = resolveJobSpec(
+      { image: 'omni-busybox:latest', command: ['cat', '/tmp/in.csv'], outputs: ['/out/*.json'] },
+      testPolicy,
+      inputs,
+    );
+    const [event] = given().when({ type: 'SubmitJob', spec: withInputs })();
+    expect(event).toMatchObject({
+      type: 'JobSubmitted',
+      data: { spec: { inputs, outputs: ['/out/*.json'] } },
+    });
+    expect((event as { data: { spec: { inputs: unknown } } }).data.spec.inputs).not.toBe(inputs);
+  });
+});
