@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { createCommitNotifier } from './commit-notifier.ts';
 import { ConcurrencyError, PartialDuplicateError } from './event-store-errors.ts';
 import type { Database } from './tables.ts';
 import { noUpcasters, type Upcasters } from './upcasters.ts';
+import { uuidV7 } from './uuid-v7.ts';
 
 /** Who caused an event and in which request: the audit trail's columns. */
 export interface EventMetadata {
@@ -17,7 +17,7 @@ export interface EventMetadata {
 }
 
 export interface NewEvent {
-  /** Supply it to make a retried append idempotent; generated otherwise. */
+  /** Supply it to make a retried append idempotent; generated (time-ordered, version 7) otherwise. */
   readonly eventId?: string;
   readonly type: string;
   readonly schemaVersion: number;
@@ -125,6 +125,7 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
 interface PgError {
   readonly code?: string;
   readonly detail?: string;
+  readonly constraint?: string;
 }
 
 /** The event store over one Kysely handle; a plain set of functions around `append_events`. */
@@ -136,7 +137,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     async append(streamId, expectedVersion, events) {
       if (events.length === 0) throw new Error('append needs at least one event');
       const payload = events.map((event) => ({
-        event_id: event.eventId ?? randomUUID(),
+        event_id: event.eventId ?? uuidV7(),
         type: event.type,
         schema_version: event.schemaVersion,
         data: event.data,
@@ -157,7 +158,13 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         if (pgError.code === 'OM001') {
           throw new ConcurrencyError(streamId, expectedVersion, Number(pgError.detail ?? 0));
         }
-        if (pgError.code === 'OM002') throw new PartialDuplicateError(streamId);
+        // 23505 on the event id: an id stored earlier met a matching version (see migration 0030).
+        if (
+          pgError.code === 'OM002' ||
+          (pgError.code === '23505' && pgError.constraint === 'events_event_id_key')
+        ) {
+          throw new PartialDuplicateError(streamId);
+        }
         throw error;
       }
     },

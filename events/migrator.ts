@@ -7,6 +7,7 @@ import * as appendWithoutCommitLock from './migrations/0004-append-without-commi
 import * as secrets from './migrations/0010-secrets.ts';
 import * as idempotencyKeys from './migrations/0020-idempotency-keys.ts';
 import * as jobLifecycle from './migrations/0021-job-lifecycle.ts';
+import * as leanAppend from './migrations/0030-lean-append.ts';
 import * as files from './migrations/0040-files.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0010-secrets': secrets,
   '0020-idempotency-keys': idempotencyKeys,
   '0021-job-lifecycle': jobLifecycle,
+  '0030-lean-append': leanAppend,
   '0040-files': files,
 };
 
