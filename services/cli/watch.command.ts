@@ -24,6 +24,10 @@ function describe(event: EventView): string {
       return `exitCode=${String(data.exitCode)} durationMs=${String(data.durationMs)}`;
     case 'JobStarted':
       return `attempt=${String(data.attempt)} worker=${String(data.workerId)}`;
+    case 'ArtifactStored':
+      return `${String(data.path)} size=${String(data.size)} sha256=${String(data.sha256).slice(0, 12)}… file=${String(data.fileId)}`;
+    case 'ArtifactRefused':
+      return `${String(data.path)} reason=${String(data.reason)}${data.detail ? ` (${String(data.detail)})` : ''}`;
     default:
       return '';
   }
