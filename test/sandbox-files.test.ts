@@ -24,7 +24,10 @@ const policy: SandboxPolicy = {
 const sandbox = createDockerSandbox({ docker, policy, extraLabels: { 'omni.test-run': testRun } });
 
 afterAll(async () => {
-  const leftovers = await docker.listContainers({ all: true, filters: { label: [`omni.test-run=${testRun}`] } });
+  const leftovers = await docker.listContainers({
+    all: true,
+    filters: { label: [`omni.test-run=${testRun}`] },
+  });
   for (const container of leftovers) await docker.getContainer(container.Id).remove({ force: true });
   expect(leftovers).toEqual([]);
 });
@@ -61,7 +64,7 @@ describe('sandbox files', () => {
     const csv = Buffer.from('name,count\nada,3\nbob,4\n');
     const binary = randomBytes(40 * kibibyte);
     const result = await run(
-      'ls -l /tmp/in/data.csv | cut -c1-10; awk -F, \'NR>1 {s+=$2} END {print s}\' /tmp/in/data.csv > /out/sum.txt; cp /tmp/in/blob.bin /out/copy.bin; cat; echo done',
+      "ls -l /tmp/in/data.csv | cut -c1-10; awk -F, 'NR>1 {s+=$2} END {print s}' /tmp/in/data.csv > /out/sum.txt; cp /tmp/in/blob.bin /out/copy.bin; cat; echo done",
       { outputs: ['/out/sum.txt', '/out/*.bin'], stdin: 'from stdin\n' },
       [
         { path: '/tmp/in/data.csv', content: csv },
@@ -92,7 +95,9 @@ describe('sandbox files', () => {
     expect(result).toMatchObject({ reason: 'exited', exitCode: 3, stdout: 'visible\n' });
     const kept = (result.outputs?.files ?? []).map((file) => file.path).sort();
     expect(kept).toHaveLength(3);
-    const refused = Object.fromEntries((result.outputs?.refused ?? []).map((entry) => [entry.path, entry.reason]));
+    const refused = Object.fromEntries(
+      (result.outputs?.refused ?? []).map((entry) => [entry.path, entry.reason]),
+    );
     expect(refused).toMatchObject({
       '/out/passwd': 'symlink',
       '/out/dir': 'not-a-regular-file',
@@ -115,10 +120,34 @@ describe('sandbox files', () => {
     expect((result.outputs?.files ?? []).map((file) => file.path)).toEqual(['/out/ok.txt']);
   });
 
+  it('survives a job that signals PID 1, fills /out past its size and forks to its pids limit', async () => {
+    const result = await run(
+      [
+        'kill -KILL 1; kill -TERM 1; kill -USR1 1',
+        'head -c 3000000 /dev/zero > /out/fill.bin 2>/dev/null || echo full',
+        'echo kept > /out/kept.txt',
+        'for i in $(seq 1 200); do (sleep 5 &) 2>/dev/null; done',
+        'echo end',
+      ].join('; '),
+      { outputs: ['/out/kept.txt', '/out/fill.bin'] },
+    );
+    expect(result).toMatchObject({ reason: 'exited', exitCode: 0 });
+    expect(result.stdout).toContain('full\n');
+    expect(result.stdout).toContain('end\n');
+    expect(result.durationMs).toBeLessThan(5_000);
+    expect((result.outputs?.files ?? []).map((file) => file.path)).toEqual(['/out/kept.txt']);
+    // /out is 2 MiB: the file stopped there and is over the 64 KiB artifact cap.
+    expect(result.outputs?.refused).toEqual([
+      expect.objectContaining({ path: '/out/fill.bin', reason: 'too-large' }),
+    ]);
+  });
+
   it('records why nothing was collected when the attempt timed out', async () => {
     const result = await run('echo x > /out/a.txt; sleep 30', { outputs: ['/out/a.txt'], timeoutMs: 1_500 });
     expect(result.reason).toBe('timeout');
     expect(result.outputs?.files).toEqual([]);
-    expect(result.outputs?.refused).toEqual([expect.objectContaining({ path: '/out', reason: 'unreadable' })]);
+    expect(result.outputs?.refused).toEqual([
+      expect.objectContaining({ path: '/out', reason: 'unreadable' }),
+    ]);
   });
 });
