@@ -11,6 +11,7 @@ import { isTerminal } from '../../events/job/job.state.ts';
 import { jobStreamId, loadJob } from '../../events/job/job-stream.ts';
 import { createApp } from '../../services/api/app.ts';
 import { mintToken } from '../../services/dev-token.ts';
+import { sandboxLabels } from '../../workers/sandbox/container-options.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
@@ -87,6 +88,34 @@ async function flushDeployment(): Promise<number> {
     if (keys.length > 0) deleted += await redis.del(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/**
+ * The worker process running the most sandbox containers right now (so its death leaves attempts
+ * running), waiting for one to run any. Worker ids are `<host>-<pid>-<random>`, and every container
+ * carries its worker's id.
+ */
+async function busiestWorker(
+  candidates: readonly ChildProcess[],
+  timeoutMs = 30_000,
+): Promise<{ child: ChildProcess; running: number } | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const running = await docker.listContainers({
+      filters: { label: [`omni.deployment=${prefix}`], status: ['running'] },
+    });
+    const byPid = new Map<number, number>();
+    for (const container of running) {
+      const pid = Number(/-(\d+)-[0-9a-f]{8}$/.exec(container.Labels[sandboxLabels.workerId] ?? '')?.[1]);
+      byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
+    }
+    const busiest = candidates
+      .map((child) => ({ child, running: byPid.get(child.pid ?? -1) ?? 0 }))
+      .sort((a, b) => b.running - a.running)[0];
+    if (busiest && busiest.running > 0) return busiest;
+    await sleep(100);
+  }
+  return undefined;
 }
 
 const containersLeft = async () =>
@@ -172,14 +201,19 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
     accepted.set(((await response.json()) as { id: string }).id, kind);
   };
   const faults: string[] = [];
+  let runningAtKill = 0;
   const batchSize = total / 6;
   for (let batch = 0; batch < 6; batch += 1) {
     await Promise.all(Array.from({ length: batchSize }, (_, j) => submit(batch * batchSize + j)));
     if (batch === 1) {
-      await sleep(1_500);
-      const victim = workers[0];
-      if (victim) await kill(victim);
-      faults.push(`SIGKILL worker at ${Date.now() - began} ms`);
+      // The victim must be running attempts when it dies, or the crash path is not exercised.
+      const victim = await busiestWorker(workers);
+      if (!victim) throw new Error('no worker ran a container within 30 s of the second batch');
+      await kill(victim.child);
+      runningAtKill = victim.running;
+      faults.push(
+        `SIGKILL worker ${victim.child.pid} running ${victim.running} containers at ${Date.now() - began} ms`,
+      );
     }
     if (batch === 2) {
       await kill(dispatcher);
@@ -275,6 +309,9 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   );
   expect(doubled).toEqual([]);
   expect(wrongOutcome).toEqual([]);
+  // The killed worker was running attempts: they are recorded abandoned (then retried per policy).
+  expect(runningAtKill).toBeGreaterThanOrEqual(1);
+  expect(abandoned).toBeGreaterThanOrEqual(1);
   expect(leftBeforeStop).toBe(0);
   expect(await containersLeft()).toBe(0);
 }, 420_000);
