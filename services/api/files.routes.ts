@@ -6,7 +6,7 @@ import { FileIntegrityError } from '../files/file-catalog.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { attachmentDisposition, fileLinks, toFileView } from './file-view.ts';
-import { ProblemError } from './problem.ts';
+import { invalidRequest, ProblemError } from './problem.ts';
 import { validationHook } from './validation-hook.ts';
 
 export interface FilesRoutesDeps {
@@ -103,13 +103,9 @@ export function createFilesRoutes(deps: FilesRoutesDeps) {
         if (Number.isFinite(declared) && declared > deps.maxUploadBytes) throw tooLarge(deps.maxUploadBytes);
         const contentType = c.req.header('content-type')?.trim() || 'application/octet-stream';
         if (contentType.length > 255 || !contentTypePattern.test(contentType)) {
-          throw new ProblemError({
-            status: 400,
-            code: 'validation-failed',
-            title: 'The request is invalid',
-            detail: 'the Content-Type header is not a media type',
-            errors: [{ pointer: '/content-type', detail: 'must be a media type such as text/csv' }],
-          });
+          throw invalidRequest('the Content-Type header is not a media type', [
+            { pointer: '/headers/content-type', detail: 'must be a media type such as text/csv' },
+          ]);
         }
         const content = await readCapped(c.req.raw.body, deps.maxUploadBytes);
         const file = await files.upload(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../events/tables.ts';
-import { ProblemError } from './problem.ts';
+import { invalidRequest, ProblemError } from './problem.ts';
 
 /** JSON with object keys sorted, so two bodies that mean the same hash the same. */
 function canonical(value: unknown): string {
@@ -22,13 +22,9 @@ export const requestHash = (body: unknown): string =>
 export function parseIdempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
-    throw new ProblemError({
-      status: 400,
-      code: 'validation-failed',
-      title: 'The request is invalid',
-      detail: 'Idempotency-Key must be 1 to 255 printable ASCII characters',
-      errors: [{ pointer: '/headers/idempotency-key', detail: 'invalid idempotency key' }],
-    });
+    throw invalidRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', [
+      { pointer: '/headers/idempotency-key', detail: 'invalid idempotency key' },
+    ]);
   }
   return header;
 }

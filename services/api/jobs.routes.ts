@@ -16,7 +16,7 @@ import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { parseIdempotencyKey, requestHash, withIdempotencyKey } from './idempotency.ts';
 import { jobLinks, toEventView, toJobView } from './job-view.ts';
-import { ProblemError } from './problem.ts';
+import { invalidRequest, ProblemError } from './problem.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
 import { validationHook } from './validation-hook.ts';
 
@@ -53,15 +53,6 @@ export async function loadVisibleJob(
   return loaded;
 }
 
-const invalid = (detail: string, errors: { pointer: string; detail: string }[]) =>
-  new ProblemError({
-    status: 400,
-    code: 'validation-failed',
-    title: 'The request is invalid',
-    detail,
-    errors,
-  });
-
 /**
  * Looks up the tenant's files a job names as inputs; the hash and size go on the job's events, so
  * the run uses exactly these bytes and the history names them even after the file is deleted.
@@ -81,7 +72,7 @@ async function resolveInputs(
   const missing = wanted.flatMap((entry, index) =>
     found[index] ? [] : [{ pointer: `/inputs/${index}/file`, detail: `file ${entry.file} does not exist` }],
   );
-  if (missing.length > 0) throw invalid('the job names input files that do not exist', missing);
+  if (missing.length > 0) throw invalidRequest('the job names input files that do not exist', missing);
   const resolved = wanted.map((entry, index) => {
     const file = found[index];
     if (!file) throw new Error('unreachable: every input was found');
@@ -90,7 +81,7 @@ async function resolveInputs(
   const total = resolved.reduce((sum, entry) => sum + entry.size, 0);
   const cap = Math.min((policy.files ?? defaultFileLimits).maxInputBytes, policy.tmpfsBytes);
   if (total > cap) {
-    throw invalid(`the input files add up to ${total} bytes; at most ${cap} fit`, [
+    throw invalidRequest(`the input files add up to ${total} bytes; at most ${cap} fit`, [
       { pointer: '/inputs', detail: `at most ${cap} bytes of input files in all` },
     ]);
   }
@@ -124,18 +115,15 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
       }
       const missing = deps.secrets ? await deps.secrets.missing(principal.tenant, secretNames) : [];
       if (missing.length > 0) {
-        throw new ProblemError({
-          status: 400,
-          code: 'validation-failed',
-          title: 'The request is invalid',
-          detail: 'the job names secrets that do not exist',
-          errors: Object.entries(input.secrets ?? {})
+        throw invalidRequest(
+          'the job names secrets that do not exist',
+          Object.entries(input.secrets ?? {})
             .filter(([, name]) => missing.includes(name))
             .map(([variable, name]) => ({
               pointer: `/secrets/${variable}`,
               detail: `secret ${name} does not exist`,
             })),
-        });
+        );
       }
       const inputs = await resolveInputs(input, principal.tenant, deps.files, deps.policy);
       const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));

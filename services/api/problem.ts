@@ -32,6 +32,17 @@ export class ProblemError extends Error {
   }
 }
 
+/** The one shape of a 400: which fields are wrong and why, so a client can fix all at once. */
+export function invalidRequest(detail: string, errors: readonly FieldError[]): ProblemError {
+  return new ProblemError({
+    status: 400,
+    code: 'validation-failed',
+    title: 'The request is invalid',
+    detail,
+    errors,
+  });
+}
+
 /** Writes a problem as `application/problem+json`; the only way errors leave the API. */
 export function problemResponse(c: Context, problem: ProblemError): Response {
   const body = {

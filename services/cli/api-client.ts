@@ -17,6 +17,14 @@ export class ApiCallError extends Error {
   }
 }
 
+/** The JSON body of a response, or the problem it carries as an ApiCallError. */
+async function jsonBody<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  const body = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!response.ok) throw new ApiCallError(response.status, body);
+  return body as T;
+}
+
 /** A tiny fetch wrapper: JSON in, JSON out, problem+json turned into ApiCallError. */
 export function createApiClient(options: ApiClientOptions) {
   const base = options.url.replace(/\/$/, '');
@@ -28,10 +36,7 @@ export function createApiClient(options: ApiClientOptions) {
         headers: { ...headers, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
       });
-      const text = await response.text();
-      const body = text ? (JSON.parse(text) as unknown) : undefined;
-      if (!response.ok) throw new ApiCallError(response.status, body);
-      return body as T;
+      return jsonBody<T>(response);
     },
     /** Sends raw bytes (an upload) and returns the JSON answer. */
     async upload<T>(path: string, content: Uint8Array, contentType: string): Promise<T> {
@@ -40,10 +45,7 @@ export function createApiClient(options: ApiClientOptions) {
         headers: { ...headers, 'content-type': contentType },
         body: content,
       });
-      const text = await response.text();
-      const body = text ? (JSON.parse(text) as unknown) : undefined;
-      if (!response.ok) throw new ApiCallError(response.status, body);
-      return body as T;
+      return jsonBody<T>(response);
     },
     /** The bytes at `path` (a download). */
     async bytes(path: string): Promise<Buffer> {
