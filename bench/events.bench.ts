@@ -26,9 +26,13 @@ async function admin(statement: string): Promise<void> {
   }
 }
 
-/** Runs `writers` loops of `once` for the bench duration; returns operations per second. */
-async function rate(writers: number, once: (writer: number) => Promise<number>): Promise<number> {
-  const deadline = performance.now() + seconds * 1000;
+/** Runs `writers` loops of `once` for `duration` seconds; returns operations and elapsed seconds. */
+async function run(
+  writers: number,
+  duration: number,
+  once: (writer: number) => Promise<number>,
+): Promise<{ readonly count: number; readonly elapsed: number }> {
+  const deadline = performance.now() + duration * 1000;
   const started = performance.now();
   const counts = await Promise.all(
     Array.from({ length: writers }, async (_, writer) => {
@@ -37,7 +41,46 @@ async function rate(writers: number, once: (writer: number) => Promise<number>):
       return count;
     }),
   );
-  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000);
+  return { count: counts.reduce((a, b) => a + b, 0), elapsed: (performance.now() - started) / 1000 };
+}
+
+/** Operations per second of `once` over the bench duration. */
+async function rate(writers: number, once: (writer: number) => Promise<number>): Promise<number> {
+  const { count, elapsed } = await run(writers, seconds, once);
+  return count / elapsed;
+}
+
+/**
+ * Operations per second of `product` and `baseline`, each run for the bench duration in alternating
+ * slices (ABBA order), so that a busy spell on a shared machine falls on both alike instead of on
+ * whichever happened to run then.
+ */
+async function compare(
+  writers: number,
+  baseline: (writer: number) => Promise<number>,
+  product: (writer: number) => Promise<number>,
+): Promise<{ readonly baseline: number; readonly product: number }> {
+  const slices = 8;
+  const totals = { baseline: { count: 0, elapsed: 0 }, product: { count: 0, elapsed: 0 } };
+  for (let slice = 0; slice < slices; slice += 1) {
+    const order =
+      slice % 4 === 0 || slice % 4 === 3
+        ? (['baseline', 'product'] as const)
+        : (['product', 'baseline'] as const);
+    for (const side of order) {
+      const { count, elapsed } = await run(
+        writers,
+        seconds / slices,
+        side === 'baseline' ? baseline : product,
+      );
+      totals[side].count += count;
+      totals[side].elapsed += elapsed;
+    }
+  }
+  return {
+    baseline: totals.baseline.count / totals.baseline.elapsed,
+    product: totals.product.count / totals.product.elapsed,
+  };
 }
 
 const format = (n: number) => Math.round(n).toLocaleString('en');
@@ -75,22 +118,25 @@ async function main(): Promise<void> {
     process.stderr.write(`omni event store bench (${quick ? 'quick' : 'full'}; ${seconds} s per rate)\n`);
 
     for (const writers of concurrencies) {
-      const baseline = await rate(writers, async (writer) => {
-        await raw.query('insert into raw_inserts (stream_id, data) values ($1, $2)', [
-          `w-${writer}`,
-          '{"n": 1}',
-        ]);
-        return 1;
-      });
       const versions = Array.from({ length: writers }, () => 0);
       const streams = Array.from({ length: writers }, () => `bench-${randomUUID()}`);
-      const appends = await rate(writers, async (writer) => {
-        const result = await store.append(streams[writer] ?? '', versions[writer] ?? 0, [
-          { type: 'BenchEvent', schemaVersion: 1, data: { n: 1 } },
-        ]);
-        versions[writer] = result.nextExpectedVersion;
-        return 1;
-      });
+      const { baseline, product: appends } = await compare(
+        writers,
+        async (writer) => {
+          await raw.query('insert into raw_inserts (stream_id, data) values ($1, $2)', [
+            `w-${writer}`,
+            '{"n": 1}',
+          ]);
+          return 1;
+        },
+        async (writer) => {
+          const result = await store.append(streams[writer] ?? '', versions[writer] ?? 0, [
+            { type: 'BenchEvent', schemaVersion: 1, data: { n: 1 } },
+          ]);
+          versions[writer] = result.nextExpectedVersion;
+          return 1;
+        },
+      );
       report(
         `single appends, ${writers} writer(s)`,
         `${format(appends)}/s`,
