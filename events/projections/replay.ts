@@ -97,6 +97,15 @@ async function rebuildAndSwap(
     db,
   );
   try {
+    // Secondary indexes are built once the rows are in (one sort each) instead of being maintained
+    // row by row through the fold. Unique and constraint indexes stay: they may arbitrate upserts.
+    const { rows: deferred } = await sql<{ name: string; definition: string }>`
+      select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as definition
+      from pg_index i
+      where i.indrelid = ${rebuild}::regclass and not i.indisunique
+        and not exists (select from pg_constraint c where c.conindid = i.indexrelid)
+    `.execute(db);
+    for (const { name } of deferred) await sql`drop index ${sql.raw(name)}`.execute(db);
     const store = createEventStore(db, options.store);
     let position = logStart;
     // Read the next batch while the current one is written: the two overlap on separate
@@ -117,6 +126,7 @@ async function rebuildAndSwap(
         break;
       }
     }
+    for (const { definition } of deferred) await sql.raw(definition).execute(db);
 
     await db.transaction().execute(async (trx) => {
       await sql`set local lock_timeout = ${sql.lit(`${options.lockTimeoutMs ?? 5000}ms`)}`.execute(trx);
