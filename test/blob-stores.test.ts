@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../services/files/blob-store.ts';
@@ -95,5 +96,30 @@ describe.each(Object.keys(drivers))('the %s blob store', (driver) => {
     await catalog.delete(twin, { actor: 'test' });
     expect(await store().has({ tenant: 'acme', sha256: first.sha256 })).toBe(false);
     expect(await catalog.find('acme', first.id)).toBeUndefined();
+  });
+
+  it('discards an artifact no event recorded, without recording anything, and leaves uploads alone', async () => {
+    const catalog = createFileCatalog(database.db, store());
+    const content = Buffer.from(`orphan-${driver}-${Date.now()}`);
+    const artifact = await catalog.storeArtifact({
+      tenant: 'acme',
+      name: 'x.txt',
+      contentType: 'text/plain',
+      content,
+      jobId: '3d1b2c4e-5f60-4a7b-8c9d-0e1f2a3b4c5d',
+      attempt: 1,
+    });
+    const upload = await catalog.upload(
+      { tenant: 'acme', name: 'u.txt', contentType: 'text/plain', content: Buffer.from('u') },
+      {},
+    );
+    await catalog.discardArtifacts('acme', [artifact.id, upload.id]);
+    expect(await catalog.find('acme', artifact.id)).toBeUndefined();
+    expect(await store().has({ tenant: 'acme', sha256: artifact.sha256 })).toBe(false);
+    expect(await catalog.find('acme', upload.id)).toBeDefined();
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from events where stream_id = ${`file-${artifact.id}`}
+    `.execute(database.db);
+    expect(rows[0]?.n).toBe(0);
   });
 });

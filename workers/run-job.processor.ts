@@ -325,8 +325,14 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       handle?.end();
     }
 
+    // Artifacts are stored before their ArtifactStored events; when no result is recorded they go.
+    const discardArtifacts = async () => {
+      const ids = (result.artifacts ?? []).map((artifact) => artifact.fileId);
+      if (ids.length > 0) await deps.files?.discardArtifacts(queued.tenant, ids);
+    };
     const stopped = handle?.stoppedBecause();
     if (stopped === 'cancelled') {
+      await discardArtifacts();
       // JobCancelled is already the record of this run; the container is gone.
       log.info({ durationMs: result.durationMs }, 'attempt cancelled while running; container killed');
       return 'stopped';
@@ -343,6 +349,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       await executeJobCommand(deps.store, jobId, command, metadata).catch((error: unknown) => {
         if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
       });
+      await discardArtifacts();
       log.warn('worker shut down during the attempt; recorded it as abandoned');
       return 'stopped';
     }
@@ -376,6 +383,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
           { status: after.state.status },
           'the attempt was ended elsewhere; its result is not recorded',
         );
+        await discardArtifacts();
         return 'stopped';
       }
       await executeJobCommand(deps.store, jobId, complete, metadata, after);

@@ -48,6 +48,11 @@ export interface FileCatalog {
   blob(key: BlobKey): Promise<Buffer | undefined>;
   /** Removes the file; its bytes go too unless another of the tenant's files names them. */
   delete(file: FileRecord, metadata: EventMetadata): Promise<void>;
+  /**
+   * Removes artifacts no event ever recorded (their attempt was ended elsewhere before its result
+   * was appended), so nothing outside the log's account is left behind; records nothing itself.
+   */
+  discardArtifacts(tenant: string, fileIds: readonly string[]): Promise<void>;
 }
 
 export const sha256Hex = (content: Buffer) => createHash('sha256').update(content).digest('hex');
@@ -154,6 +159,42 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
     });
   }
 
+  /** Deletes the row (recording `FileDeleted` when metadata is given) and its bytes once unnamed. */
+  async function remove(file: FileRecord, metadata: EventMetadata | undefined): Promise<void> {
+    const key = { tenant: file.tenant, sha256: file.sha256 };
+    await db.transaction().execute(async (trx) => {
+      await lockBlob(trx, key);
+      const deleted = await trx
+        .deleteFrom('files')
+        .where('tenant', '=', file.tenant)
+        .where('id', '=', file.id)
+        .returning('id')
+        .executeTakeFirst();
+      if (!deleted) return;
+      if (metadata) {
+        const data = fileEventSchemas.FileDeleted.data.parse({
+          fileId: file.id,
+          tenant: file.tenant,
+          sha256: file.sha256,
+        });
+        // Artifacts have no stream of their own: their deletion starts one.
+        await createEventStore(trx).append(fileStreamId(file.id), null, [
+          { type: 'FileDeleted', schemaVersion: fileEventSchemas.FileDeleted.version, data, metadata },
+        ]);
+      }
+      const stillNamed = await trx
+        .selectFrom('files')
+        .select('id')
+        .where('tenant', '=', file.tenant)
+        .where('sha256', '=', Buffer.from(file.sha256, 'hex'))
+        .limit(1)
+        .executeTakeFirst();
+      // Last, so a failure before it leaves the bytes in place; only a failed commit after it
+      // could lose bytes a row still names, and the lock keeps new rows away meanwhile.
+      if (!stillNamed) await blobs.within(trx).delete(key);
+    });
+  }
+
   return {
     upload: (file, metadata) => store(file, 'upload', metadata),
     storeArtifact: (artifact) => store(artifact, 'artifact'),
@@ -199,37 +240,13 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
 
     blob: (key) => blobs.get(key),
 
-    async delete(file, metadata) {
-      const key = { tenant: file.tenant, sha256: file.sha256 };
-      await db.transaction().execute(async (trx) => {
-        await lockBlob(trx, key);
-        const deleted = await trx
-          .deleteFrom('files')
-          .where('tenant', '=', file.tenant)
-          .where('id', '=', file.id)
-          .returning('id')
-          .executeTakeFirst();
-        if (!deleted) return;
-        const data = fileEventSchemas.FileDeleted.data.parse({
-          fileId: file.id,
-          tenant: file.tenant,
-          sha256: file.sha256,
-        });
-        // Artifacts have no stream of their own: their deletion starts one.
-        await createEventStore(trx).append(fileStreamId(file.id), null, [
-          { type: 'FileDeleted', schemaVersion: fileEventSchemas.FileDeleted.version, data, metadata },
-        ]);
-        const stillNamed = await trx
-          .selectFrom('files')
-          .select('id')
-          .where('tenant', '=', file.tenant)
-          .where('sha256', '=', Buffer.from(file.sha256, 'hex'))
-          .limit(1)
-          .executeTakeFirst();
-        // Last, so a failure before it leaves the bytes in place; only a failed commit after it
-        // could lose bytes a row still names, and the lock keeps new rows away meanwhile.
-        if (!stillNamed) await blobs.within(trx).delete(key);
-      });
+    delete: (file, metadata) => remove(file, metadata),
+
+    async discardArtifacts(tenant, fileIds) {
+      for (const id of fileIds) {
+        const file = await this.find(tenant, id);
+        if (file?.kind === 'artifact') await remove(file, undefined);
+      }
     },
   };
 }
