@@ -108,24 +108,32 @@ async function rebuildAndSwap(
     for (const { name } of deferred) await sql`drop index ${sql.raw(name)}`.execute(db);
     const store = createEventStore(db, options.store);
     let position = logStart;
-    // Read the next batch while the current one is written: the two overlap on separate
-    // connections, and the replay's speed becomes the slower of the two rather than their sum.
-    let pending = read(store, position);
+    // Batches are read ahead (each read starts as soon as the one before it arrives) while earlier
+    // ones are folded and written: reads and writes run on separate connections, so the replay
+    // goes at the pace of the slower side rather than of their sum.
+    const readAhead = 2;
+    const ahead = [read(store, position)];
+    const extend = () => {
+      const last = ahead.at(-1) ?? Promise.resolve([]);
+      const next = last.then((batch) =>
+        batch.length < batchSize ? [] : read(store, advance(batch, logStart)),
+      );
+      next.catch(() => undefined);
+      ahead.push(next);
+    };
+    while (ahead.length < readAhead) extend();
     for (;;) {
-      const batch = await pending;
+      const batch = (await ahead.shift()) ?? [];
       if (batch.length === 0) break;
       position = advance(batch, position);
-      pending = read(store, position);
-      pending.catch(() => undefined);
+      extend();
       await projection.apply(db, rebuild, batch);
       events += batch.length;
       options.onProgress?.(progress());
-      if (batch.length < batchSize) {
-        // Near the head: what is left is folded inside the swap.
-        await pending.catch(() => undefined);
-        break;
-      }
+      // Near the head: what is left is folded inside the swap.
+      if (batch.length < batchSize) break;
     }
+    await Promise.allSettled(ahead);
     for (const { definition } of deferred) await sql.raw(definition).execute(db);
 
     await db.transaction().execute(async (trx) => {
