@@ -188,9 +188,11 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       // The snapshot's xmin is the oldest transaction still running: everything below it has either
       // committed or aborted, so nothing can appear behind what we return. Computed in the same
       // statement so the bound and the rows come from one snapshot.
-      const { rows } = await sql<EventRow>`
+      // recorded_at as epoch milliseconds: a Date from a number costs a fraction of parsing the
+      // timestamp's text (a tenth of a replay's client time), and keeps the same millisecond.
+      const { rows } = await sql<Omit<EventRow, 'recorded_at'> & { recorded_ms: number }>`
         select global_position, transaction_id::text as transaction_id, stream_id, stream_version, event_id,
-               type, schema_version, data, metadata, recorded_at
+               type, schema_version, data, metadata, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms
         from events
         where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -200,7 +202,20 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         order by events.transaction_id, events.global_position
         limit ${limit}
       `.execute(db);
-      return rows.map(toCurrent);
+      return rows.map((row) =>
+        upcasters.upcast({
+          globalPosition: row.global_position,
+          transactionId: row.transaction_id,
+          streamId: row.stream_id,
+          streamVersion: row.stream_version,
+          eventId: row.event_id,
+          type: row.type,
+          schemaVersion: row.schema_version,
+          data: row.data,
+          metadata: (row.metadata ?? {}) as EventMetadata,
+          recordedAt: new Date(row.recorded_ms),
+        }),
+      );
     },
   };
 }
