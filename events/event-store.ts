@@ -107,7 +107,8 @@ interface EventRow {
   readonly recorded_at: Date;
 }
 
-function toRecordedEvent(row: EventRow): RecordedEvent {
+/** A row as an event; the time comes separately, as global reads fetch it as epoch milliseconds. */
+function toRecordedEvent(row: Omit<EventRow, 'recorded_at'>, recordedAt: Date): RecordedEvent {
   return {
     globalPosition: row.global_position,
     transactionId: row.transaction_id,
@@ -118,7 +119,7 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
     schemaVersion: row.schema_version,
     data: row.data,
     metadata: (row.metadata ?? {}) as EventMetadata,
-    recordedAt: row.recorded_at,
+    recordedAt,
   };
 }
 
@@ -131,7 +132,8 @@ interface PgError {
 /** The event store over one Kysely handle; a plain set of functions around `append_events`. */
 export function createEventStore(db: Kysely<Database>, options: EventStoreOptions = {}): EventStore {
   const upcasters = options.upcasters ?? noUpcasters;
-  const toCurrent = (row: EventRow) => upcasters.upcast(toRecordedEvent(row));
+  const toCurrent = (row: Omit<EventRow, 'recorded_at'>, recordedAt: Date) =>
+    upcasters.upcast(toRecordedEvent(row, recordedAt));
   const notify = createCommitNotifier(db);
   return {
     async append(streamId, expectedVersion, events) {
@@ -176,7 +178,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         .where('stream_id', '=', streamId)
         .orderBy('stream_version')
         .execute();
-      return rows.map((row) => toCurrent(row as EventRow));
+      return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
     },
 
     async readAll(after, limitOrOptions) {
@@ -202,20 +204,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         order by events.transaction_id, events.global_position
         limit ${limit}
       `.execute(db);
-      return rows.map((row) =>
-        upcasters.upcast({
-          globalPosition: row.global_position,
-          transactionId: row.transaction_id,
-          streamId: row.stream_id,
-          streamVersion: row.stream_version,
-          eventId: row.event_id,
-          type: row.type,
-          schemaVersion: row.schema_version,
-          data: row.data,
-          metadata: (row.metadata ?? {}) as EventMetadata,
-          recordedAt: new Date(row.recorded_ms),
-        }),
-      );
+      return rows.map((row) => toCurrent(row, new Date(row.recorded_ms)));
     },
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { type Scope, scopes } from './api/token-verifier.ts';
 
 /** A random HS256 secret for local runs that configured none. */
 export const generateDevSecret = (): string => randomBytes(32).toString('base64url');
@@ -15,17 +16,8 @@ export interface MintTokenOptions {
   readonly scopes?: readonly string[];
 }
 
-/** Every scope a regular client may hold. */
-export const clientScopes = [
-  'jobs:submit',
-  'jobs:read',
-  'jobs:cancel',
-  'events:read',
-  'secrets:write',
-  'secrets:read',
-  'files:write',
-  'files:read',
-] as const;
+/** Every scope a regular client may hold: all but `admin`. */
+export const clientScopes: readonly Scope[] = scopes.filter((scope) => scope !== 'admin');
 
 /** Signs an HS256 bearer token; used by `npm start` in development and by tests. */
 export async function mintToken(options: MintTokenOptions): Promise<string> {

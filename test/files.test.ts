@@ -297,8 +297,8 @@ describe('files', () => {
 
     const blobs = createPostgresBlobStore(stack.database.db);
     const output = () => {
-      let text = '';
-      return { out: { write: (chunk: string) => void (text += chunk) }, text: () => text };
+      const chunks: string[] = [];
+      return { out: { write: (chunk: string) => chunks.push(chunk) }, text: () => chunks.join('') };
     };
     const intact = output();
     expect(await runVerify({ db: stack.database.db, blobs }, { json: true, out: intact.out })).toBe(0);

@@ -159,6 +159,16 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
     });
   }
 
+  async function find(tenant: string, id: string): Promise<FileRecord | undefined> {
+    const row = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('tenant', '=', tenant)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? toRecord(row) : undefined;
+  }
+
   /** Deletes the row (recording `FileDeleted` when metadata is given) and its bytes once unnamed. */
   async function remove(file: FileRecord, metadata: EventMetadata | undefined): Promise<void> {
     const key = { tenant: file.tenant, sha256: file.sha256 };
@@ -199,15 +209,7 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
     upload: (file, metadata) => store(file, 'upload', metadata),
     storeArtifact: (artifact) => store(artifact, 'artifact'),
 
-    async find(tenant, id) {
-      const row = await db
-        .selectFrom('files')
-        .selectAll()
-        .where('tenant', '=', tenant)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return row ? toRecord(row) : undefined;
-    },
+    find,
 
     async list(tenant, { limit, before }) {
       let query = db.selectFrom('files').selectAll().where('tenant', '=', tenant);
@@ -244,7 +246,7 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
 
     async discardArtifacts(tenant, fileIds) {
       for (const id of fileIds) {
-        const file = await this.find(tenant, id);
+        const file = await find(tenant, id);
         if (file?.kind === 'artifact') await remove(file, undefined);
       }
     },
