@@ -10,6 +10,8 @@ export interface DatabaseOptions {
   readonly connectionString: string;
   readonly maxConnections?: number;
   readonly applicationName?: string;
+  /** Told when an idle pooled connection dies (server restart, admin terminate); default: ignored. */
+  readonly onIdleConnectionError?: (error: Error) => void;
 }
 
 /** Opens a pooled Kysely handle on the event store's database. */
@@ -21,5 +23,8 @@ export function createDatabase(options: DatabaseOptions): Kysely<Database> {
     // A forgotten open transaction would hold back pg_snapshot_xmin and stall every global reader.
     idle_in_transaction_session_timeout: 10_000,
   });
+  // An idle connection that dies is dropped by the pool and replaced on the next checkout; without a
+  // listener its 'error' event would crash the process (a Postgres restart would take every role down).
+  pool.on('error', (error) => options.onIdleConnectionError?.(error));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

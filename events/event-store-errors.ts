@@ -21,3 +21,32 @@ export class PartialDuplicateError extends Error {
     this.name = 'PartialDuplicateError';
   }
 }
+
+/** The parts of a Postgres error (or of a refusal `append_events_batch` returned) that say why. */
+export interface AppendFailure {
+  readonly code?: string | null;
+  readonly detail?: string | null;
+  readonly constraint?: string | null;
+}
+
+/**
+ * The store's error for an append `append_events` refused (see migration 0030 for the SQLSTATEs);
+ * undefined for any other failure, which callers pass on as it is.
+ */
+export function appendRefusal(
+  streamId: string,
+  expectedVersion: number | null,
+  failure: AppendFailure,
+): ConcurrencyError | PartialDuplicateError | undefined {
+  if (failure.code === 'OM001') {
+    return new ConcurrencyError(streamId, expectedVersion, Number(failure.detail ?? 0));
+  }
+  // 23505 on the event id: an id stored earlier met a matching version.
+  if (
+    failure.code === 'OM002' ||
+    (failure.code === '23505' && failure.constraint === 'events_event_id_key')
+  ) {
+    return new PartialDuplicateError(streamId);
+  }
+  return undefined;
+}

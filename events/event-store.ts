@@ -1,6 +1,12 @@
 import { type Kysely, sql } from 'kysely';
 import { createCommitNotifier } from './commit-notifier.ts';
-import { ConcurrencyError, PartialDuplicateError } from './event-store-errors.ts';
+import { appendRefusal } from './event-store-errors.ts';
+import {
+  type Appended,
+  type AppendRequest,
+  createGroupCommit,
+  type GroupCommitOptions,
+} from './group-commit.ts';
 import type { Database } from './tables.ts';
 import { noUpcasters, type Upcasters } from './upcasters.ts';
 import { uuidV7 } from './uuid-v7.ts';
@@ -64,6 +70,11 @@ export interface ReadAllOptions {
 export interface EventStoreOptions {
   /** Brings events stored at an older schema version up to the current one on read. */
   readonly upcasters?: Upcasters;
+  /**
+   * Concurrent appends share a transaction (see group-commit.ts); `false`: one transaction each.
+   * A store over a transaction never groups: its appends commit with the caller's transaction.
+   */
+  readonly groupCommit?: GroupCommitOptions | false;
 }
 
 export interface EventStore {
@@ -123,18 +134,29 @@ function toRecordedEvent(row: Omit<EventRow, 'recorded_at'>, recordedAt: Date): 
   };
 }
 
-interface PgError {
-  readonly code?: string;
-  readonly detail?: string;
-  readonly constraint?: string;
-}
-
 /** The event store over one Kysely handle; a plain set of functions around `append_events`. */
 export function createEventStore(db: Kysely<Database>, options: EventStoreOptions = {}): EventStore {
   const upcasters = options.upcasters ?? noUpcasters;
   const toCurrent = (row: Omit<EventRow, 'recorded_at'>, recordedAt: Date) =>
     upcasters.upcast(toRecordedEvent(row, recordedAt));
   const notify = createCommitNotifier(db);
+  const appendOne = async ({ streamId, expectedVersion, events }: AppendRequest): Promise<Appended> => {
+    try {
+      const { rows } = await sql<{ global_position: number; stream_version: number }>`
+        select global_position, stream_version
+        from append_events(${streamId}, ${expectedVersion}, ${JSON.stringify(events)}::jsonb)
+      `.execute(db);
+      const last = rows.at(-1);
+      if (!last) throw new Error(`append to ${streamId} returned no rows`);
+      return { globalPosition: last.global_position, streamVersion: last.stream_version };
+    } catch (error) {
+      throw appendRefusal(streamId, expectedVersion, error as { code?: string }) ?? error;
+    }
+  };
+  const append =
+    db.isTransaction || options.groupCommit === false
+      ? appendOne
+      : createGroupCommit(db, appendOne, options.groupCommit);
   return {
     async append(streamId, expectedVersion, events) {
       if (events.length === 0) throw new Error('append needs at least one event');
@@ -145,30 +167,10 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         data: event.data,
         metadata: event.metadata ?? {},
       }));
-      try {
-        const { rows } = await sql<{ global_position: number; stream_version: number }>`
-          select global_position, stream_version
-          from append_events(${streamId}, ${expectedVersion}, ${JSON.stringify(payload)}::jsonb)
-        `.execute(db);
-        const last = rows.at(-1);
-        if (!last) throw new Error(`append to ${streamId} returned no rows`);
-        // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
-        notify(streamId);
-        return { nextExpectedVersion: last.stream_version, lastGlobalPosition: last.global_position };
-      } catch (error) {
-        const pgError = error as PgError;
-        if (pgError.code === 'OM001') {
-          throw new ConcurrencyError(streamId, expectedVersion, Number(pgError.detail ?? 0));
-        }
-        // 23505 on the event id: an id stored earlier met a matching version (see migration 0030).
-        if (
-          pgError.code === 'OM002' ||
-          (pgError.code === '23505' && pgError.constraint === 'events_event_id_key')
-        ) {
-          throw new PartialDuplicateError(streamId);
-        }
-        throw error;
-      }
+      const appended = await append({ streamId, expectedVersion, events: payload });
+      // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
+      notify(streamId);
+      return { nextExpectedVersion: appended.streamVersion, lastGlobalPosition: appended.globalPosition };
     },
 
     async readStream(streamId) {

@@ -9,6 +9,7 @@ import * as idempotencyKeys from './migrations/0020-idempotency-keys.ts';
 import * as jobLifecycle from './migrations/0021-job-lifecycle.ts';
 import * as leanAppend from './migrations/0030-lean-append.ts';
 import * as files from './migrations/0040-files.ts';
+import * as appendBatch from './migrations/0050-append-batch.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0021-job-lifecycle': jobLifecycle,
   '0030-lean-append': leanAppend,
   '0040-files': files,
+  '0050-append-batch': appendBatch,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -55,7 +55,11 @@ export async function runServe(
   const logger = createLogger(config.logLevel, { role });
   const docker = createDockerClient(config.dockerHost);
   await ensureDatabase(config.databaseUrl);
-  const db = createDatabase({ connectionString: config.databaseUrl, applicationName: `omni-${role}` });
+  const db = createDatabase({
+    connectionString: config.databaseUrl,
+    applicationName: `omni-${role}`,
+    onIdleConnectionError: (error) => logger.warn({ err: error }, 'an idle database connection closed'),
+  });
   if (role === 'all') logger.info({ applied: await migrateToLatest(db) }, 'migrations are current');
 
   const generatedSecret = config.auth.jwtSecret === undefined;

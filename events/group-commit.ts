@@ -1,0 +1,152 @@
+import { type Kysely, sql } from 'kysely';
+import { appendRefusal } from './event-store-errors.ts';
+import type { Database } from './tables.ts';
+
+/** One event as `append_events` takes it. */
+export interface AppendPayloadEvent {
+  readonly event_id: string;
+  readonly type: string;
+  readonly schema_version: number;
+  readonly data: unknown;
+  readonly metadata: unknown;
+}
+
+export interface AppendRequest {
+  readonly streamId: string;
+  readonly expectedVersion: number | null;
+  readonly events: readonly AppendPayloadEvent[];
+}
+
+/** Where an append's last event landed. */
+export interface Appended {
+  readonly globalPosition: number;
+  readonly streamVersion: number;
+}
+
+export interface GroupCommitOptions {
+  /** At most this many appends share a transaction (each is a subtransaction; see migration 0050). */
+  readonly maxGroupSize?: number;
+  /** At most this many groups are in flight at once; appends arriving meanwhile form the next group. */
+  readonly maxInFlight?: number;
+}
+
+export const defaultGroupCommit = { maxGroupSize: 48, maxInFlight: 2 } as const;
+
+interface Waiting {
+  readonly request: AppendRequest;
+  readonly resolve: (appended: Appended) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface BatchRow {
+  readonly item: number;
+  readonly global_position: number | null;
+  readonly stream_version: number | null;
+  readonly error_code: string | null;
+  readonly error_detail: string | null;
+  readonly error_constraint: string | null;
+}
+
+/** Postgres chose this transaction to break a deadlock; nothing of it was written. */
+const deadlockDetected = '40P01';
+
+/**
+ * Group commit for appends made concurrently on one store. An append is sent at once while fewer
+ * than `maxInFlight` groups are in flight, so a lone writer waits for nothing; under load the
+ * appends that arrive while the groups are busy go together in the next one: one round trip, one
+ * transaction and one WAL flush for all of them, where each used to pay its own. Each append keeps
+ * its own version check, hash chain and result; a refused one (a conflict, a partial duplicate)
+ * fails alone. No append resolves before its group has committed.
+ *
+ * Within a group, appends are sent in stream-id order. Every group takes its streams' row locks in
+ * that one order, so two groups sharing streams wait for each other instead of deadlocking; should
+ * Postgres still report a deadlock, the group's appends are retried one by one.
+ */
+export function createGroupCommit(
+  db: Kysely<Database>,
+  appendOne: (request: AppendRequest) => Promise<Appended>,
+  options: GroupCommitOptions = {},
+): (request: AppendRequest) => Promise<Appended> {
+  const maxGroupSize = options.maxGroupSize ?? defaultGroupCommit.maxGroupSize;
+  const maxInFlight = options.maxInFlight ?? defaultGroupCommit.maxInFlight;
+  const queue: Waiting[] = [];
+  let inFlight = 0;
+  let drainScheduled = false;
+
+  const settleOneByOne = (group: readonly Waiting[]) => {
+    for (const waiting of group) appendOne(waiting.request).then(waiting.resolve, waiting.reject);
+  };
+
+  const sendGroup = async (group: readonly Waiting[]): Promise<void> => {
+    if (group.length === 1) {
+      const [only] = group;
+      if (only) await appendOne(only.request).then(only.resolve, only.reject);
+      return;
+    }
+    // A stable sort: appends to the same stream keep the order they were made in.
+    const ordered = [...group].sort((a, b) =>
+      a.request.streamId < b.request.streamId ? -1 : a.request.streamId > b.request.streamId ? 1 : 0,
+    );
+    const appends = ordered.map(({ request }) => ({
+      stream_id: request.streamId,
+      expected_version: request.expectedVersion,
+      events: request.events,
+    }));
+    let rows: readonly BatchRow[];
+    try {
+      ({ rows } = await sql<BatchRow>`
+        select item, global_position, stream_version, error_code, error_detail, error_constraint
+        from append_events_batch(${JSON.stringify(appends)}::jsonb)
+      `.execute(db));
+    } catch (error) {
+      if ((error as { code?: string }).code === deadlockDetected) settleOneByOne(ordered);
+      else for (const waiting of ordered) waiting.reject(error);
+      return;
+    }
+    const answered = new Set<number>();
+    for (const row of rows) {
+      const waiting = ordered[row.item - 1];
+      if (!waiting) continue;
+      answered.add(row.item - 1);
+      if (row.global_position !== null && row.stream_version !== null) {
+        waiting.resolve({ globalPosition: row.global_position, streamVersion: row.stream_version });
+        continue;
+      }
+      const { streamId, expectedVersion } = waiting.request;
+      const failure = { code: row.error_code, detail: row.error_detail, constraint: row.error_constraint };
+      waiting.reject(
+        appendRefusal(streamId, expectedVersion, failure) ??
+          new Error(`append to ${streamId} was refused (${row.error_code ?? 'no SQLSTATE'})`),
+      );
+    }
+    // Every append gets an answer, even should the function ever return fewer rows than it was given.
+    ordered.forEach((waiting, index) => {
+      if (!answered.has(index))
+        waiting.reject(new Error('append_events_batch gave no result for this append'));
+    });
+  };
+
+  const drain = () => {
+    drainScheduled = false;
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const group = queue.splice(0, maxGroupSize);
+      inFlight += 1;
+      void sendGroup(group).finally(() => {
+        inFlight -= 1;
+        if (queue.length > 0) scheduleDrain();
+      });
+    }
+  };
+  // Appends made in the same turn of the event loop (a Promise.all of them) join one group.
+  const scheduleDrain = () => {
+    if (drainScheduled) return;
+    drainScheduled = true;
+    queueMicrotask(drain);
+  };
+
+  return (request) =>
+    new Promise<Appended>((resolve, reject) => {
+      queue.push({ request, resolve, reject });
+      scheduleDrain();
+    });
+}
