@@ -7,6 +7,7 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
+import { cacheVerifiedTokens, type VerifiedTokenCacheOptions } from './verified-token-cache.ts';
 
 /** Scopes a token may carry; `admin` implies every other one and sees every tenant. */
 export const scopes = [
@@ -30,6 +31,8 @@ export interface Principal {
   readonly tenant: string;
   readonly scopes: ReadonlySet<string>;
   readonly tokenId?: string;
+  /** When the token expires (epoch milliseconds), from its `exp`. */
+  readonly expiresAt?: number;
 }
 
 export interface TokenVerifierOptions {
@@ -43,6 +46,8 @@ export interface TokenVerifierOptions {
   readonly audience?: string;
   readonly clockToleranceSeconds?: number;
   readonly tenantClaim?: string;
+  /** Remember tokens that verified (see verified-token-cache.ts); `false`: check every request. */
+  readonly cache?: VerifiedTokenCacheOptions | false;
 }
 
 /** A token the verifier refused; the reason is for logs, never for the client. */
@@ -80,7 +85,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
   };
   const tenantClaim = options.tenantClaim ?? 'tenant';
 
-  return async (token) => {
+  const verify = async (token: string): Promise<Principal> => {
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -111,8 +116,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
       tenant: typeof tenant === 'string' ? tenant : defaultTenant,
       scopes: readScopes(payload),
       ...(typeof payload.jti === 'string' ? { tokenId: payload.jti } : {}),
+      ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}),
     };
   };
+  return options.cache === false ? verify : cacheVerifiedTokens(verify, options.cache);
 }
 
 /** True when the principal holds the scope, directly or through `admin`. */
