@@ -176,7 +176,8 @@ async function pipeline(): Promise<{ readonly jobsPerSecond: number; readonly st
   return { jobsPerSecond: count / seconds, stages };
 }
 
-const raw = await rawBullmq();
+// BENCH_SKIP_RAW=1 measures the pipeline alone (for profiling it); the ratio is then meaningless.
+const raw = process.env.BENCH_SKIP_RAW ? Number.NaN : await rawBullmq();
 const full = await pipeline();
 console.log(`raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${count} jobs, concurrency ${concurrency})`);
 console.log(

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { type CoalescerOptions, createCoalescer, type Waiting } from './coalescer.ts';
 import { createCommitNotifier } from './commit-notifier.ts';
 import { appendRefusal } from './event-store-errors.ts';
 import {
@@ -75,7 +76,14 @@ export interface EventStoreOptions {
    * A store over a transaction never groups: its appends commit with the caller's transaction.
    */
   readonly groupCommit?: GroupCommitOptions | false;
+  /**
+   * Concurrent `readStream` calls share one query (`stream_id = any(...)`); `false`: one query each.
+   * A store over a transaction never groups reads: they must see its own uncommitted appends.
+   */
+  readonly groupReads?: Partial<CoalescerOptions> | false;
 }
+
+export const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
 
 export interface EventStore {
   /** Appends atomically if the stream is at `expectedVersion` (0: new stream; null: any). */
@@ -157,6 +165,60 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     db.isTransaction || options.groupCommit === false
       ? appendOne
       : createGroupCommit(db, appendOne, options.groupCommit);
+
+  const readOne = async (streamId: string): Promise<readonly RecordedEvent[]> => {
+    const rows = await db
+      .selectFrom('events')
+      .select(columns)
+      .where('stream_id', '=', streamId)
+      .orderBy('stream_version')
+      .execute();
+    return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
+  };
+  const readGroup = async (group: readonly Waiting<string, readonly RecordedEvent[]>[]) => {
+    if (group.length === 1) {
+      const [only] = group;
+      if (only) await readOne(only.request).then(only.resolve, only.reject);
+      return;
+    }
+    const streamIds = [...new Set(group.map((waiting) => waiting.request))];
+    let rows: EventRow[];
+    try {
+      rows = (await db
+        .selectFrom('events')
+        .select(columns)
+        .where(sql<boolean>`stream_id = any(${streamIds}::text[])`)
+        .orderBy('stream_id')
+        .orderBy('stream_version')
+        .execute()) as EventRow[];
+    } catch (error) {
+      for (const waiting of group) waiting.reject(error);
+      return;
+    }
+    const rowsByStream = new Map<string, EventRow[]>(streamIds.map((id) => [id, []]));
+    for (const row of rows) rowsByStream.get(row.stream_id)?.push(row);
+    // Each stream is brought up to date on its own: an event no upcaster can read fails its reader only.
+    const results = new Map<string, readonly RecordedEvent[] | { readonly error: unknown }>();
+    for (const [streamId, streamRows] of rowsByStream) {
+      try {
+        results.set(
+          streamId,
+          streamRows.map((row) => toCurrent(row, row.recorded_at)),
+        );
+      } catch (error) {
+        results.set(streamId, { error });
+      }
+    }
+    for (const waiting of group) {
+      const result = results.get(waiting.request) ?? [];
+      if ('error' in result) waiting.reject(result.error);
+      else waiting.resolve(result);
+    }
+  };
+  const readStream =
+    db.isTransaction || options.groupReads === false
+      ? readOne
+      : createCoalescer(readGroup, { ...defaultGroupReads, ...options.groupReads });
   return {
     async append(streamId, expectedVersion, events) {
       if (events.length === 0) throw new Error('append needs at least one event');
@@ -173,15 +235,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       return { nextExpectedVersion: appended.streamVersion, lastGlobalPosition: appended.globalPosition };
     },
 
-    async readStream(streamId) {
-      const rows = await db
-        .selectFrom('events')
-        .select(columns)
-        .where('stream_id', '=', streamId)
-        .orderBy('stream_version')
-        .execute();
-      return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
-    },
+    readStream,
 
     async readAll(after, limitOrOptions) {
       const { limit, types, streamPrefix } =

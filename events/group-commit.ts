@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { createCoalescer, type Waiting } from './coalescer.ts';
 import { appendRefusal } from './event-store-errors.ts';
 import type { Database } from './tables.ts';
 
@@ -32,11 +33,7 @@ export interface GroupCommitOptions {
 
 export const defaultGroupCommit = { maxGroupSize: 48, maxInFlight: 2 } as const;
 
-interface Waiting {
-  readonly request: AppendRequest;
-  readonly resolve: (appended: Appended) => void;
-  readonly reject: (error: unknown) => void;
-}
+type WaitingAppend = Waiting<AppendRequest, Appended>;
 
 interface BatchRow {
   readonly item: number;
@@ -51,12 +48,10 @@ interface BatchRow {
 const deadlockDetected = '40P01';
 
 /**
- * Group commit for appends made concurrently on one store. An append is sent at once while fewer
- * than `maxInFlight` groups are in flight, so a lone writer waits for nothing; under load the
- * appends that arrive while the groups are busy go together in the next one: one round trip, one
- * transaction and one WAL flush for all of them, where each used to pay its own. Each append keeps
- * its own version check, hash chain and result; a refused one (a conflict, a partial duplicate)
- * fails alone. No append resolves before its group has committed.
+ * Group commit for appends made concurrently on one store (grouped as coalescer.ts describes): one
+ * round trip, one transaction and one WAL flush for a group, where each append used to pay its own.
+ * Each append keeps its own version check, hash chain and result; a refused one (a conflict, a
+ * partial duplicate) fails alone. No append resolves before its group has committed.
  *
  * Within a group, appends are sent in stream-id order. Every group takes its streams' row locks in
  * that one order, so two groups sharing streams wait for each other instead of deadlocking; should
@@ -69,15 +64,11 @@ export function createGroupCommit(
 ): (request: AppendRequest) => Promise<Appended> {
   const maxGroupSize = options.maxGroupSize ?? defaultGroupCommit.maxGroupSize;
   const maxInFlight = options.maxInFlight ?? defaultGroupCommit.maxInFlight;
-  const queue: Waiting[] = [];
-  let inFlight = 0;
-  let drainScheduled = false;
-
-  const settleOneByOne = (group: readonly Waiting[]) => {
+  const settleOneByOne = (group: readonly WaitingAppend[]) => {
     for (const waiting of group) appendOne(waiting.request).then(waiting.resolve, waiting.reject);
   };
 
-  const sendGroup = async (group: readonly Waiting[]): Promise<void> => {
+  const sendGroup = async (group: readonly WaitingAppend[]): Promise<void> => {
     if (group.length === 1) {
       const [only] = group;
       if (only) await appendOne(only.request).then(only.resolve, only.reject);
@@ -126,27 +117,5 @@ export function createGroupCommit(
     });
   };
 
-  const drain = () => {
-    drainScheduled = false;
-    while (inFlight < maxInFlight && queue.length > 0) {
-      const group = queue.splice(0, maxGroupSize);
-      inFlight += 1;
-      void sendGroup(group).finally(() => {
-        inFlight -= 1;
-        if (queue.length > 0) scheduleDrain();
-      });
-    }
-  };
-  // Appends made in the same turn of the event loop (a Promise.all of them) join one group.
-  const scheduleDrain = () => {
-    if (drainScheduled) return;
-    drainScheduled = true;
-    queueMicrotask(drain);
-  };
-
-  return (request) =>
-    new Promise<Appended>((resolve, reject) => {
-      queue.push({ request, resolve, reject });
-      scheduleDrain();
-    });
+  return createCoalescer(sendGroup, { maxGroupSize, maxInFlight });
 }
