@@ -26,6 +26,12 @@ export interface SubscriptionOptions {
    */
   readonly exclusive?: boolean;
   readonly batchSize?: number;
+  /**
+   * After a batch smaller than `batchSize`, at least this long passes between one read's start and
+   * the next, notifications or not: under a steady stream of appends each read (and checkpoint
+   * write) then carries several commits' events instead of one or two. Default 0.
+   */
+  readonly gatherMs?: number;
   /** Longest sleep between reads when no notification arrives. */
   readonly maxPollIntervalMs?: number;
   /** How often a standby tries to become the owner. */
@@ -77,6 +83,7 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
           await sleep(ownershipRetryMs);
           continue;
         }
+        const readStarted = performance.now();
         const events = await store.readAll(position, { limit: batchSize, ...options.filter });
         const last = events.at(-1);
         if (!last) {
@@ -93,6 +100,10 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
           continue;
         }
         position = next;
+        const gatherLeft = readStarted + (options.gatherMs ?? 0) - performance.now();
+        if (events.length < batchSize && gatherLeft > 0 && !stopped) {
+          await new Promise((resolve) => setTimeout(resolve, gatherLeft));
+        }
       } catch (error) {
         options.onError?.(error);
         await sleep(maxPollIntervalMs);
