@@ -3,6 +3,7 @@ import type { RecordedEvent } from '../event-store.ts';
 import { defaultJobTenant } from '../job/job.evolve.ts';
 import { jobStreamPrefix } from '../job/job-stream.ts';
 import type { Database } from '../tables.ts';
+import { arrayLiteral } from './array-literal.ts';
 import type { Projection } from './projection.ts';
 
 /** One row of the jobs read model, as JSON (timestamps as ISO strings) so it round-trips unchanged. */
@@ -210,11 +211,11 @@ async function applyJobEvents(
   if (changed.length === 0) return;
   const updates = sql.join(jobColumns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`));
   const arrays = jobColumns.map(
-    (column) => sql`${changed.map((row) => row[column])}::${sql.raw(jobColumnTypes[column])}[]`,
+    (column) => sql`${arrayLiteral(changed.map((row) => row[column]))}::${sql.raw(jobColumnTypes[column])}[]`,
   );
   await sql`
     insert into ${sql.table(table)} (id, ${sql.join(jobColumns.map((column) => sql.ref(column)))})
-    select * from unnest(${changed.map((row) => row.id)}::uuid[], ${sql.join(arrays)})
+    select * from unnest(${arrayLiteral(changed.map((row) => row.id))}::uuid[], ${sql.join(arrays)})
     on conflict (id) do update set ${updates}
   `.execute(db);
 }

@@ -17,6 +17,6 @@ export interface Projection {
   /** Which events it folds, so the others are filtered out in the database. */
   readonly types?: readonly string[];
   readonly streamPrefix?: string;
-  /** Folds a batch into `table`, inside the caller's transaction (or, during replay, none). */
+  /** Folds a batch into `table`, inside the caller's transaction (during replay, one per batch). */
   apply(db: Kysely<Database>, table: string, events: readonly RecordedEvent[]): Promise<void>;
 }

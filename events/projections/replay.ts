@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import {
   createEventStore,
   type EventStoreOptions,
@@ -67,6 +67,16 @@ export async function replayProjection(
   });
 }
 
+/** The first read's size; each read after it asks for `batchGrowth` times more, up to the batch size. */
+const firstBatchSize = 1000;
+const batchGrowth = 4;
+
+/** Waits for all, then throws the first failure: nothing is left running against a table about to be dropped. */
+async function settleAll(pending: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(pending)).find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 async function rebuildAndSwap(
   db: Kysely<Database>,
   projection: Projection,
@@ -80,61 +90,86 @@ async function rebuildAndSwap(
     const seconds = (performance.now() - started) / 1000;
     return { events, seconds, eventsPerSecond: seconds > 0 ? Math.round(events / seconds) : 0 };
   };
-  const read = (store: ReturnType<typeof createEventStore>, after: LogPosition) =>
-    store.readAll(after, {
-      limit: batchSize,
+  // A read asks for `limit` events; fewer means it reached the head of the log.
+  const read = async (store: ReturnType<typeof createEventStore>, after: LogPosition, limit: number) => {
+    const batch = await store.readAll(after, {
+      limit,
       ...(projection.types ? { types: projection.types } : {}),
       ...(projection.streamPrefix ? { streamPrefix: projection.streamPrefix } : {}),
     });
+    return { events: batch, atHead: batch.length < limit };
+  };
   const advance = (batch: readonly RecordedEvent[], after: LogPosition): LogPosition => {
     const last = batch.at(-1);
     return last ? { transactionId: last.transactionId, globalPosition: last.globalPosition } : after;
   };
 
+  const store = createEventStore(db, options.store);
+  // Batches are read ahead (each read starts as soon as the one before it arrives) while earlier
+  // ones are folded and written: reads and writes run on separate connections, so the replay goes
+  // at the pace of the slower side rather than of their sum. The first reads are small and grow to
+  // `batchSize`: nothing overlaps the first read, and on a short log a full batch of latency is a
+  // tenth of the run. The first read also overlaps creating the twin.
+  const readAhead = 2;
+  const headReached = { events: [], atHead: true } as const;
+  let limit = Math.min(batchSize, firstBatchSize);
+  const ahead: Promise<{ events: readonly RecordedEvent[]; atHead: boolean }>[] = [];
+  const extend = () => {
+    const last = ahead.at(-1);
+    const nextLimit = limit;
+    const next = last
+      ? last.then((batch) =>
+          batch.atHead ? headReached : read(store, advance(batch.events, logStart), nextLimit),
+        )
+      : read(store, logStart, nextLimit);
+    // Awaited in turn below; one that fails before its turn must not be an unhandled rejection.
+    next.catch(() => undefined);
+    ahead.push(next);
+    limit = Math.min(batchSize, limit * batchGrowth);
+  };
+  while (ahead.length < readAhead) extend();
+
+  // Until the swap nothing needs the twin to survive a crash, so its statements commit without
+  // waiting for the WAL flush; the swap commits as usual, which flushes everything before it.
+  const unflushed = <T>(work: (trx: Transaction<Database>) => Promise<T>) =>
+    db.transaction().execute(async (trx) => {
+      await sql`set local synchronous_commit = off`.execute(trx);
+      return work(trx);
+    });
   // `like ... including all` keeps the twin's columns, defaults, constraints and indexes in step
-  // with whatever the migrations made of the live table.
-  await sql`create table ${sql.table(rebuild)} (like ${sql.table(projection.table)} including all)`.execute(
-    db,
-  );
-  try {
-    // Secondary indexes are built once the rows are in (one sort each) instead of being maintained
-    // row by row through the fold. Unique and constraint indexes stay: they may arbitrate upserts.
-    const { rows: deferred } = await sql<{ name: string; definition: string }>`
+  // with whatever the migrations made of the live table. Secondary indexes are built once the rows
+  // are in (one sort each) instead of being maintained row by row through the fold. Unique and
+  // constraint indexes stay: they may arbitrate upserts.
+  const deferred = await unflushed(async (trx) => {
+    await sql`create table ${sql.table(rebuild)} (like ${sql.table(projection.table)} including all)`.execute(
+      trx,
+    );
+    const { rows } = await sql<{ name: string; definition: string }>`
       select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as definition
       from pg_index i
       where i.indrelid = ${rebuild}::regclass and not i.indisunique
         and not exists (select from pg_constraint c where c.conindid = i.indexrelid)
-    `.execute(db);
-    for (const { name } of deferred) await sql`drop index ${sql.raw(name)}`.execute(db);
-    const store = createEventStore(db, options.store);
+    `.execute(trx);
+    if (rows.length > 0)
+      await sql`drop index ${sql.raw(rows.map(({ name }) => name).join(', '))}`.execute(trx);
+    return rows;
+  });
+  try {
     let position = logStart;
-    // Batches are read ahead (each read starts as soon as the one before it arrives) while earlier
-    // ones are folded and written: reads and writes run on separate connections, so the replay
-    // goes at the pace of the slower side rather than of their sum.
-    const readAhead = 2;
-    const ahead = [read(store, position)];
-    const extend = () => {
-      const last = ahead.at(-1) ?? Promise.resolve([]);
-      const next = last.then((batch) =>
-        batch.length < batchSize ? [] : read(store, advance(batch, logStart)),
-      );
-      next.catch(() => undefined);
-      ahead.push(next);
-    };
-    while (ahead.length < readAhead) extend();
     for (;;) {
-      const batch = (await ahead.shift()) ?? [];
+      const { events: batch, atHead } = (await ahead.shift()) ?? headReached;
       if (batch.length === 0) break;
       position = advance(batch, position);
       extend();
-      await projection.apply(db, rebuild, batch);
+      await unflushed((trx) => projection.apply(trx, rebuild, batch));
       events += batch.length;
       options.onProgress?.(progress());
       // Near the head: what is left is folded inside the swap.
-      if (batch.length < batchSize) break;
+      if (atHead) break;
     }
     await Promise.allSettled(ahead);
-    for (const { definition } of deferred) await sql.raw(definition).execute(db);
+    // Each index on a connection of its own: they sort in parallel, and the longest sets the wait.
+    await settleAll(deferred.map(({ definition }) => unflushed((trx) => sql.raw(definition).execute(trx))));
 
     await db.transaction().execute(async (trx) => {
       await sql`set local lock_timeout = ${sql.lit(`${options.lockTimeoutMs ?? 5000}ms`)}`.execute(trx);
@@ -143,7 +178,7 @@ async function rebuildAndSwap(
       await sql`lock table ${sql.table(projection.table)} in exclusive mode`.execute(trx);
       const swapStore = createEventStore(trx, options.store);
       for (;;) {
-        const batch = await read(swapStore, position);
+        const { events: batch } = await read(swapStore, position, batchSize);
         if (batch.length === 0) break;
         await projection.apply(trx, rebuild, batch);
         position = advance(batch, position);
