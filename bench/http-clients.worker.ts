@@ -1,5 +1,9 @@
 // A worker thread of HTTP clients for the pipeline bench: they submit off the server's event loop,
 // as clients in other processes would, so the figure is the product's and not the load generator's.
+// node:http with keep-alive rather than fetch: measured here, fetch spent about three times the CPU
+// per request (0.4 ms against 0.13 ms for client and a plain server together), CPU the product's
+// server would otherwise get on a two-core machine.
+import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 
 export interface HttpClientsTask {
@@ -11,15 +15,36 @@ export interface HttpClientsTask {
 }
 
 const task = workerData as HttpClientsTask;
+const target = new URL(task.url);
+const agent = new Agent({ keepAlive: true, maxSockets: task.clients });
+const headers = { ...task.headers, 'content-length': String(Buffer.byteLength(task.body)) };
+
+/** One POST; resolves once the whole answer arrived, refuses anything but 202. */
+const submit = () =>
+  new Promise<void>((resolve, reject) => {
+    const outgoing = request(
+      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers },
+      (response) => {
+        response.resume();
+        response.once('end', () =>
+          response.statusCode === 202
+            ? resolve()
+            : reject(new Error(`submit answered ${response.statusCode}`)),
+        );
+      },
+    );
+    outgoing.once('error', reject);
+    outgoing.end(task.body);
+  });
+
 let next = 0;
 await Promise.all(
   Array.from({ length: task.clients }, async () => {
     while (next < task.count) {
       next += 1;
-      const response = await fetch(task.url, { method: 'POST', headers: task.headers, body: task.body });
-      if (response.status !== 202) throw new Error(`submit answered ${response.status}`);
-      await response.arrayBuffer();
+      await submit();
     }
   }),
 );
+agent.destroy();
 parentPort?.postMessage('done');

@@ -5,47 +5,29 @@ import { randomUUID } from 'node:crypto';
 import { Worker as Thread } from 'node:worker_threads';
 import { serve } from '@hono/node-server';
 import { Queue, Worker } from 'bullmq';
+import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import { createDatabase } from '../events/database.ts';
 import { createEventStore } from '../events/event-store.ts';
 import { createApp } from '../services/api/app.ts';
 import { mintToken } from '../services/dev-token.ts';
 import { createTestDatabase } from '../test/support/test-database.ts';
 import { testPolicy } from '../test/support/test-policy.ts';
 import { testSecret, testTokenVerifier } from '../test/support/test-stack.ts';
-import { startDispatcher } from '../workers/dispatcher.ts';
-import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
-import { createRunJobProcessor } from '../workers/run-job.processor.ts';
-import type { Sandbox } from '../workers/sandbox/sandbox.ts';
 import type { HttpClientsTask } from './http-clients.worker.ts';
+import type { PipelineWorkersTask } from './pipeline-workers.worker.ts';
+import { type CpuSnapshot, cpuBetween, nodeCpuMs, postgresCpu, redisCpuMs } from './process-cpu.ts';
 
 const count = Number(process.env.BENCH_JOBS ?? 500);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
+/** Each side runs this many times, alternating (ABBA), so a busy spell on a shared machine falls on both. */
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const redisUrl = 'redis://127.0.0.1:6379';
 const logger = pino({ level: 'silent' });
 
-/** A sandbox that returns at once: the bench measures the pipeline, not Docker. */
-const noopSandbox: Sandbox = {
-  prepare: async () => ({ imageId: 'sha256:noop' }),
-  run: async () => {
-    const now = new Date();
-    return {
-      reason: 'exited',
-      exitCode: 0,
-      stdout: '',
-      stderr: '',
-      outputTruncated: false,
-      startedAt: now,
-      finishedAt: now,
-      durationMs: 0,
-      imageId: 'sha256:noop',
-    };
-  },
-};
-
+/** Seconds raw BullMQ takes to add and process `count` jobs. */
 async function rawBullmq(): Promise<number> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
@@ -71,7 +53,46 @@ async function rawBullmq(): Promise<number> {
   await queue.obliterate({ force: true });
   await queue.close();
   connection.disconnect();
-  return count / seconds;
+  return seconds;
+}
+
+/**
+ * Seconds and this process's CPU for the same clients to POST `count` bodies to a bare Hono app that
+ * parses the JSON and answers 202: what HTTP alone costs the pipeline, before any product code.
+ */
+async function bareHono(): Promise<{ readonly seconds: number; readonly cpuMs: number }> {
+  const app = new Hono().post('/v1/jobs', async (c) => {
+    await c.req.json();
+    return c.json({ id: randomUUID(), status: 'queued' }, 202);
+  });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+  });
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/v1/jobs`;
+  const cpu = nodeCpuMs();
+  const started = performance.now();
+  await submitFromClients({
+    url,
+    headers: { 'content-type': 'application/json' },
+    body: '{"image":"x","command":["true"]}',
+    count,
+    clients: 32,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const cpuMs = nodeCpuMs() - cpu;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return { seconds, cpuMs };
+}
+
+/** Runs the HTTP clients thread for one task and waits for it to finish. */
+async function submitFromClients(task: HttpClientsTask): Promise<void> {
+  const clients = new Thread(new URL('./http-clients.worker.ts', import.meta.url), { workerData: task });
+  await new Promise((resolve, reject) => {
+    clients.once('message', resolve);
+    clients.once('error', reject);
+  });
+  await clients.terminate();
 }
 
 /** Where a job's time went, from the log's and the queue's own timestamps. */
@@ -88,32 +109,30 @@ const median = (values: number[]): number =>
   values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const mean = (values: readonly number[]): number => values.reduce((sum, v) => sum + v, 0) / values.length;
 
-async function pipeline(): Promise<{ readonly jobsPerSecond: number; readonly stages: Stages }> {
+interface Pipeline {
+  /** Seconds from the first submit of `count` more jobs until the last of them succeeded. */
+  round(): Promise<number>;
+  /** The Postgres processes' CPU so far (see process-cpu.ts). */
+  postgresCpu(): Promise<CpuSnapshot>;
+  /** Where the jobs of every round spent their time. */
+  stages(): Promise<Stages>;
+  stop(): Promise<void>;
+}
+
+async function startPipeline(): Promise<Pipeline> {
   const database = await createTestDatabase('bench_pipeline');
   const store = createEventStore(database.db);
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = createJobQueue({ connection: redis, prefix });
-  const dispatcher = await startDispatcher({
-    db: database.db,
-    connectionString: database.url,
-    queue,
-    logger,
+  // The dispatcher and the worker in a thread of their own, as they run in processes of their own.
+  const workersTask: PipelineWorkersTask = { databaseUrl: database.url, redisUrl, prefix, concurrency };
+  const workers = new Thread(new URL('./pipeline-workers.worker.ts', import.meta.url), {
+    workerData: workersTask,
   });
-  // The worker gets its own pool, as a worker process has: 32 submitting clients must not queue
-  // its appends behind theirs for the API's connections.
-  const workerDb = createDatabase({ connectionString: database.url, applicationName: 'bench-worker' });
-  const processor = createRunJobProcessor({
-    store: createEventStore(workerDb),
-    sandbox: noopSandbox,
-    workerId: 'bench',
-    logger,
-  });
-  const worker = startExecutorWorker({
-    connection: redis.duplicate(),
-    prefix,
-    concurrency,
-    process: processor,
+  await new Promise((resolve, reject) => {
+    workers.once('message', resolve);
+    workers.once('error', reject);
   });
   const app = createApp({
     store,
@@ -133,60 +152,103 @@ async function pipeline(): Promise<{ readonly jobsPerSecond: number; readonly st
   };
   const body = JSON.stringify({ image: testPolicy.allowedImages[0], command: ['true'] });
 
-  const started = performance.now();
-  // 32 clients submitting in parallel, in a thread of their own.
-  const task: HttpClientsTask = { url, headers, body, count, clients: 32 };
-  const clients = new Thread(new URL('./http-clients.worker.ts', import.meta.url), { workerData: task });
-  await new Promise((resolve, reject) => {
-    clients.once('message', resolve);
-    clients.once('error', reject);
-  });
-  await clients.terminate();
-  for (;;) {
-    const { rows } = await sql<{
-      n: number;
-    }>`select count(*)::int as n from events where type = 'JobSucceeded'`.execute(database.db);
-    if ((rows[0]?.n ?? 0) >= count) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const { rows: recorded } = await sql<{ job_id: string; submitted: Date }>`
-    select substr(stream_id, 5) as job_id, recorded_at as submitted from events where type = 'JobSubmitted'
-  `.execute(database.db);
-  const byJob = new Map(recorded.map((row) => [row.job_id, row]));
-  const dispatch: number[] = [];
-  const wait: number[] = [];
-  const work: number[] = [];
-  for (const message of await queue.getJobs(['completed'])) {
-    const job = byJob.get(message.data.jobId);
-    if (!job || message.processedOn === undefined) continue;
-    dispatch.push(message.timestamp - job.submitted.getTime());
-    wait.push(message.processedOn - message.timestamp);
-    if (message.finishedOn !== undefined) work.push(message.finishedOn - message.processedOn);
-  }
-  const stages = { dispatchMs: median(dispatch), waitMs: median(wait), slotMs: mean(work) };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await worker.close();
-  await dispatcher.stop();
-  await workerDb.destroy();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  redis.disconnect();
-  await database.destroy();
-  return { jobsPerSecond: count / seconds, stages };
+  let submitted = 0;
+  return {
+    async round() {
+      const started = performance.now();
+      // 32 clients submitting in parallel, in a thread of their own.
+      await submitFromClients({ url, headers, body, count, clients: 32 });
+      submitted += count;
+      for (;;) {
+        const { rows } = await sql<{
+          n: number;
+        }>`select count(*)::int as n from events where type = 'JobSucceeded'`.execute(database.db);
+        if ((rows[0]?.n ?? 0) >= submitted) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return (performance.now() - started) / 1000;
+    },
+    postgresCpu: () => postgresCpu(database.db),
+    async stages() {
+      const { rows: recorded } = await sql<{ job_id: string; submitted: Date }>`
+        select substr(stream_id, 5) as job_id, recorded_at as submitted from events where type = 'JobSubmitted'
+      `.execute(database.db);
+      const byJob = new Map(recorded.map((row) => [row.job_id, row]));
+      const dispatch: number[] = [];
+      const wait: number[] = [];
+      const work: number[] = [];
+      for (const message of await queue.getJobs(['completed'])) {
+        const job = byJob.get(message.data.jobId);
+        if (!job || message.processedOn === undefined) continue;
+        dispatch.push(message.timestamp - job.submitted.getTime());
+        wait.push(message.processedOn - message.timestamp);
+        if (message.finishedOn !== undefined) work.push(message.finishedOn - message.processedOn);
+      }
+      return { dispatchMs: median(dispatch), waitMs: median(wait), slotMs: mean(work) };
+    },
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      workers.postMessage('stop');
+      await new Promise((resolve) => workers.once('message', resolve));
+      await workers.terminate();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      redis.disconnect();
+      await database.destroy();
+    },
+  };
 }
 
 // BENCH_SKIP_RAW=1 measures the pipeline alone (for profiling it); the ratio is then meaningless.
-const raw = process.env.BENCH_SKIP_RAW ? Number.NaN : await rawBullmq();
-const full = await pipeline();
-console.log(`raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${count} jobs, concurrency ${concurrency})`);
+const skipRaw = Boolean(process.env.BENCH_SKIP_RAW);
+const pipeline = await startPipeline();
+const seconds = { raw: 0, pipeline: 0 };
+// CPU per side: this process (every thread: API, clients, dispatcher, worker), Postgres, Redis.
+const cpu = { raw: { node: 0, redis: 0 }, pipeline: { node: 0, redis: 0, postgres: 0 } };
+const redisProbe = new Redis(redisUrl);
+for (let round = 0; round < rounds; round += 1) {
+  const order = round % 2 === 0 ? (['raw', 'pipeline'] as const) : (['pipeline', 'raw'] as const);
+  for (const side of order) {
+    const node = nodeCpuMs();
+    const redis = await redisCpuMs(redisProbe);
+    if (side === 'raw' && !skipRaw) {
+      seconds.raw += await rawBullmq();
+      cpu.raw.node += nodeCpuMs() - node;
+      cpu.raw.redis += (await redisCpuMs(redisProbe)) - redis;
+    }
+    if (side === 'pipeline') {
+      const postgres = await pipeline.postgresCpu();
+      seconds.pipeline += await pipeline.round();
+      cpu.pipeline.node += nodeCpuMs() - node;
+      cpu.pipeline.redis += (await redisCpuMs(redisProbe)) - redis;
+      cpu.pipeline.postgres += cpuBetween(postgres, await pipeline.postgresCpu());
+    }
+  }
+}
+redisProbe.disconnect();
+const http = skipRaw ? { seconds: Number.NaN, cpuMs: Number.NaN } : await bareHono();
+const stages = await pipeline.stages();
+await pipeline.stop();
+const raw = skipRaw ? Number.NaN : (count * rounds) / seconds.raw;
+const full = (count * rounds) / seconds.pipeline;
 console.log(
-  `pipeline HTTP→events→queue→worker→result (no-op sandbox): ${full.jobsPerSecond.toFixed(0)} jobs/s`,
+  `raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${rounds} rounds of ${count} jobs, concurrency ${concurrency})`,
+);
+console.log(`pipeline HTTP→events→queue→worker→result (no-op sandbox): ${full.toFixed(0)} jobs/s`);
+console.log(
+  `  per job: dispatch ${stages.dispatchMs.toFixed(0)} ms and waiting for a worker slot ${stages.waitMs.toFixed(0)} ms (medians), ` +
+    `in a slot ${stages.slotMs.toFixed(0)} ms (mean; ${concurrency} slots)`,
+);
+const perJob = (ms: number) => (ms / (count * rounds)).toFixed(2);
+console.log(
+  `  CPU per job: pipeline ${perJob(cpu.pipeline.node)} ms Node (API, clients, dispatcher, worker), ` +
+    `${perJob(cpu.pipeline.postgres)} ms Postgres, ${perJob(cpu.pipeline.redis)} ms Redis; ` +
+    `raw BullMQ ${perJob(cpu.raw.node)} ms Node, ${perJob(cpu.raw.redis)} ms Redis`,
 );
 console.log(
-  `  per job: dispatch ${full.stages.dispatchMs.toFixed(0)} ms and waiting for a worker slot ${full.stages.waitMs.toFixed(0)} ms (medians), ` +
-    `in a slot ${full.stages.slotMs.toFixed(0)} ms (mean; ${concurrency} slots)`,
+  `bare Hono (the same clients, JSON parsed, 202): ${(count / http.seconds).toFixed(0)} requests/s, ` +
+    `${(http.cpuMs / count).toFixed(2)} ms Node CPU per request (server and clients)`,
 );
-console.log(`ratio: ${(full.jobsPerSecond / raw).toFixed(2)} (goal ≥ 0.30)`);
+console.log(`ratio: ${(full / raw).toFixed(2)} (goal ≥ 0.30)`);
 // A benchmark stops by itself: idle keep-alive sockets and pool timers must not hold it open.
 process.exit(0);
