@@ -11,6 +11,7 @@ import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import type { Sandbox } from '../workers/sandbox/sandbox.ts';
+import { threadCpuMs } from './process-cpu.ts';
 
 export interface PipelineWorkersTask {
   readonly databaseUrl: string;
@@ -65,8 +66,15 @@ const worker = startExecutorWorker({
     logger,
   }),
 });
+/** What the main thread may ask: this thread's CPU so far, or to stop. */
+export type PipelineWorkersRequest = 'cpu' | 'stop';
+
 parentPort?.postMessage('ready');
-parentPort?.once('message', async () => {
+parentPort?.on('message', async (request: PipelineWorkersRequest) => {
+  if (request === 'cpu') {
+    parentPort?.postMessage({ cpuMs: threadCpuMs() });
+    return;
+  }
   await worker.close();
   await dispatcher.stop();
   await queue.close();

@@ -17,8 +17,15 @@ import { testPolicy } from '../test/support/test-policy.ts';
 import { testSecret, testTokenVerifier } from '../test/support/test-stack.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import type { HttpClientsTask } from './http-clients.worker.ts';
-import type { PipelineWorkersTask } from './pipeline-workers.worker.ts';
-import { type CpuSnapshot, cpuBetween, nodeCpuMs, postgresCpu, redisCpuMs } from './process-cpu.ts';
+import type { PipelineWorkersRequest, PipelineWorkersTask } from './pipeline-workers.worker.ts';
+import {
+  type CpuSnapshot,
+  cpuBetween,
+  nodeCpuMs,
+  postgresCpu,
+  redisCpuMs,
+  threadCpuMs,
+} from './process-cpu.ts';
 
 const count = Number(process.env.BENCH_JOBS ?? 500);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -60,7 +67,7 @@ async function rawBullmq(): Promise<number> {
  * Seconds and this process's CPU for the same clients to POST `count` bodies to a bare Hono app that
  * parses the JSON and answers 202: what HTTP alone costs the pipeline, before any product code.
  */
-async function bareHono(): Promise<{ readonly seconds: number; readonly cpuMs: number }> {
+async function bareHono(): Promise<{ readonly seconds: number; readonly serverCpuMs: number }> {
   const app = new Hono().post('/v1/jobs', async (c) => {
     await c.req.json();
     return c.json({ id: randomUUID(), status: 'queued' }, 202);
@@ -70,7 +77,7 @@ async function bareHono(): Promise<{ readonly seconds: number; readonly cpuMs: n
   });
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/v1/jobs`;
-  const cpu = nodeCpuMs();
+  const cpu = threadCpuMs();
   const started = performance.now();
   await submitFromClients({
     url,
@@ -80,19 +87,21 @@ async function bareHono(): Promise<{ readonly seconds: number; readonly cpuMs: n
     clients: 32,
   });
   const seconds = (performance.now() - started) / 1000;
-  const cpuMs = nodeCpuMs() - cpu;
+  const serverCpuMs = threadCpuMs() - cpu;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return { seconds, cpuMs };
+  return { seconds, serverCpuMs };
 }
 
 /** Runs the HTTP clients thread for one task and waits for it to finish. */
-async function submitFromClients(task: HttpClientsTask): Promise<void> {
+/** Runs the HTTP clients thread for one task; returns the CPU milliseconds the clients spent. */
+async function submitFromClients(task: HttpClientsTask): Promise<number> {
   const clients = new Thread(new URL('./http-clients.worker.ts', import.meta.url), { workerData: task });
-  await new Promise((resolve, reject) => {
+  const { cpuMs } = await new Promise<{ cpuMs: number }>((resolve, reject) => {
     clients.once('message', resolve);
     clients.once('error', reject);
   });
   await clients.terminate();
+  return cpuMs;
 }
 
 /** Where a job's time went, from the log's and the queue's own timestamps. */
@@ -110,8 +119,16 @@ const median = (values: number[]): number =>
 const mean = (values: readonly number[]): number => values.reduce((sum, v) => sum + v, 0) / values.length;
 
 interface Pipeline {
-  /** Seconds from the first submit of `count` more jobs until the last of them succeeded. */
-  round(): Promise<number>;
+  /**
+   * `count` more jobs from the first submit until the last of them succeeded: the seconds, and the
+   * CPU milliseconds of each role's thread (the clients are the load generator, not the product).
+   */
+  round(): Promise<{
+    readonly seconds: number;
+    readonly apiCpuMs: number;
+    readonly workersCpuMs: number;
+    readonly clientsCpuMs: number;
+  }>;
   /** The Postgres processes' CPU so far (see process-cpu.ts). */
   postgresCpu(): Promise<CpuSnapshot>;
   /** Where the jobs of every round spent their time. */
@@ -152,12 +169,19 @@ async function startPipeline(): Promise<Pipeline> {
   };
   const body = JSON.stringify({ image: testPolicy.allowedImages[0], command: ['true'] });
 
+  const workersCpuMs = async () => {
+    const reply = new Promise<{ cpuMs: number }>((resolve) => workers.once('message', resolve));
+    workers.postMessage('cpu' satisfies PipelineWorkersRequest);
+    return (await reply).cpuMs;
+  };
   let submitted = 0;
   return {
     async round() {
       const started = performance.now();
+      const apiCpu = threadCpuMs();
+      const workersCpu = await workersCpuMs();
       // 32 clients submitting in parallel, in a thread of their own.
-      await submitFromClients({ url, headers, body, count, clients: 32 });
+      const clientsCpuMs = await submitFromClients({ url, headers, body, count, clients: 32 });
       submitted += count;
       for (;;) {
         const { rows } = await sql<{
@@ -166,7 +190,12 @@ async function startPipeline(): Promise<Pipeline> {
         if ((rows[0]?.n ?? 0) >= submitted) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      return (performance.now() - started) / 1000;
+      return {
+        seconds: (performance.now() - started) / 1000,
+        apiCpuMs: threadCpuMs() - apiCpu,
+        workersCpuMs: (await workersCpuMs()) - workersCpu,
+        clientsCpuMs,
+      };
     },
     postgresCpu: () => postgresCpu(database.db),
     async stages() {
@@ -188,7 +217,7 @@ async function startPipeline(): Promise<Pipeline> {
     },
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      workers.postMessage('stop');
+      workers.postMessage('stop' satisfies PipelineWorkersRequest);
       await new Promise((resolve) => workers.once('message', resolve));
       await workers.terminate();
       await queue.obliterate({ force: true });
@@ -203,51 +232,59 @@ async function startPipeline(): Promise<Pipeline> {
 const skipRaw = Boolean(process.env.BENCH_SKIP_RAW);
 const pipeline = await startPipeline();
 const seconds = { raw: 0, pipeline: 0 };
-// CPU per side: this process (every thread: API, clients, dispatcher, worker), Postgres, Redis.
-const cpu = { raw: { node: 0, redis: 0 }, pipeline: { node: 0, redis: 0, postgres: 0 } };
+// CPU per side, in milliseconds: each thread of this process, Postgres, Redis.
+const cpu = {
+  raw: { node: 0, redis: 0 },
+  pipeline: { api: 0, workers: 0, clients: 0, postgres: 0, redis: 0 },
+};
 const redisProbe = new Redis(redisUrl);
 for (let round = 0; round < rounds; round += 1) {
   const order = round % 2 === 0 ? (['raw', 'pipeline'] as const) : (['pipeline', 'raw'] as const);
   for (const side of order) {
-    const node = nodeCpuMs();
     const redis = await redisCpuMs(redisProbe);
     if (side === 'raw' && !skipRaw) {
+      const node = nodeCpuMs();
       seconds.raw += await rawBullmq();
       cpu.raw.node += nodeCpuMs() - node;
       cpu.raw.redis += (await redisCpuMs(redisProbe)) - redis;
     }
     if (side === 'pipeline') {
       const postgres = await pipeline.postgresCpu();
-      seconds.pipeline += await pipeline.round();
-      cpu.pipeline.node += nodeCpuMs() - node;
+      const result = await pipeline.round();
+      seconds.pipeline += result.seconds;
+      cpu.pipeline.api += result.apiCpuMs;
+      cpu.pipeline.workers += result.workersCpuMs;
+      cpu.pipeline.clients += result.clientsCpuMs;
       cpu.pipeline.redis += (await redisCpuMs(redisProbe)) - redis;
       cpu.pipeline.postgres += cpuBetween(postgres, await pipeline.postgresCpu());
     }
   }
 }
 redisProbe.disconnect();
-const http = skipRaw ? { seconds: Number.NaN, cpuMs: Number.NaN } : await bareHono();
+const http = skipRaw ? { seconds: Number.NaN, serverCpuMs: Number.NaN } : await bareHono();
 const stages = await pipeline.stages();
 await pipeline.stop();
 const raw = skipRaw ? Number.NaN : (count * rounds) / seconds.raw;
 const full = (count * rounds) / seconds.pipeline;
+const perJob = (ms: number) => (ms / (count * rounds)).toFixed(2);
+const product = cpu.pipeline.api + cpu.pipeline.workers + cpu.pipeline.postgres + cpu.pipeline.redis;
 console.log(
-  `raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${rounds} rounds of ${count} jobs, concurrency ${concurrency})`,
+  `raw BullMQ add+process: ${raw.toFixed(0)} jobs/s (${rounds} rounds of ${count} jobs, concurrency ${concurrency}); ` +
+    `CPU per job ${perJob(cpu.raw.node)} ms Node, ${perJob(cpu.raw.redis)} ms Redis`,
 );
 console.log(`pipeline HTTP→events→queue→worker→result (no-op sandbox): ${full.toFixed(0)} jobs/s`);
 console.log(
   `  per job: dispatch ${stages.dispatchMs.toFixed(0)} ms and waiting for a worker slot ${stages.waitMs.toFixed(0)} ms (medians), ` +
     `in a slot ${stages.slotMs.toFixed(0)} ms (mean; ${concurrency} slots)`,
 );
-const perJob = (ms: number) => (ms / (count * rounds)).toFixed(2);
 console.log(
-  `  CPU per job: pipeline ${perJob(cpu.pipeline.node)} ms Node (API, clients, dispatcher, worker), ` +
-    `${perJob(cpu.pipeline.postgres)} ms Postgres, ${perJob(cpu.pipeline.redis)} ms Redis; ` +
-    `raw BullMQ ${perJob(cpu.raw.node)} ms Node, ${perJob(cpu.raw.redis)} ms Redis`,
+  `  CPU per job: ${perJob(product)} ms = API ${perJob(cpu.pipeline.api)} + dispatcher and worker ${perJob(cpu.pipeline.workers)} ` +
+    `+ Postgres ${perJob(cpu.pipeline.postgres)} + Redis ${perJob(cpu.pipeline.redis)} ` +
+    `(the load generator's HTTP clients another ${perJob(cpu.pipeline.clients)})`,
 );
 console.log(
   `bare Hono (the same clients, JSON parsed, 202): ${(count / http.seconds).toFixed(0)} requests/s, ` +
-    `${(http.cpuMs / count).toFixed(2)} ms Node CPU per request (server and clients)`,
+    `server CPU ${(http.serverCpuMs / count).toFixed(2)} ms per request`,
 );
 console.log(`ratio: ${(full / raw).toFixed(2)} (goal ≥ 0.30)`);
 // A benchmark stops by itself: idle keep-alive sockets and pool timers must not hold it open.

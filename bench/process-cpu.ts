@@ -55,3 +55,9 @@ export function nodeCpuMs(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1000;
 }
+
+/** The calling thread's CPU in milliseconds (each role of the bench runs in a thread of its own). */
+export function threadCpuMs(): number {
+  const usage = process.threadCpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
