@@ -31,7 +31,12 @@ export interface GroupCommitOptions {
   readonly maxInFlight?: number;
 }
 
-export const defaultGroupCommit = { maxGroupSize: 48, maxInFlight: 2 } as const;
+/**
+ * One group in flight per store: measured on the pipeline bench (2 cores, 32 worker slots), one in
+ * flight made bigger groups and cost 1.11-1.19 ms of CPU per job against 1.23-1.32 with two and 1.75
+ * with eight, for 5-10% more jobs/s; a lone append still goes at once.
+ */
+export const defaultGroupCommit = { maxGroupSize: 48, maxInFlight: 1 } as const;
 
 type WaitingAppend = Waiting<AppendRequest, Appended>;
 
