@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { ConcurrencyError, PartialDuplicateError } from '../events/event-store-errors.ts';
@@ -133,6 +134,57 @@ describe('group commit', () => {
       expect(await store.readStream(stream)).toHaveLength(1 + 2 * rounds);
     }
     expect(await verifyChain(database.db)).toMatchObject({ ok: true });
+  });
+
+  it('retries its appends one by one when Postgres breaks a deadlock by aborting the group', async () => {
+    const [first, second] = [`deadlock-a-${randomUUID()}`, `deadlock-b-${randomUUID()}`].sort();
+    await Promise.all([
+      store.append(first as string, 0, [event('Opened')]),
+      store.append(second as string, 0, [event('Opened')]),
+    ]);
+    // Another session locks the second stream's row, then (below) the first's: against a group that
+    // holds the first and waits for the second, that is a deadlock. This session checks for it only
+    // after 10 s, so Postgres aborts the group (checked after the default 1 s), not this session.
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      await other.query(`set deadlock_timeout = '10s'`);
+      await other.query('begin');
+      await other.query('update streams set version = version where stream_id = $1', [second]);
+      const group = Promise.allSettled([
+        store.append(first as string, 1, [event('Next')]),
+        store.append(second as string, 1, [event('Next')]),
+      ]);
+      // Wait until the group holds the first row and waits for the second (this database only: other
+      // test files run beside this one).
+      let waiting = false;
+      for (let tries = 0; tries < 500 && !waiting; tries += 1) {
+        const { rows } = await other.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
+        );
+        waiting = (rows[0]?.n ?? 0) > 0;
+        if (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(waiting).toBe(true);
+      const closing = other.query('update streams set version = version where stream_id = $1', [first]);
+      // The group was aborted; its appends, retried one by one, wait for this session to finish.
+      await closing;
+      await other.query('commit');
+      const outcomes = await group;
+      expect(outcomes).toMatchObject([
+        { status: 'fulfilled', value: { nextExpectedVersion: 2 } },
+        { status: 'fulfilled', value: { nextExpectedVersion: 2 } },
+      ]);
+    } finally {
+      await other.end();
+    }
+    // Each retried append committed on its own: two transactions, not one.
+    const { rows } = await sql<{ n: number }>`
+      select count(distinct transaction_id)::int as n from events
+      where stream_id in (${first}, ${second}) and type = 'Next'
+    `.execute(database.db);
+    expect(rows[0]?.n).toBe(2);
   });
 
   it('sends a lone append in a transaction of its own', async () => {
