@@ -17,7 +17,11 @@ export interface SubscriptionOptions {
   readonly subscriptionId: string;
   /** Handles one batch; the checkpoint moves past it only when this resolves. */
   readonly handle: (events: readonly RecordedEvent[]) => Promise<void>;
-  /** Only these events are read (the checkpoint still moves past the rest). */
+  /**
+   * Only these events are read. The checkpoint moves to the last event returned, so the others
+   * committed before it are passed over for good; those after it are stepped over again (in SQL) by
+   * the next read until a matching event follows them.
+   */
   readonly filter?: Omit<ReadAllOptions, 'limit'>;
   /**
    * One active instance across all processes: the others stand by on a Postgres advisory lock and
