@@ -49,8 +49,18 @@ interface BatchRow {
   readonly error_constraint: string | null;
 }
 
-/** Postgres chose this transaction to break a deadlock; nothing of it was written. */
-const deadlockDetected = '40P01';
+/**
+ * Whether Postgres refused the group's statement itself (one append's bad value, a deadlock it broke
+ * by aborting the group), so that nothing of the group was committed and each append can be tried
+ * again on its own. Not when the connection failed under it (class 08) or an operator or timeout
+ * stopped it (class 57): those would fail each append alike.
+ */
+function refusedWholeGroup(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')
+  );
+}
 
 /**
  * Group commit for appends made concurrently on one store (grouped as coalescer.ts describes): one
@@ -59,8 +69,10 @@ const deadlockDetected = '40P01';
  * partial duplicate) fails alone. No append resolves before its group has committed.
  *
  * Within a group, appends are sent in stream-id order. Every group takes its streams' row locks in
- * that one order, so two groups sharing streams wait for each other instead of deadlocking; should
- * Postgres still report a deadlock, the group's appends are retried one by one.
+ * that one order, so two groups sharing streams wait for each other instead of deadlocking. When
+ * Postgres refuses the group's statement as a whole (a deadlock it still had to break, a value one
+ * append carries that the database cannot store), the group's appends are tried again one by one,
+ * so each caller gets its own answer and nobody fails for a neighbour's append.
  */
 export function createGroupCommit(
   db: Kysely<Database>,
@@ -69,8 +81,10 @@ export function createGroupCommit(
 ): (request: AppendRequest) => Promise<Appended> {
   const maxGroupSize = options.maxGroupSize ?? defaultGroupCommit.maxGroupSize;
   const maxInFlight = options.maxInFlight ?? defaultGroupCommit.maxInFlight;
-  const settleOneByOne = (group: readonly WaitingAppend[]) => {
-    for (const waiting of group) appendOne(waiting.request).then(waiting.resolve, waiting.reject);
+  // In order, each awaited: two appends to one stream must not overtake each other. Retrying is safe
+  // even had the group committed: an append whose event ids are stored returns the stored rows.
+  const settleOneByOne = async (group: readonly WaitingAppend[]) => {
+    for (const waiting of group) await appendOne(waiting.request).then(waiting.resolve, waiting.reject);
   };
 
   const sendGroup = async (group: readonly WaitingAppend[]): Promise<void> => {
@@ -95,7 +109,7 @@ export function createGroupCommit(
         from append_events_batch(${JSON.stringify(appends)}::jsonb)
       `.execute(db));
     } catch (error) {
-      if ((error as { code?: string }).code === deadlockDetected) settleOneByOne(ordered);
+      if (refusedWholeGroup(error)) await settleOneByOne(ordered);
       else for (const waiting of ordered) waiting.reject(error);
       return;
     }
