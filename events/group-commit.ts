@@ -29,6 +29,8 @@ export interface GroupCommitOptions {
   readonly maxGroupSize?: number;
   /** At most this many groups are in flight at once; appends arriving meanwhile form the next group. */
   readonly maxInFlight?: number;
+  /** Told the size of every group sent (1: a lone append), for metrics. */
+  readonly onGroup?: (size: number) => void;
 }
 
 /**
@@ -88,6 +90,7 @@ export function createGroupCommit(
   };
 
   const sendGroup = async (group: readonly WaitingAppend[]): Promise<void> => {
+    options.onGroup?.(group.length);
     if (group.length === 1) {
       const [only] = group;
       if (only) await appendOne(only.request).then(only.resolve, only.reject);

@@ -30,7 +30,7 @@ import { configuredBlobStore } from './files/configured-blob-store.ts';
 import { createFileCatalog, type FileCatalog } from './files/file-catalog.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
-import { instrumentEventStore } from './telemetry/instrument-event-store.ts';
+import { createInstrumentedEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
 import { observeQueue } from './telemetry/queue-metrics.ts';
@@ -75,7 +75,7 @@ const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePref
 
 export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
   const { auth } = deps.config;
-  const store = instrumentEventStore(createEventStore(deps.db));
+  const store = createInstrumentedEventStore(deps.db);
   const redis = redisFor(deps.config.redisUrl);
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
@@ -178,7 +178,7 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const connection = redisFor(deps.config.redisUrl);
   const logger = deps.logger.child({ role: 'worker', workerId });
-  const store = instrumentEventStore(createEventStore(deps.db));
+  const store = createInstrumentedEventStore(deps.db);
   const secrets = secretVaultFor(deps, store);
   const control = createAttemptControl();
   const deployment = deploymentLabel(deps.config.queuePrefix);

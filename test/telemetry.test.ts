@@ -117,6 +117,7 @@ describe('OpenTelemetry', () => {
     const text = await telemetry.prometheusText();
     expect(text).toMatch(/omni_jobs_finished_total\{[^}]*outcome="succeeded"[^}]*\} [1-9]/);
     expect(text).toContain('omni_event_append_duration');
+    expect(text).toMatch(/omni_event_append_group_size_count\{[^}]*\} [1-9]/);
     expect(text).toContain('omni_sandbox_run_duration');
   });
 

@@ -1,5 +1,7 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { EventStore } from '../../events/event-store.ts';
+import type { Kysely } from 'kysely';
+import { createEventStore, type EventStore } from '../../events/event-store.ts';
+import type { Database } from '../../events/tables.ts';
 import { instruments } from './instruments.ts';
 
 // Events that end an attempt or a job: counted as outcomes. Listed here, not in the domain, because
@@ -45,4 +47,12 @@ export function instrumentEventStore(store: EventStore): EventStore {
         },
       ),
   };
+}
+
+/** The store the roles run on: instrumented, and reporting the size of each group commit. */
+export function createInstrumentedEventStore(db: Kysely<Database>): EventStore {
+  const { appendGroupSize } = instruments();
+  return instrumentEventStore(
+    createEventStore(db, { groupCommit: { onGroup: (size) => appendGroupSize.record(size) } }),
+  );
 }

@@ -14,6 +14,10 @@ export function instruments() {
       description: 'Event append latency',
       unit: 's',
     }),
+    appendGroupSize: meter.createHistogram('omni_event_append_group_size', {
+      description: 'Appends that shared one transaction (group commit); 1 is an append alone',
+      advice: { explicitBucketBoundaries: [1, 2, 4, 8, 16, 32, 48] },
+    }),
     sandboxDuration: meter.createHistogram('omni_sandbox_run_duration', {
       description: 'Sandbox run wall time',
       unit: 's',

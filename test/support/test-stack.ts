@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { createAppendNotifier } from '../../events/append-notifier.ts';
-import { createEventStore, type EventStore } from '../../events/event-store.ts';
+import type { EventStore } from '../../events/event-store.ts';
 import { jobsProjection } from '../../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
@@ -15,7 +15,7 @@ import { createFileCatalog, type FileCatalog } from '../../services/files/file-c
 import { createPostgresBlobStore } from '../../services/files/postgres-blob-store.ts';
 import { createLogger } from '../../services/logger.ts';
 import { createSecretVault } from '../../services/secrets/secret-vault.ts';
-import { instrumentEventStore } from '../../services/telemetry/instrument-event-store.ts';
+import { createInstrumentedEventStore } from '../../services/telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
 import { startDispatcher } from '../../workers/dispatcher.ts';
 import { startExecutorWorker } from '../../workers/executor-worker.ts';
@@ -79,7 +79,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   const runId = randomUUID();
   const database = await createTestDatabase(label);
   // Instrumented as in production; spans and metrics are no-ops unless a test starts telemetry.
-  const store = instrumentEventStore(createEventStore(database.db));
+  const store = createInstrumentedEventStore(database.db);
   // Every log line is kept, so tests can assert what never reaches the logs (tokens, secrets).
   const logLines: string[] = [];
   const logger = createLogger('debug', {}, { write: (line: string) => void logLines.push(line) });
