@@ -88,6 +88,9 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     projection: jobsProjection,
+    // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
+    // projection transaction per 10 ms instead of one per commit.
+    gatherMs: 10,
     onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
   });
   const app = createApp({
@@ -136,6 +139,9 @@ export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     projection: jobsProjection,
+    // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
+    // projection transaction per 10 ms instead of one per commit.
+    gatherMs: 10,
     onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
   });
   return { name: 'projector', stop: () => projection.stop() };

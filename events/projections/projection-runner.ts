@@ -17,6 +17,12 @@ export interface ProjectionRunnerOptions {
   readonly projection: Projection;
   readonly store?: EventStoreOptions;
   readonly batchSize?: number;
+  /**
+   * After a batch smaller than `batchSize`, at least this long passes between one read's start and
+   * the next: under a steady stream of commits each transaction (table lock, checkpoint, upsert)
+   * then folds several commits' events instead of one. Default 0.
+   */
+  readonly gatherMs?: number;
   /** Longest sleep between reads when no notification arrives. */
   readonly maxPollIntervalMs?: number;
   /** How often a standby instance tries to become the owner. */
@@ -99,8 +105,14 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
           await sleep(ownershipRetryMs);
           continue;
         }
-        if ((await step()) > 0) {
+        const readStarted = performance.now();
+        const applied = await step();
+        if (applied > 0) {
           idleDelay = 25;
+          const gatherLeft = readStarted + (options.gatherMs ?? 0) - performance.now();
+          if (applied < batchSize && gatherLeft > 0 && !stopped) {
+            await new Promise((resolve) => setTimeout(resolve, gatherLeft));
+          }
           continue;
         }
         await sleep(idleDelay);
