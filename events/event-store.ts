@@ -66,6 +66,12 @@ export interface ReadAllOptions {
   readonly types?: readonly string[];
   /** Only events of streams whose id starts with this (e.g. `job-`). */
   readonly streamPrefix?: string;
+  /**
+   * Top-level keys left out of every event's data, in the database: a reader that never looks at a
+   * job's stdout need not have megabytes of it rendered, sent and parsed. Upcasters see the data
+   * without them too.
+   */
+  readonly omitDataKeys?: readonly string[];
 }
 
 export interface EventStoreOptions {
@@ -238,8 +244,12 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     readStream,
 
     async readAll(after, limitOrOptions) {
-      const { limit, types, streamPrefix } =
+      const { limit, types, streamPrefix, omitDataKeys } =
         typeof limitOrOptions === 'number' ? { limit: limitOrOptions } : limitOrOptions;
+      const data =
+        omitDataKeys === undefined || omitDataKeys.length === 0
+          ? sql`data`
+          : sql`data - ${omitDataKeys}::text[] as data`;
       const typeFilter = types === undefined ? sql`` : sql`and type = any(${types}::text[])`;
       const prefixFilter =
         streamPrefix === undefined ? sql`` : sql`and starts_with(stream_id, ${streamPrefix})`;
@@ -250,7 +260,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       // timestamp's text (a tenth of a replay's client time), and keeps the same millisecond.
       const { rows } = await sql<Omit<EventRow, 'recorded_at'> & { recorded_ms: number }>`
         select global_position, transaction_id::text as transaction_id, stream_id, stream_version, event_id,
-               type, schema_version, data, metadata, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms
+               type, schema_version, ${data}, metadata, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms
         from events
         where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())

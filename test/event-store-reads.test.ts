@@ -108,6 +108,20 @@ describe('readAll filters', () => {
     expect(await store.readAll(logStart, { limit: 100, streamPrefix: 'filter-%' })).toEqual([]);
     expect((await store.readAll(logStart, 3)).length).toBe(3);
   });
+
+  it('leaves out the data keys a reader names, and only those, without touching the stored event', async () => {
+    const stream = `omit-${randomUUID()}`;
+    const data = { exitCode: 0, stdout: 'x'.repeat(10_000), stderr: 'warning', nested: { stdout: 'kept' } };
+    await store.append(stream, 0, [event('Finished', data)]);
+    const trimmed = await eventually(
+      () => store.readAll(logStart, { limit: 10, streamPrefix: stream, omitDataKeys: ['stdout', 'stderr'] }),
+      (events) => events.length === 1,
+    );
+    expect(trimmed[0]?.data).toEqual({ exitCode: 0, nested: { stdout: 'kept' } });
+    const whole = await store.readAll(logStart, { limit: 10, streamPrefix: stream });
+    expect(whole[0]?.data).toEqual(data);
+    expect((await store.readStream(stream))[0]?.data).toEqual(data);
+  });
 });
 
 describe('fold to position', () => {

@@ -236,5 +236,7 @@ export const jobsProjection: Projection = {
     'JobExpired',
   ],
   streamPrefix: jobStreamPrefix,
+  // A result's output can be megabytes; the read model keeps none of it.
+  omitDataKeys: ['stdout', 'stderr'],
   apply: applyJobEvents,
 };

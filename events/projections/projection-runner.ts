@@ -74,6 +74,7 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
       limit: batchSize,
       ...(projection.types ? { types: projection.types } : {}),
       ...(projection.streamPrefix ? { streamPrefix: projection.streamPrefix } : {}),
+      ...(projection.omitDataKeys ? { omitDataKeys: projection.omitDataKeys } : {}),
     });
     const last = events.at(-1);
     if (!last) return 0;

@@ -17,6 +17,8 @@ export interface Projection {
   /** Which events it folds, so the others are filtered out in the database. */
   readonly types?: readonly string[];
   readonly streamPrefix?: string;
+  /** Top-level data keys it never reads, left out in the database (see ReadAllOptions). */
+  readonly omitDataKeys?: readonly string[];
   /** Folds a batch into `table`, inside the caller's transaction (during replay, one per batch). */
   apply(db: Kysely<Database>, table: string, events: readonly RecordedEvent[]): Promise<void>;
 }

@@ -96,6 +96,7 @@ async function rebuildAndSwap(
       limit,
       ...(projection.types ? { types: projection.types } : {}),
       ...(projection.streamPrefix ? { streamPrefix: projection.streamPrefix } : {}),
+      ...(projection.omitDataKeys ? { omitDataKeys: projection.omitDataKeys } : {}),
     });
     return { events: batch, atHead: batch.length < limit };
   };
