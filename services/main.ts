@@ -17,7 +17,11 @@ Run the product (each until SIGTERM):
 
 Operate it (talk to Postgres, from DATABASE_URL):
   migrate                  apply database migrations
-  verify                   walk the hash chain of the whole log; exit 1 where it breaks
+  verify [--anchor FILE --public-key PEM]
+                           walk the hash chain of the whole log, and check it against signed
+                           anchors; exit 1 where it breaks or at the first anchor that no longer holds
+  anchor --anchor FILE --key PEM
+                           append the next signed anchor of the log to FILE (Ed25519 key)
   replay <projection>      rebuild a read model (jobs) from the log and swap it in
   token [sub] [tenant] [--admin]
                            print a bearer token signed with JWT_SECRET
@@ -78,6 +82,9 @@ async function main(argv: readonly string[]): Promise<number> {
       output: { type: 'string', multiple: true },
       name: { type: 'string' },
       dir: { type: 'string' },
+      anchor: { type: 'string' },
+      key: { type: 'string' },
+      'public-key': { type: 'string' },
     },
   });
   const [command = 'all', ...rest] = positionals;
@@ -184,8 +191,24 @@ async function main(argv: readonly string[]): Promise<number> {
       return withDatabase(config, async (db) => {
         const { configuredBlobStore } = await import('./files/configured-blob-store.ts');
         const blobs = configuredBlobStore(config.files, db);
-        return (await import('./cli/verify.command.ts')).runVerify({ db, blobs }, { json, out: stdout });
+        const anchorFile = values.anchor ?? process.env.ANCHOR_FILE;
+        const publicKeyFile = values['public-key'] ?? process.env.ANCHOR_PUBLIC_KEY_FILE;
+        if (values['public-key'] && !anchorFile) throw new ConfigError(['--public-key needs --anchor FILE']);
+        if (values.anchor && !publicKeyFile) throw new ConfigError(['--anchor needs --public-key PEM']);
+        const anchors = anchorFile && publicKeyFile ? { anchors: { file: anchorFile, publicKeyFile } } : {};
+        return (await import('./cli/verify.command.ts')).runVerify(
+          { db, blobs },
+          { json, out: stdout, ...anchors },
+        );
       });
+    case 'anchor': {
+      const file = values.anchor ?? process.env.ANCHOR_FILE;
+      const keyFile = values.key ?? process.env.ANCHOR_KEY_FILE;
+      if (!file || !keyFile) throw new ConfigError(['usage: omni anchor --anchor FILE --key PEM']);
+      return withDatabase(config, async (db) =>
+        (await import('./cli/anchor.command.ts')).runAnchor({ db }, { file, keyFile, json, out: stdout }),
+      );
+    }
     case 'replay':
       if (!rest[0]) throw new ConfigError(['usage: omni replay <projection>']);
       return withDatabase(config, async (db) =>

@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
+import { loadAnchorPublicKey } from '../../events/anchor-signature.ts';
 import type { Database } from '../../events/tables.ts';
+import { type AnchorVerification, verifyAnchors } from '../../events/verify-anchors.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
 import type { BlobStore } from '../files/blob-store.ts';
 import { verifyStoredFiles } from '../files/verify-files.ts';
@@ -14,11 +17,14 @@ export interface VerifyOptions {
   /** One JSON object for scripts instead of text for people. */
   readonly json: boolean;
   readonly out: { write(text: string): unknown };
+  /** Also check the log against an anchor file, signed by the key in `publicKeyFile`. */
+  readonly anchors?: { readonly file: string; readonly publicKeyFile: string };
 }
 
 /**
- * `omni verify`: walks the hash chain, then checks stored files against the log; exit code 0 when
- * both hold, 1 at the first broken event or any file that no longer matches its record.
+ * `omni verify`: walks the hash chain, checks the log against the anchor file when given, then
+ * checks stored files against the log; exit code 0 when all hold, 1 at the first broken event, the
+ * first anchor that no longer holds, or any file that no longer matches its record.
  */
 export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promise<number> {
   const { out } = options;
@@ -31,12 +37,19 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
           onProgress: (checked: number) => out.write(`\rverifying: ${checked.toLocaleString('en')} events`),
         }),
   });
+  // The chain walk cannot see a tail rewritten together with its stream head; the anchors can.
+  const anchors: AnchorVerification | undefined = options.anchors
+    ? await verifyAnchors(deps.db, {
+        anchors: await readFile(options.anchors.file, 'utf8'),
+        publicKey: loadAnchorPublicKey(await readFile(options.anchors.publicKeyFile)),
+      })
+    : undefined;
   const files = deps.blobs ? await verifyStoredFiles(deps.db, deps.blobs) : undefined;
   const seconds = (performance.now() - started) / 1000;
-  const ok = result.ok && (files?.ok ?? true);
+  const ok = result.ok && (anchors?.ok ?? true) && (files?.ok ?? true);
   if (options.json) {
     out.write(
-      `${JSON.stringify({ ...result, ok, ...(files ? { files } : {}), seconds: Number(seconds.toFixed(3)) })}\n`,
+      `${JSON.stringify({ ...result, ok, ...(anchors ? { anchors } : {}), ...(files ? { files } : {}), seconds: Number(seconds.toFixed(3)) })}\n`,
     );
     return ok ? 0 : 1;
   }
@@ -49,6 +62,19 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
       `\r✗ the chain breaks at global position ${result.firstBrokenPosition} ` +
         `(stream ${result.streamId}, version ${result.streamVersion}: ${result.problem}); ` +
         `${result.eventsChecked.toLocaleString('en')} events checked\n`,
+    );
+  }
+  if (anchors?.ok) {
+    out.write(
+      `✓ ${anchors.anchorsChecked.toLocaleString('en')} anchors hold: the log still extends them ` +
+        `(${anchors.eventsCovered.toLocaleString('en')} events anchored` +
+        `${anchors.lastAnchor ? `, up to position ${anchors.lastAnchor.position} at ${anchors.lastAnchor.time}` : ''})\n`,
+    );
+  } else if (anchors) {
+    const broken = anchors.brokenAnchor;
+    out.write(
+      `✗ anchor on line ${broken.line}${broken.position === undefined ? '' : ` (position ${broken.position}, ${broken.time})`} ` +
+        `no longer holds: ${broken.problem}: ${broken.detail}\n`,
     );
   }
   if (files?.ok) {
