@@ -46,7 +46,8 @@ export const environmentSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     // Address the API binds to.
     HOST: z.string().default('127.0.0.1'),
-    // HS256 secret for bearer tokens (32+ bytes). Unset: a development key is generated at start-up.
+    // HS256 secret for bearer tokens (32+ bytes). HS256 is accepted only with it, or with the
+    // development key generated at start-up when no key at all (JWT_SECRET, JWT_JWKS, JWT_JWKS_URL) is set.
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     // Expected `iss` and `aud` of tokens; unset means not checked.
     JWT_ISSUER: z.string().optional(),
@@ -56,6 +57,13 @@ export const environmentSchema = z
     JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
     // Seconds of clock difference tolerated on exp and nbf.
     JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    // Longest lifetime a token may claim (exp - iat, or exp - now without iat); tokens must carry exp.
+    JWT_MAX_TOKEN_AGE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(24 * 3600),
     // Claim naming the caller's tenant; tokens without it act in the tenant "default".
     JWT_TENANT_CLAIM: z.string().min(1).default('tenant'),
     // Browser origins allowed to call the API, comma separated; none by default.

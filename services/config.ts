@@ -21,6 +21,8 @@ export interface Config {
     readonly jwks?: { readonly keys: readonly Record<string, unknown>[] };
     readonly jwksUrl?: string;
     readonly clockToleranceSeconds: number;
+    /** Longest lifetime a token may claim (exp - iat, or exp - now without iat). */
+    readonly maxTokenAgeSeconds: number;
     readonly tenantClaim: string;
   };
   readonly corsOrigins: readonly string[];
@@ -97,6 +99,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       ...(e.JWT_JWKS === undefined ? {} : { jwks: JSON.parse(e.JWT_JWKS) }),
       ...(e.JWT_JWKS_URL === undefined ? {} : { jwksUrl: e.JWT_JWKS_URL }),
       clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
+      maxTokenAgeSeconds: e.JWT_MAX_TOKEN_AGE_SECONDS,
       tenantClaim: e.JWT_TENANT_CLAIM,
     },
     corsOrigins: e.CORS_ORIGINS,

@@ -1,9 +1,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { type Scope, scopes } from './api/token-verifier.ts';
+import type { Config } from './config.ts';
 
 /** A random HS256 secret for local runs that configured none. */
 export const generateDevSecret = (): string => randomBytes(32).toString('base64url');
+
+/** The HS256 secret a process verifies with, and whether it was generated for development. */
+export type Hs256Key = { readonly secret: string; readonly generated: boolean } | undefined;
+
+/**
+ * Which HS256 key is in force: `JWT_SECRET` when set; a generated development key only when no key
+ * of any kind is configured; none when only a key set (JWKS) is, so HS256 tokens are then refused.
+ * A deployment that trusts an identity provider must not also trust a key it printed to its logs.
+ */
+export function hs256KeyFor(auth: Config['auth']): Hs256Key {
+  if (auth.jwtSecret !== undefined) return { secret: auth.jwtSecret, generated: false };
+  if (auth.jwks !== undefined || auth.jwksUrl !== undefined) return undefined;
+  return { secret: generateDevSecret(), generated: true };
+}
 
 export interface MintTokenOptions {
   readonly secret: string;

@@ -227,6 +227,8 @@ async function main(argv: readonly string[]): Promise<number> {
         secret: config.auth.jwtSecret,
         subject: rest[0] ?? 'dev-user',
         tenant: rest[1] ?? 'default',
+        // An hour, or less where the API accepts less (it refuses tokens without exp or living longer).
+        ttlSeconds: Math.min(3600, config.auth.maxTokenAgeSeconds),
         ...(values.admin ? { scopes: [...clientScopes, 'admin'] } : {}),
         ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),
         ...(config.auth.audience === undefined ? {} : { audience: config.auth.audience }),

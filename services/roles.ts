@@ -43,8 +43,8 @@ export interface RoleDeps {
   readonly db: Kysely<Database>;
   readonly docker: Docker;
   readonly logger: Logger;
-  /** The HS256 secret in force (configured or generated for development). */
-  readonly jwtSecret: string;
+  /** The HS256 secret in force (configured or generated for development); none: HS256 is refused. */
+  readonly jwtSecret?: string;
   /** Serves `/metrics` when telemetry is on. */
   readonly telemetry?: Telemetry;
 }
@@ -100,12 +100,13 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     version: productVersion,
     policy: deps.config.sandbox,
     verifyToken: createTokenVerifier({
-      secret: new TextEncoder().encode(deps.jwtSecret),
+      ...(deps.jwtSecret === undefined ? {} : { secret: new TextEncoder().encode(deps.jwtSecret) }),
       ...(auth.jwks ? { jwks: auth.jwks as unknown as JSONWebKeySet } : {}),
       ...(auth.jwksUrl ? { jwksUrl: auth.jwksUrl } : {}),
       ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }),
       ...(auth.audience === undefined ? {} : { audience: auth.audience }),
       clockToleranceSeconds: auth.clockToleranceSeconds,
+      maxTokenAgeSeconds: auth.maxTokenAgeSeconds,
       tenantClaim: auth.tenantClaim,
     }),
     logger: deps.logger.child({ role: 'api' }),

@@ -1,7 +1,14 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { ProblemError } from './problem.ts';
-import { hasScope, InvalidTokenError, type Principal, type Scope } from './token-verifier.ts';
+import {
+  hasScope,
+  InvalidTokenError,
+  type Principal,
+  type Scope,
+  type TokenRefusalCode,
+  tokenRefusals,
+} from './token-verifier.ts';
 
 export type AuthVariables = { principal: Principal };
 
@@ -10,10 +17,10 @@ export interface BearerAuthOptions {
   readonly logger?: Logger;
 }
 
-const unauthorized = (detail: string) =>
+const unauthorized = (detail: string, code: TokenRefusalCode = 'unauthorized') =>
   new ProblemError({
     status: 401,
-    code: 'unauthorized',
+    code,
     title: 'Authentication required',
     detail,
     headers: { 'www-authenticate': 'Bearer realm="omni"' },
@@ -34,12 +41,13 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<{ Vari
       c.set('principal', await options.verify(match[1]));
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error;
-      // The reason goes to the log (without the token); the client learns only that it was refused.
+      // The reason goes to the log (without the token); the client learns the refusal's code and its
+      // fixed sentence, never the verifier's own words.
       options.logger?.info(
-        { path: c.req.path, reason: error.message, requestId: c.get('requestId' as never) },
+        { path: c.req.path, reason: error.message, code: error.code, requestId: c.get('requestId' as never) },
         'refused: invalid token',
       );
-      throw unauthorized('the bearer token is invalid or expired');
+      throw unauthorized(tokenRefusals[error.code], error.code);
     }
     await next();
   };

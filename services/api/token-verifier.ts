@@ -45,18 +45,53 @@ export interface TokenVerifierOptions {
   readonly issuer?: string;
   readonly audience?: string;
   readonly clockToleranceSeconds?: number;
+  /**
+   * Longest lifetime a token may claim: `exp - iat`, or `exp - now` when it has no `iat` (default
+   * 24 h). A stolen token is worth at most this long, whatever its issuer wrote.
+   */
+  readonly maxTokenAgeSeconds?: number;
   readonly tenantClaim?: string;
   /** Remember tokens that verified (see verified-token-cache.ts); `false`: check every request. */
   readonly cache?: VerifiedTokenCacheOptions | false;
 }
 
-/** A token the verifier refused; the reason is for logs, never for the client. */
+/**
+ * What the client is told about a refused token, by stable code. `unauthorized` covers every
+ * failure of the signature or the standard checks (the client cannot fix those by itself); the
+ * others name a token that verified but that this API will not honour, so its issuer can fix it.
+ */
+export const tokenRefusals = {
+  unauthorized: 'the bearer token is invalid or expired',
+  'token-without-expiry': 'the bearer token has no exp claim: tokens must expire',
+  'token-lifetime-too-long':
+    'the bearer token lives longer than this API accepts (exp is too far after iat, or from now)',
+  'token-issued-in-future':
+    "the bearer token was issued in the future (its iat is ahead of this server's clock)",
+  'token-claim-malformed':
+    'a claim of the bearer token is malformed (sub and jti: 1-256 characters without control characters or lone surrogates; tenant: 1-64 of A-Z a-z 0-9 . _ -)',
+} as const;
+export type TokenRefusalCode = keyof typeof tokenRefusals;
+
+/** A token the verifier refused; `reason` is for logs, `code` (see tokenRefusals) for the client. */
 export class InvalidTokenError extends Error {
-  constructor(reason: string, options?: ErrorOptions) {
+  readonly code: TokenRefusalCode;
+  constructor(reason: string, options?: ErrorOptions & { readonly code?: TokenRefusalCode }) {
     super(reason, options);
     this.name = 'InvalidTokenError';
+    this.code = options?.code ?? 'unauthorized';
   }
 }
+
+export const defaultMaxTokenAgeSeconds = 24 * 3600;
+const maxClaimLength = 256;
+// C0/C1 controls (NUL among them) and lone surrogates: Postgres refuses both in jsonb, and the
+// subject and token id are written into every event's metadata.
+const unstorableCharacter = /[\p{Cc}\p{Cs}]/u;
+const isBoundedClaim = (value: unknown): value is string =>
+  typeof value === 'string' &&
+  value.length >= 1 &&
+  value.length <= maxClaimLength &&
+  !unstorableCharacter.test(value);
 
 const asymmetricAlgorithms = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
@@ -84,6 +119,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
     ...(options.audience === undefined ? {} : { audience: options.audience }),
   };
   const tenantClaim = options.tenantClaim ?? 'tenant';
+  const maxTokenAge = options.maxTokenAgeSeconds ?? defaultMaxTokenAgeSeconds;
 
   const verify = async (token: string): Promise<Principal> => {
     let alg: string | undefined;
@@ -107,9 +143,14 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0)
       throw new InvalidTokenError('the token has no subject');
+    checkLifetime(payload, claims.clockTolerance, maxTokenAge);
+    if (!isBoundedClaim(payload.sub))
+      throw new InvalidTokenError('the subject is malformed', { code: 'token-claim-malformed' });
+    if (payload.jti !== undefined && !isBoundedClaim(payload.jti))
+      throw new InvalidTokenError('the token id (jti) is malformed', { code: 'token-claim-malformed' });
     const tenant = payload[tenantClaim];
     if (tenant !== undefined && (typeof tenant !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(tenant))) {
-      throw new InvalidTokenError('the tenant claim is malformed');
+      throw new InvalidTokenError('the tenant claim is malformed', { code: 'token-claim-malformed' });
     }
     return {
       subject: payload.sub,
@@ -120,6 +161,30 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
     };
   };
   return options.cache === false ? verify : cacheVerifiedTokens(verify, options.cache);
+}
+
+/**
+ * jose checks `exp` only when present and `iat` only against a maximum age since issue; this API
+ * wants every token to expire within `maxTokenAge` of its issue, and no token from the future.
+ */
+function checkLifetime(payload: JWTPayload, toleranceSeconds: number, maxTokenAge: number): void {
+  if (typeof payload.exp !== 'number')
+    throw new InvalidTokenError('the token has no exp', { code: 'token-without-expiry' });
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof payload.iat === 'number') {
+    if (payload.iat > now + toleranceSeconds)
+      throw new InvalidTokenError(`iat is ${payload.iat - now} s in the future`, {
+        code: 'token-issued-in-future',
+      });
+    if (payload.exp - payload.iat > maxTokenAge)
+      throw new InvalidTokenError(`exp - iat is ${payload.exp - payload.iat} s, over ${maxTokenAge} s`, {
+        code: 'token-lifetime-too-long',
+      });
+  } else if (payload.exp - now > maxTokenAge + toleranceSeconds) {
+    throw new InvalidTokenError(`exp is ${payload.exp - now} s from now, over ${maxTokenAge} s`, {
+      code: 'token-lifetime-too-long',
+    });
+  }
 }
 
 /** True when the principal holds the scope, directly or through `admin`. */

@@ -1,7 +1,7 @@
 import { createDatabase } from '../../events/database.ts';
 import { migrateToLatest } from '../../events/migrator.ts';
 import type { Config } from '../config.ts';
-import { generateDevSecret, mintToken } from '../dev-token.ts';
+import { hs256KeyFor, mintToken } from '../dev-token.ts';
 import { createDockerClient } from '../docker-client.ts';
 import { ensureDatabase } from '../ensure-database.ts';
 import { createLogger } from '../logger.ts';
@@ -62,14 +62,13 @@ export async function runServe(
   });
   if (role === 'all') logger.info({ applied: await migrateToLatest(db) }, 'migrations are current');
 
-  const generatedSecret = config.auth.jwtSecret === undefined;
-  const jwtSecret = config.auth.jwtSecret ?? generateDevSecret();
+  const hs256 = hs256KeyFor(config.auth);
   const telemetry = startTelemetry({
     serviceName: `omni-${role}`,
     ...(config.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.otlpEndpoint }),
     autoInstrument: config.autoInstrument,
   });
-  const deps = { config, db, docker, logger, jwtSecret, telemetry };
+  const deps = { config, db, docker, logger, telemetry, ...(hs256 ? { jwtSecret: hs256.secret } : {}) };
 
   const roles: RunningRole[] = [];
   const stopSignal = new Promise<void>((resolve) => {
@@ -80,8 +79,14 @@ export async function runServe(
     const api = await startApiRole(deps);
     roles.push(api);
     logger.info({ url: api.url }, 'API listening');
-    if (generatedSecret)
-      await printDevelopmentBanner(out, api.url, jwtSecret, config.sandbox.allowedImages[0] ?? 'IMAGE');
+    if (hs256?.generated)
+      await printDevelopmentBanner(
+        out,
+        api.url,
+        hs256.secret,
+        config.sandbox.allowedImages[0] ?? 'IMAGE',
+        config.auth.maxTokenAgeSeconds,
+      );
   }
   if (role === 'projector') roles.push(await startProjectorRole(deps));
   if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
@@ -100,12 +105,16 @@ async function printDevelopmentBanner(
   url: string,
   secret: string,
   image: string,
+  maxTokenAgeSeconds: number,
 ): Promise<void> {
-  const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds: 24 * 3600 });
+  // The API refuses a token that lives longer than JWT_MAX_TOKEN_AGE_SECONDS, its own included.
+  const ttlSeconds = Math.min(24 * 3600, maxTokenAgeSeconds);
+  const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds });
   const body = JSON.stringify({ image, command: ['echo', 'hello'] });
   out.write(`
 omni is running at ${url}
-No JWT_SECRET is set, so a development key was generated for this process only. A token (24 h):
+No JWT_SECRET, JWT_JWKS or JWT_JWKS_URL is set, so a development key was generated for this process
+only. A token (${ttlSeconds / 3600} h):
 
   export TOKEN=${token}
 
