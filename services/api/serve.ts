@@ -1,6 +1,24 @@
+import type { IncomingMessage } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { WebSocketServer } from 'ws';
+
+/**
+ * Largest WebSocket message a client may send. The API's sockets only ever send (the watch feed
+ * never reads what the client says), so anything bigger is refused with close code 1009 as soon
+ * as its frame header announces it, instead of being buffered (ws allows 100 MiB by default).
+ */
+export const maxWebSocketMessageBytes = 4 * 1024;
+
+/**
+ * Only WebSocket upgrades leave the HTTP parser. @hono/node-server's 'upgrade' listener ignores
+ * every other protocol (h2c, …) without answering or closing the socket, so each such request
+ * used to hold a file descriptor forever; refused here, the request is answered as plain HTTP/1.1,
+ * which RFC 9110 allows (a server may ignore Upgrade). A WebSocket upgrade on a route that does
+ * not take one is answered with that route's status and closed by the adapter.
+ */
+const isWebSocketUpgrade = (request: IncomingMessage) =>
+  request.headers.upgrade?.toLowerCase() === 'websocket';
 
 export interface ServedApp {
   readonly url: string;
@@ -13,11 +31,17 @@ export async function serveApp(
   app: Pick<Hono, 'fetch'>,
   options: { readonly port: number; readonly host: string },
 ): Promise<ServedApp> {
-  const wss = new WebSocketServer({ noServer: true });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxWebSocketMessageBytes });
   const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
     (resolve, reject) => {
       const started = serve(
-        { fetch: app.fetch, port: options.port, hostname: options.host, websocket: { server: wss } },
+        {
+          fetch: app.fetch,
+          port: options.port,
+          hostname: options.host,
+          websocket: { server: wss },
+          serverOptions: { shouldUpgradeCallback: isWebSocketUpgrade },
+        },
         (info) => resolve({ server: started, port: info.port }),
       );
       started.once('error', reject);

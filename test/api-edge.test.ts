@@ -1,0 +1,184 @@
+import { readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type ServedApp, serveApp } from '../services/api/serve.ts';
+import { eventually } from './support/eventually.ts';
+import { testImage } from './support/test-image.ts';
+import { startTestStack, type TestStack } from './support/test-stack.ts';
+
+let stack: TestStack;
+let served: ServedApp;
+
+beforeAll(async () => {
+  // No workers: submitted jobs stay queued, so a watch socket stays open as long as the test needs.
+  stack = await startTestStack('api-edge', { withWorkers: false });
+  served = await serveApp(stack.app, { port: 0, host: '127.0.0.1' });
+});
+afterAll(async () => {
+  await served?.close();
+  await stack?.stop();
+});
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+interface RawExchange {
+  /** Everything the server sent, status line included. */
+  readonly response: string;
+  /** Whether the server ended the connection before the client did. */
+  readonly closedByServer: boolean;
+}
+
+/**
+ * Sends `request` on a fresh TCP connection and waits for a complete response (status, headers and
+ * a Content-Length body). With `endAfterResponse` the client then ends its side; either way it
+ * resolves only once the socket is fully closed, so a server that leaves it open fails the test.
+ */
+function rawExchange(request: string, options: { endAfterResponse: boolean }, timeoutMs = 5_000) {
+  return new Promise<RawExchange>((resolve, reject) => {
+    const socket = connect(served.port, '127.0.0.1');
+    let response = '';
+    let closedByServer = false;
+    let ended = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(`no complete answer and close within ${timeoutMs} ms; got ${JSON.stringify(response)}`),
+      );
+    }, timeoutMs);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk: string) => {
+      response += chunk;
+      const headerEnd = response.indexOf('\r\n\r\n');
+      if (headerEnd === -1 || ended || !options.endAfterResponse) return;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(response.slice(0, headerEnd))?.[1] ?? 0);
+      if (response.length >= headerEnd + 4 + length) {
+        ended = true;
+        socket.end();
+      }
+    });
+    socket.on('end', () => {
+      if (!ended) closedByServer = true;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ response, closedByServer });
+    });
+  });
+}
+
+const h2cUpgrade = [
+  'GET /healthz HTTP/1.1',
+  'Host: 127.0.0.1',
+  'Connection: Upgrade, HTTP2-Settings',
+  'Upgrade: h2c',
+  'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA',
+  '',
+  '',
+].join('\r\n');
+
+describe('upgrade requests', () => {
+  it('answers an h2c upgrade as plain HTTP and lets the socket close: 3,000 of them leave no descriptor behind', async () => {
+    const first = await rawExchange(h2cUpgrade, { endAfterResponse: true });
+    expect(first.response).toMatch(/^HTTP\/1\.1 200 /);
+    expect(first.response).toContain('{"status":"ok"}');
+
+    const before = openFds();
+    const tries = 3_000;
+    const concurrency = 25;
+    let next = 0;
+    const statuses = new Map<string, number>();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < tries) {
+          next += 1;
+          const { response } = await rawExchange(h2cUpgrade, { endAfterResponse: true });
+          const status = response.slice(0, 12);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+    expect(Object.fromEntries(statuses)).toEqual({ 'HTTP/1.1 200': tries });
+    // Every socket of the 3,000 is closed on both ends: the process holds as many descriptors as before.
+    const after = await eventually(
+      async () => openFds(),
+      (count) => count <= before + 10,
+      5_000,
+    );
+    expect(after - before).toBeLessThanOrEqual(10);
+  });
+
+  it('answers a WebSocket upgrade on a route that takes none and closes the socket', async () => {
+    for (const [path, status] of [
+      ['/healthz', 200],
+      ['/no-such-route', 404],
+    ] as const) {
+      const { response, closedByServer } = await rawExchange(
+        [
+          `GET ${path} HTTP/1.1`,
+          'Host: 127.0.0.1',
+          'Connection: Upgrade',
+          'Upgrade: websocket',
+          'Sec-WebSocket-Version: 13',
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+          '',
+          '',
+        ].join('\r\n'),
+        { endAfterResponse: false },
+      );
+      expect(response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(response).not.toMatch(/^HTTP\/1\.1 101/);
+      expect(closedByServer).toBe(true);
+    }
+  });
+});
+
+describe('WebSocket watch', () => {
+  it('refuses a 50 MiB client message with close code 1009 without buffering it', async () => {
+    const token = await stack.token('watcher');
+    const submitted = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+    const { id } = (await submitted.json()) as { id: string };
+    // Allocated (and touched) before the baseline: only what the server keeps of it counts.
+    const message = Buffer.alloc(50 * 1024 * 1024, 0x61);
+    const socket = new WebSocket(`${served.url.replace('http', 'ws')}/v1/jobs/${id}/watch`, {
+      headers: { authorization: `Bearer ${token}` },
+      // A zero mask lets the client send the buffer as it is: a masked copy would be 50 MiB more in
+      // this process, which serves the API too.
+      generateMask: (mask) => void mask.fill(0),
+    });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('unexpected-response', (_request, response) =>
+        reject(new Error(`upgrade refused: ${response.statusCode}`)),
+      );
+    });
+    globalThis.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const heapBefore = process.memoryUsage().heapUsed;
+    let peakRss = rssBefore;
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 5);
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(message);
+    const code = await Promise.race([
+      closed,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still open after 10 s'), 10_000)),
+    ]);
+    clearInterval(sampler);
+    const heapAfter = process.memoryUsage().heapUsed;
+    socket.terminate();
+    expect(code).toBe(1009);
+    const mebibyte = 1024 * 1024;
+    expect((peakRss - rssBefore) / mebibyte).toBeLessThan(20);
+    expect((heapAfter - heapBefore) / mebibyte).toBeLessThan(20);
+    expect(message.length).toBe(50 * mebibyte);
+  });
+});
