@@ -126,13 +126,15 @@ export const jobEventSchemas = {
     version: 1,
     data: runOutputSchema.extend({ reason: failureReasonSchema, message: z.string().optional() }),
   },
-  // The next attempt is due at dueAt: after a retryable failure (reason says which), or an operator's re-run.
+  // The next attempt is due at dueAt: after a retryable failure (reason says which), an operator's
+  // re-run, or `infrastructure`: the Docker engine failed the run, so the same attempt (same number)
+  // runs again at no cost to the retry policy (the comment says what failed).
   JobRetryScheduled: {
     version: 1,
     data: z.object({
       attempt: z.number().int().positive(),
       dueAt: z.iso.datetime(),
-      reason: z.union([retryReasonSchema, z.literal('operator')]),
+      reason: z.union([retryReasonSchema, z.literal('operator'), z.literal('infrastructure')]),
       expiresAt: z.iso.datetime().optional(),
       requestedBy: z.string().optional(),
       comment: z.string().optional(),

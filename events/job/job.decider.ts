@@ -71,6 +71,14 @@ export type JobCommand =
       readonly workerId: string;
       readonly reason: 'worker-lost' | 'shutdown';
     } & Clock)
+  | ({
+      readonly type: 'InterruptAttempt';
+      readonly attempt: number;
+      /** Only the attempt this worker started is interrupted, as with AbandonAttempt. */
+      readonly workerId: string;
+      /** What of our infrastructure failed (the engine's address and error), kept on the retry for operators. */
+      readonly cause: string;
+    } & Clock)
   | { readonly type: 'CancelJob'; readonly reason?: string }
   | { readonly type: 'RetryJob'; readonly requestedBy: string; readonly comment?: string; readonly now: Date }
   | { readonly type: 'ExpireAttempt'; readonly attempt: number; readonly now: Date };
@@ -92,6 +100,9 @@ function retryAfter(state: JobState, attempt: number, reason: RetryReason, clock
     },
   ];
 }
+
+/** The least wait before an interrupted attempt runs again; the worker's outage gate does the rest. */
+const interruptedRetryMs = 1_000;
 
 /** The queue-wait deadline of an attempt that becomes due at `dueAt`. */
 function queueDeadline(spec: ResolvedJobSpec, dueAt: Date): { expiresAt?: string } {
@@ -202,6 +213,34 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
         },
         ...retryAfter(state, command.attempt, 'abandoned', command),
       ];
+
+    case 'InterruptAttempt': {
+      // Our infrastructure failed the run (the Docker engine went away or hung), not the job: the
+      // same attempt is queued again, so neither maxAttempts nor the retry policy is spent on it.
+      if (
+        state.status !== 'running' ||
+        state.attempt !== command.attempt ||
+        state.current.workerId !== command.workerId
+      ) {
+        throw new JobDomainError(
+          'attempt-not-running',
+          `attempt ${command.attempt} is not running on ${command.workerId}`,
+        );
+      }
+      const dueAt = new Date(command.now.getTime() + Math.round(interruptedRetryMs * (1 + command.random)));
+      return [
+        {
+          type: 'JobRetryScheduled',
+          data: {
+            attempt: command.attempt,
+            dueAt: dueAt.toISOString(),
+            reason: 'infrastructure',
+            comment: command.cause.slice(0, 1_000),
+            ...queueDeadline(state.spec, dueAt),
+          },
+        },
+      ];
+    }
 
     case 'CancelJob':
       switch (state.status) {
