@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { EventMetadata, EventStore } from '../../events/event-store.ts';
+import { composeStreamId } from '../../events/stream-id.ts';
 import type { Database } from '../../events/tables.ts';
 import { openSecret, type SecretKey, sealSecret } from './secret-cipher.ts';
 
@@ -17,6 +18,14 @@ export interface SecretVault {
 }
 
 const associatedData = (tenant: string, name: string) => `${tenant}\u0000${name}`;
+
+/**
+ * The audit stream of one tenant's secret. Nothing reads these streams by id (appends expect no
+ * version; the log's readers and verify see them in the global log), so streams written under the
+ * old, ambiguous `secret-${tenant}-${name}` stay where they are and remain readable there.
+ */
+export const secretStreamId = (tenant: string, name: string): string =>
+  composeStreamId('secret', tenant, name);
 
 /** Secrets encrypted at rest in Postgres with the configured keys (the first one seals). */
 export function createSecretVault(
@@ -46,7 +55,7 @@ export function createSecretVault(
             .doUpdateSet({ key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, tag: row.tag }),
         )
         .execute();
-      await store.append(`secret-${tenant}-${name}`, null, [
+      await store.append(secretStreamId(tenant, name), null, [
         { type: 'SecretStored', schemaVersion: 1, data: { tenant, name, keyId: sealed.keyId }, metadata },
       ]);
     },
