@@ -1,12 +1,13 @@
 import { z } from 'zod';
+import { durationMsSchema, inputBounds, scheduleInstantSchema } from './input-bounds.ts';
 import { type RetryReason, retryReasonSchema } from './job-events.schema.ts';
 
 /** Resource limits a client may ask for; the operator's maxima clamp them before they reach a container. */
 export const jobLimitsSchema = z
   .object({
-    memoryBytes: z.number().int().positive().optional(),
+    memoryBytes: z.number().int().positive().max(inputBounds.maxMemoryBytes).optional(),
     cpus: z.number().positive().max(64).optional(),
-    pids: z.number().int().positive().optional(),
+    pids: z.number().int().positive().max(inputBounds.maxPids).optional(),
   })
   .strict();
 
@@ -16,9 +17,9 @@ export const retryPolicyInputSchema = z
     maxAttempts: z.number().int().min(1).max(1000).optional(),
     backoff: z
       .object({
-        initialMs: z.number().int().nonnegative().optional(),
+        initialMs: durationMsSchema().optional(),
         multiplier: z.number().min(1).max(100).optional(),
-        maxMs: z.number().int().nonnegative().optional(),
+        maxMs: durationMsSchema().optional(),
         jitter: z.number().min(0).max(1).optional(),
       })
       .strict()
@@ -132,27 +133,24 @@ export const jobSpecSchema = z
       .max(maxOutputPatterns)
       .refine((outputs) => new Set(outputs).size === outputs.length, 'each pattern at most once')
       .optional(),
-    timeoutMs: z.number().int().positive().optional(),
+    timeoutMs: durationMsSchema({ positive: true }).optional(),
     limits: jobLimitsSchema.optional(),
     retry: retryPolicyInputSchema.optional(),
     // 0 (lowest) to 100 (most urgent); default 50.
     priority: z.number().int().min(0).max(100).optional(),
     // Longest an attempt may wait in the queue before it expires instead of running.
-    queueTimeoutMs: z.number().int().positive().optional(),
+    queueTimeoutMs: durationMsSchema({ positive: true }).optional(),
   })
   .strict();
 
 /** POST /v1/jobs: a spec plus when it may run (runAt or delayMs) and until when it may start (expiresAt). */
 export const submitJobSchema = jobSpecSchema
   .extend({
-    runAt: z.iso.datetime({ offset: true }).optional(),
-    delayMs: z
-      .number()
-      .int()
-      .nonnegative()
-      .max(365 * 24 * 3600 * 1000)
-      .optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    // Bounded (see input-bounds.ts): an instant past what Postgres or the events' read schema take
+    // would be stored in an event no reader could read.
+    runAt: scheduleInstantSchema.optional(),
+    delayMs: z.number().int().nonnegative().max(inputBounds.maxAheadMs).optional(),
+    expiresAt: scheduleInstantSchema.optional(),
   })
   .strict()
   .refine((body) => body.runAt === undefined || body.delayMs === undefined, {

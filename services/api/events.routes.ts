@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppendNotifier } from '../../events/append-notifier.ts';
 import { type EventStore, type LogPosition, logStart, type RecordedEvent } from '../../events/event-store.ts';
 import { tailLog } from '../../events/tail.ts';
+import { queryInstantSchema } from '../../schemas/input-bounds.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { toEventView } from './job-view.ts';
 import { parseCursor, toCursor } from './log-cursor.ts';
@@ -30,8 +31,8 @@ export const eventsPageQuerySchema = z
     after: cursor.optional(),
     type: typeList.optional(),
     stream: z.string().min(1).max(200).optional(),
-    from: z.iso.datetime({ offset: true }).optional(),
-    to: z.iso.datetime({ offset: true }).optional(),
+    from: queryInstantSchema.optional(),
+    to: queryInstantSchema.optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();

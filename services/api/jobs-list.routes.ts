@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
+import { queryInstantSchema } from '../../schemas/input-bounds.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { jobLinks } from './job-view.ts';
 import { ProblemError } from './problem.ts';
@@ -28,8 +29,9 @@ export const jobsListQuerySchema = z
       .optional(),
     image: z.string().min(1).max(255).optional(),
     submittedBy: z.string().min(1).max(255).optional(),
-    submittedAfter: z.iso.datetime({ offset: true }).optional(),
-    submittedBefore: z.iso.datetime({ offset: true }).optional(),
+    // Within the years 0001..9999 and offsets of ±14:00: Postgres refuses year 0 and wider offsets.
+    submittedAfter: queryInstantSchema.optional(),
+    submittedBefore: queryInstantSchema.optional(),
     // Admins only: another tenant's jobs (without it, an admin sees every tenant).
     tenant: z.string().min(1).max(255).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -60,10 +62,24 @@ interface ListedRow {
 const encodeCursor = (row: ListedRow) =>
   Buffer.from(JSON.stringify([row.submitted_at_text, row.id])).toString('base64url');
 
+const timestampText =
+  /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d)?$/;
+
+/** `submitted_at::text` as Postgres renders it, with a day that exists in its month. */
+function isTimestampText(value: string): boolean {
+  const match = timestampText.exec(value);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(2000, month - 1, day));
+  date.setUTCFullYear(year);
+  return year >= 1 && date.getUTCDate() === day;
+}
+
 function decodeCursor(cursor: string): readonly [string, string] {
   try {
     const parsed = z
-      .tuple([z.string().max(64), z.uuid()])
+      // The timestamp as Postgres wrote it; anything else would fail its cast in the query (a 500).
+      .tuple([z.string().refine(isTimestampText), z.uuid()])
       .parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
     return [parsed[0], parsed[1]];
   } catch {
