@@ -182,3 +182,47 @@ describe('WebSocket watch', () => {
     expect(message.length).toBe(50 * mebibyte);
   });
 });
+
+describe('request ids', () => {
+  const submitAs = (token: string, requestId: string) =>
+    stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'x-request-id': requestId,
+      },
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+
+  it("keeps the client's X-Request-Id apart from the id the server assigns, in the stored event and the response", async () => {
+    const borrowed = 'req-of-someone-else';
+    const stored = [];
+    for (const tenant of ['acme', 'globex']) {
+      const response = await submitAs(await stack.token(`user-${tenant}`, { tenant }), borrowed);
+      expect(response.status).toBe(202);
+      const serverId = response.headers.get('x-request-id');
+      expect(serverId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(response.headers.get('x-client-request-id')).toBe(borrowed);
+      const { id } = (await response.json()) as { id: string };
+      const [submitted] = await stack.store.readStream(`job-${id}`);
+      expect(submitted?.metadata).toMatchObject({ tenant, requestId: serverId, clientRequestId: borrowed });
+      stored.push(submitted?.metadata.requestId);
+    }
+    // The two tenants' jobs no longer share a request id, whatever the callers claimed.
+    expect(new Set(stored).size).toBe(2);
+  });
+
+  it('ignores a client request id that is too long or carries odd characters', async () => {
+    const token = await stack.token('odd-ids');
+    for (const offered of ['x'.repeat(129), 'two words', '<script>']) {
+      const response = await submitAs(token, offered);
+      expect(response.status).toBe(202);
+      expect(response.headers.get('x-client-request-id')).toBeNull();
+      const { id } = (await response.json()) as { id: string };
+      const [submitted] = await stack.store.readStream(`job-${id}`);
+      expect(submitted?.metadata.clientRequestId).toBeUndefined();
+      expect(submitted?.metadata.requestId).toBe(response.headers.get('x-request-id'));
+    }
+  });
+});

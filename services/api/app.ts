@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
@@ -25,6 +24,7 @@ import { createJobsRoutes } from './jobs.routes.ts';
 import { createJobsListRoutes } from './jobs-list.routes.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
+import { type RequestIdVariables, requestIds } from './request-id.middleware.ts';
 import { createSecretsRoutes } from './secrets.routes.ts';
 import type { Principal } from './token-verifier.ts';
 import { tracing } from './tracing.middleware.ts';
@@ -62,20 +62,20 @@ export interface AppDeps {
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
 export function createApp(deps: AppDeps) {
-  const app = new Hono<{ Variables: AuthVariables & { requestId: string } }>();
+  const app = new Hono<{ Variables: AuthVariables & RequestIdVariables }>();
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) =>
     problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })),
   );
   app.use(tracing());
-  app.use(requestId());
+  app.use(requestIds());
   app.use(secureHeaders());
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(
       cors({
         origin: [...deps.corsOrigins],
-        allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
-        exposeHeaders: ['location', 'retry-after', 'x-request-id'],
+        allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
+        exposeHeaders: ['location', 'retry-after', 'x-request-id', 'x-client-request-id'],
       }),
     );
   }

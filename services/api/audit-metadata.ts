@@ -13,6 +13,8 @@ export function auditMetadata(
     ?.socket?.remoteAddress;
   const userAgent = c.req.header('user-agent');
   const requestId = c.get('requestId') as string | undefined;
+  // The caller's own id, if any, kept apart: it proves nothing about who sent the request.
+  const clientRequestId = c.get('clientRequestId') as string | undefined;
   // The request's span context travels with the events, so the dispatcher and worker continue its trace.
   const traceparent = currentTraceparent();
   return {
@@ -22,6 +24,7 @@ export function auditMetadata(
     ...(clientIp === undefined ? {} : { clientIp }),
     ...(userAgent === undefined ? {} : { userAgent: userAgent.slice(0, 256) }),
     ...(requestId === undefined ? {} : { requestId }),
+    ...(clientRequestId === undefined ? {} : { clientRequestId }),
     ...(traceparent === undefined ? {} : { traceparent }),
     ...extra,
   };
