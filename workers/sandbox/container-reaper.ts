@@ -1,38 +1,62 @@
 import type Docker from 'dockerode';
 import { sandboxLabels } from './container-options.ts';
-import { dockerStatusCode } from './docker-errors.ts';
+import { dockerStatusCode, engineAddress, withEngineDeadline } from './docker-errors.ts';
 
 export interface ReapOptions {
   /** Whether the worker that created a container still runs; its containers are then left alone. */
   readonly isAlive: (workerId: string) => Promise<boolean> | boolean;
   /** Extra `key=value` label filters narrowing what is considered (tests confine the reaper to their own run). */
   readonly labels?: readonly string[];
+  /**
+   * The reaping worker itself: its own containers are removed too unless `isRunningHere` says the
+   * attempt they belong to still runs in it (a run whose removal failed, or that the engine lost).
+   */
+  readonly self?: {
+    readonly workerId: string;
+    readonly isRunningHere: (jobId: string, attempt: number) => boolean;
+  };
+  /** Longest each engine call may take; default 15 s. A hung engine fails the reap, never holds it. */
+  readonly timeoutMs?: number;
 }
 
 /**
- * Force-removes sandbox containers (label omni.managed=true) whose owning worker is gone, and
- * returns their ids. A managed container without a worker label has no owner and is removed too.
+ * Force-removes sandbox containers (label omni.managed=true) whose owning worker is gone, and the
+ * reaping worker's own leftovers, and returns their ids. A managed container without a worker
+ * label has no owner and is removed too.
  */
 export async function reapContainers(docker: Docker, options: ReapOptions): Promise<string[]> {
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`${sandboxLabels.managed}=true`, ...(options.labels ?? [])] },
-  });
+  const engine = engineAddress(docker);
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const containers = await withEngineDeadline(engine, 'listing sandbox containers', timeoutMs, (signal) =>
+    docker.listContainers({
+      all: true,
+      filters: { label: [`${sandboxLabels.managed}=true`, ...(options.labels ?? [])] },
+      abortSignal: signal,
+    }),
+  );
   // One liveness check per worker, however many containers it owns.
   const liveness = new Map<string, Promise<boolean>>();
   const removed: string[] = [];
   for (const summary of containers) {
     const workerId = summary.Labels[sandboxLabels.workerId];
     if (workerId !== undefined && workerId !== '') {
-      let alive = liveness.get(workerId);
-      if (!alive) {
-        alive = Promise.resolve(options.isAlive(workerId));
-        liveness.set(workerId, alive);
+      if (workerId === options.self?.workerId) {
+        const jobId = summary.Labels[sandboxLabels.jobId] ?? '';
+        const attempt = Number(summary.Labels[sandboxLabels.attempt]);
+        if (options.self.isRunningHere(jobId, attempt)) continue;
+      } else {
+        let alive = liveness.get(workerId);
+        if (!alive) {
+          alive = Promise.resolve(options.isAlive(workerId));
+          liveness.set(workerId, alive);
+        }
+        if (await alive) continue;
       }
-      if (await alive) continue;
     }
     try {
-      await docker.getContainer(summary.Id).remove({ force: true, v: true });
+      await withEngineDeadline(engine, 'removing a leftover container', timeoutMs, (signal) =>
+        docker.getContainer(summary.Id).remove({ force: true, v: true, abortSignal: signal }),
+      );
       removed.push(summary.Id);
     } catch (error) {
       // Gone already, or its own worker is removing it right now: either way it will not linger.

@@ -4,7 +4,14 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
 import { buildContainerOptions } from './container-options.ts';
-import { dockerStatusCode, toSandboxError } from './docker-errors.ts';
+import {
+  dockerStatusCode,
+  engineAddress,
+  engineTimeout,
+  isEngineFault,
+  toSandboxError,
+  withEngineDeadline,
+} from './docker-errors.ts';
 import { findAllowedImage } from './image-allowlist.ts';
 import { resolveAllowedImage } from './image-resolver.ts';
 import { buildInputArchive } from './input-archive.ts';
@@ -26,6 +33,28 @@ export interface DockerSandboxDeps {
   readonly onCleanupError?: (error: unknown, containerId: string) => void;
   /** How live output is batched; default 16 KiB / 250 ms. */
   readonly batching?: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>;
+  /**
+   * Longest any single engine call may take (create, start, inspect, remove), and how long past
+   * the job's own timeout its exit may take to be reported, before the engine counts as hung.
+   * Default 15 s.
+   */
+  readonly engineTimeoutMs?: number;
+}
+
+/** An engine answers a kill at once; this long without an answer (or an exit after it) means it hangs. */
+const killConfirmMaxMs = 5_000;
+
+/** The deadlines one run works with. */
+interface EngineDeadlines {
+  /** The engine's address, named in every fault message. */
+  readonly engine: string;
+  readonly callMs: number;
+  readonly killMs: number;
+}
+
+function deadlinesFor(deps: DockerSandboxDeps): EngineDeadlines {
+  const callMs = deps.engineTimeoutMs ?? 15_000;
+  return { engine: engineAddress(deps.docker), callMs, killMs: Math.min(callMs, killConfirmMaxMs) };
 }
 
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
@@ -66,7 +95,7 @@ async function wrapperStdin(request: SandboxRunRequest, marker: string): Promise
  */
 export function createDockerSandbox(deps: DockerSandboxDeps): Sandbox {
   return {
-    prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image),
+    prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),
     run: (request) => runAttempt(deps, request),
   };
 }
@@ -78,7 +107,9 @@ async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): 
   if (!findAllowedImage(policy.allowedImages, image)) {
     throw new SandboxError('image-not-allowed', `image ${image} is not on the sandbox allowlist`);
   }
-  const imageId = request.imageId ?? (await resolveAllowedImage(docker, policy, image)).imageId;
+  const deadlines = deadlinesFor(deps);
+  const imageId =
+    request.imageId ?? (await resolveAllowedImage(docker, policy, image, deadlines.callMs)).imageId;
   const options = buildContainerOptions(request, policy, {
     imageId,
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
@@ -90,16 +121,33 @@ async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): 
   const stdin = await wrapperStdin(request, marker);
 
   let container: Docker.Container | undefined;
+  let engineFailed = false;
   try {
-    container = await docker.createContainer(options).catch((error: unknown) => {
-      throw toSandboxError(error, 'creating the container');
+    container = await withEngineDeadline(
+      deadlines.engine,
+      'creating the container',
+      deadlines.callMs,
+      (signal) => docker.createContainer({ ...options, abortSignal: signal }),
+    ).catch((error: unknown) => {
+      throw toSandboxError(error, 'creating the container', deadlines.engine);
     });
-    return await supervise(container, request, policy, imageId, deps.batching ?? defaultBatching, {
-      marker,
-      ...(stdin === undefined ? {} : { stdin }),
-    });
+    return await supervise(
+      container,
+      request,
+      policy,
+      imageId,
+      deps.batching ?? defaultBatching,
+      { marker, ...(stdin === undefined ? {} : { stdin }) },
+      deadlines,
+    );
+  } catch (error) {
+    engineFailed = isEngineFault(error);
+    throw error;
   } finally {
-    if (container) await removeContainer(container, deps.onCleanupError);
+    // An engine that just failed us would only hold the attempt longer: the reaper removes it later.
+    if (container && !engineFailed) await removeContainer(container, deadlines, deps.onCleanupError);
+    else if (container)
+      deps.onCleanupError?.(new Error('the Docker engine failed during the run'), container.id);
   }
 }
 
@@ -110,7 +158,9 @@ async function supervise(
   imageId: string,
   batching: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>,
   wrapper: { readonly marker: string; readonly stdin?: Buffer },
+  deadlines: EngineDeadlines,
 ): Promise<SandboxResult> {
+  const { engine } = deadlines;
   const { spec, signal, onOutput } = request;
   const limits = policy.files ?? defaultFileLimits;
   const stdin = wrapper.stdin ?? (spec.stdin === undefined ? undefined : Buffer.from(spec.stdin, 'utf8'));
@@ -131,6 +181,14 @@ async function supervise(
   let started = false;
   let killReason: SandboxExitReason | undefined;
   let killing: Promise<void> = Promise.resolve();
+  // Rejected when the engine stops answering mid-run: the wait for the exit is given up, so a hung
+  // engine holds neither the attempt nor a shutdown. The container is left to the reaper.
+  let giveUp: (error: Error) => void = () => undefined;
+  const givenUp = new Promise<never>((_, reject) => {
+    giveUp = reject;
+  });
+  givenUp.catch(() => undefined);
+  let confirmTimer: NodeJS.Timeout | undefined;
 
   // First reason wins; a kill that finds the container already stopped means the job ended on its
   // own, so timeout/cancel are withdrawn (output-limit stays: output was dropped either way).
@@ -138,20 +196,36 @@ async function supervise(
     if (killReason !== undefined) return;
     killReason = reason;
     if (!started) return;
-    killing = container.kill().then(
-      () => undefined,
+    killing = withEngineDeadline(engine, 'killing the container', deadlines.killMs, (signal) =>
+      container.kill({ abortSignal: signal }),
+    ).then(
+      () => {
+        // Killed: its exit must be reported soon, or the engine is not really answering.
+        confirmTimer = setTimeout(
+          () => giveUp(engineTimeout(engine, 'reporting the exit of a killed container', deadlines.killMs)),
+          deadlines.killMs,
+        );
+      },
       (error: unknown) => {
-        if (dockerStatusCode(error) === 409 && reason !== 'output-limit') killReason = undefined;
+        if (isEngineFault(error)) giveUp(error);
+        else if (dockerStatusCode(error) === 409 && reason !== 'output-limit') killReason = undefined;
       },
     );
   };
 
   // Attach before start so not one byte of output is missed.
-  const stream = (await container
-    .attach({ stream: true, stdout: true, stderr: true, stdin: hasStdin, hijack: hasStdin })
-    .catch((error: unknown) => {
-      throw toSandboxError(error, 'attaching to the container');
-    })) as Duplex;
+  const stream = (await withEngineDeadline(engine, 'attaching to the container', deadlines.callMs, (signal) =>
+    container.attach({
+      stream: true,
+      stdout: true,
+      stderr: true,
+      stdin: hasStdin,
+      hijack: hasStdin,
+      abortSignal: signal,
+    }),
+  ).catch((error: unknown) => {
+    throw toSandboxError(error, 'attaching to the container', engine);
+  })) as Duplex;
   const drained = new Promise<void>((resolve) => {
     stream.once('end', resolve);
     stream.once('close', resolve);
@@ -172,8 +246,10 @@ async function supervise(
       const now = new Date();
       return { ...emptyOutcome(now, imageId), reason: 'cancelled' };
     }
-    await container.start().catch((error: unknown) => {
-      throw toSandboxError(error, 'starting the container');
+    await withEngineDeadline(engine, 'starting the container', deadlines.callMs, (signal) =>
+      container.start({ abortSignal: signal }),
+    ).catch((error: unknown) => {
+      throw toSandboxError(error, 'starting the container', engine);
     });
     const startedAt = new Date();
     const startedClock = performance.now();
@@ -192,8 +268,16 @@ async function supervise(
       stream.end(stdin);
     }
 
-    const waited = (await container.wait().catch((error: unknown) => {
-      throw toSandboxError(error, 'waiting for the container');
+    // Bounded by the job's own timeout plus the engine's allowance: an engine that stopped answering
+    // (SIGSTOPped, wedged) cannot report the exit, and must not hold the attempt forever.
+    const waitMs = spec.timeoutMs + deadlines.callMs;
+    const waited = (await Promise.race([
+      withEngineDeadline(engine, 'waiting for the container to exit', waitMs, (signal) =>
+        container.wait({ abortSignal: signal }),
+      ),
+      givenUp,
+    ]).catch((error: unknown) => {
+      throw toSandboxError(error, 'waiting for the container to exit', engine);
     })) as { StatusCode?: number };
     const durationMs = Math.round(performance.now() - startedClock);
     const finishedAt = new Date(startedAt.getTime() + durationMs);
@@ -202,10 +286,15 @@ async function supervise(
     await Promise.race([drained, delay(drainTimeoutMs)]);
 
     // Only the engine knows whether the kernel's OOM killer ended the job.
-    const state = await container.inspect().then(
+    const state = await withEngineDeadline(
+      engine,
+      'inspecting the finished container',
+      deadlines.callMs,
+      (signal) => container.inspect({ abortSignal: signal }),
+    ).then(
       (info) => info.State,
       (error: unknown) => {
-        throw toSandboxError(error, 'inspecting the finished container');
+        throw toSandboxError(error, 'inspecting the finished container', engine);
       },
     );
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
@@ -232,6 +321,7 @@ async function supervise(
     };
   } finally {
     clearTimeout(timer);
+    clearTimeout(confirmTimer);
     sampler?.stop();
     batcher?.end(capture.exceeded);
     signal?.removeEventListener('abort', onAbort);
@@ -276,21 +366,32 @@ function emptyOutcome(now: Date, imageId: string): Omit<SandboxResult, 'reason'>
   };
 }
 
+/**
+ * Removes the attempt's container. Two tries: a removal can collide with the engine still tearing
+ * down a just-killed container. Whatever is left (the engine went away) is the reaper's: every
+ * worker also reaps its own leftovers, periodically and as soon as the engine answers again.
+ */
 async function removeContainer(
   container: Docker.Container,
+  deadlines: EngineDeadlines,
   onCleanupError: DockerSandboxDeps['onCleanupError'],
 ): Promise<void> {
-  // Two tries: a removal can collide with the engine still tearing down a just-killed container.
   for (let attempt = 1; attempt <= 2; attempt += 1) {
     try {
-      await container.remove({ force: true, v: true });
+      await withEngineDeadline(deadlines.engine, 'removing the container', deadlines.callMs, (signal) =>
+        container.remove({ force: true, v: true, abortSignal: signal }),
+      );
       return;
     } catch (error) {
       const status = dockerStatusCode(error);
       // 404: already gone; 409 "removal already in progress": the engine finishes it.
       if (status === 404 || status === 409) return;
-      if (attempt === 2) onCleanupError?.(error, container.id);
-      else await delay(250);
+      // No point in a second try against an engine that does not answer.
+      if (attempt === 2 || isEngineFault(error)) {
+        onCleanupError?.(error, container.id);
+        return;
+      }
+      await delay(250);
     }
   }
 }

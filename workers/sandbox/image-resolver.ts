@@ -1,6 +1,12 @@
 import type Docker from 'dockerode';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import { dockerStatusCode, isDaemonUnreachable, toSandboxError } from './docker-errors.ts';
+import {
+  dockerStatusCode,
+  engineAddress,
+  isDaemonUnreachable,
+  toSandboxError,
+  withEngineDeadline,
+} from './docker-errors.ts';
 import { findAllowedImage, matchesDigest, repositoryOf } from './image-allowlist.ts';
 import { SandboxError } from './sandbox.ts';
 
@@ -14,16 +20,19 @@ interface InspectedImage {
  * check, and a pull only when the operator turned pulls on. A missing image is never replaced by
  * another one: it is pulled as named (or by its pinned digest) or the job is refused.
  *
- * Throws SandboxError: image-not-allowed, image-missing, image-digest-mismatch, daemon-unavailable.
+ * Throws SandboxError: image-not-allowed, image-missing, image-digest-mismatch, daemon-unavailable
+ * (also when an inspect takes longer than `timeoutMs`: the engine hangs).
  */
 export async function resolveAllowedImage(
   docker: Docker,
   policy: SandboxPolicy,
   image: string,
+  timeoutMs = 15_000,
 ): Promise<{ readonly imageId: string }> {
   const allowed = findAllowedImage(policy.allowedImages, image);
   if (!allowed) throw new SandboxError('image-not-allowed', `image ${image} is not on the sandbox allowlist`);
-  let info = await inspectImage(docker, allowed.reference);
+  const inspectImage = (reference: string) => inspectImageWithin(docker, reference, timeoutMs);
+  let info = await inspectImage(allowed.reference);
   if (!info) {
     if (policy.pullMissing !== true) {
       throw new SandboxError(
@@ -36,7 +45,7 @@ export async function resolveAllowedImage(
       ? `${repositoryOf(allowed.reference)}@${allowed.digest}`
       : allowed.reference;
     await pullImage(docker, pullReference, policy);
-    info = (await inspectImage(docker, pullReference)) ?? (await inspectImage(docker, allowed.reference));
+    info = (await inspectImage(pullReference)) ?? (await inspectImage(allowed.reference));
     if (!info)
       throw new SandboxError('image-missing', `image ${pullReference} is still missing after a pull`);
   }
@@ -49,12 +58,21 @@ export async function resolveAllowedImage(
   return { imageId: info.Id };
 }
 
-async function inspectImage(docker: Docker, reference: string): Promise<InspectedImage | undefined> {
+async function inspectImageWithin(
+  docker: Docker,
+  reference: string,
+  timeoutMs: number,
+): Promise<InspectedImage | undefined> {
+  const engine = engineAddress(docker);
+  const doing = `inspecting image ${reference}`;
   try {
-    return (await docker.getImage(reference).inspect()) as InspectedImage;
+    return (await withEngineDeadline(engine, doing, timeoutMs, () =>
+      // dockerode's image inspect takes no abort signal: the deadline alone bounds it.
+      docker.getImage(reference).inspect(),
+    )) as InspectedImage;
   } catch (error) {
     if (dockerStatusCode(error) === 404) return undefined;
-    throw toSandboxError(error, `inspecting image ${reference}`);
+    throw toSandboxError(error, doing, engine);
   }
 }
 
@@ -76,7 +94,8 @@ async function pullImage(docker: Docker, reference: string, policy: SandboxPolic
       );
     });
   } catch (error) {
-    if (isDaemonUnreachable(error)) throw toSandboxError(error, `pulling image ${reference}`);
+    if (isDaemonUnreachable(error))
+      throw toSandboxError(error, `pulling image ${reference}`, engineAddress(docker));
     const detail = error instanceof Error ? error.message : String(error);
     throw new SandboxError(
       'image-missing',
