@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../events/database.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { verifyChain } from '../events/verify-chain.ts';
 import { createAdminRoutes } from '../services/api/admin.routes.ts';
 import { runVerify } from '../services/cli/verify.command.ts';
-import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
+import { createTestDatabase, type TestDatabase, testServerUrl } from './support/test-database.ts';
 
 let database: TestDatabase;
 let store: EventStore;
@@ -63,6 +64,76 @@ describe('the service role', () => {
       await expect(client.query('truncate events')).rejects.toMatchObject({ code: '42501' });
     });
     expect(await store.readStream(stream)).toHaveLength(1);
+  });
+
+  it('cannot forge history: a chained event inserted directly (any position, transaction, time) and a moved stream head are refused', async () => {
+    const stream = `forge-${randomUUID()}`;
+    await store.append(stream, 0, [event('A')]);
+    await asServiceRole(async (client) => {
+      // What a forger would write: the next link of the chain, hashed exactly as append_events does,
+      // at a position, transaction id and recorded_at of its choosing.
+      const forged = `
+        insert into events (global_position, transaction_id, stream_id, stream_version, event_id, type,
+          schema_version, data, metadata, recorded_at, hash)
+        overriding system value
+        select 1000000, '1'::xid8, s.stream_id, s.version + 1, $2::uuid, 'Forged', 1, '{}'::jsonb, '{}'::jsonb,
+          timestamptz '2020-01-01', event_hash(s.last_hash, s.stream_id, s.version + 1, $2::uuid, 'Forged', 1,
+            '{}'::jsonb, '{}'::jsonb, timestamptz '2020-01-01')
+        from streams s where s.stream_id = $1`;
+      await expect(client.query(forged, [stream, randomUUID()])).rejects.toMatchObject({ code: '42501' });
+      await expect(
+        client.query('update streams set version = version + 1 where stream_id = $1', [stream]),
+      ).rejects.toMatchObject({ code: '42501' });
+      await expect(
+        client.query('insert into streams (stream_id, version) values ($1, 5)', [`head-${randomUUID()}`]),
+      ).rejects.toMatchObject({ code: '42501' });
+      // …while both append functions still work for it.
+      const one = JSON.stringify([
+        { event_id: randomUUID(), type: 'B', schema_version: 1, data: {}, metadata: {} },
+      ]);
+      await client.query('select * from append_events($1, 1, $2::jsonb)', [stream, one]);
+      const batch = JSON.stringify([
+        {
+          stream_id: stream,
+          expected_version: 2,
+          events: [{ event_id: randomUUID(), type: 'C', schema_version: 1, data: {}, metadata: {} }],
+        },
+      ]);
+      const { rows } = await client.query('select * from append_events_batch($1::jsonb)', [batch]);
+      expect(rows).toMatchObject([{ item: 1, stream_version: 3, error_code: null }]);
+    });
+    expect((await store.readStream(stream)).map((stored) => stored.type)).toEqual(['A', 'B', 'C']);
+    expect(await verifyChain(database.db)).toMatchObject({ ok: true });
+  });
+
+  it('works for a login user granted omni_service, through the event store itself (group commit included)', async () => {
+    const login = `omni_login_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    await sql.raw(`create role ${login} login in role omni_service`).execute(database.db);
+    const serviceDb = createDatabase({
+      connectionString: `${testServerUrl.replace('//postgres@', `//${login}@`)}/${database.name}`,
+    });
+    try {
+      const serviceStore = createEventStore(serviceDb);
+      const stream = `login-${randomUUID()}`;
+      await serviceStore.append(stream, 0, [event('A'), event('B')]);
+      // Concurrent appends share one append_events_batch statement.
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          serviceStore.append(`login-${randomUUID()}`, 0, [event('C', { i })]),
+        ),
+      );
+      expect(await serviceStore.readStream(stream)).toHaveLength(2);
+      await expect(
+        sql`insert into streams (stream_id, version) values (${`x-${randomUUID()}`}, 1)`.execute(serviceDb),
+      ).rejects.toMatchObject({ code: '42501' });
+      await expect(
+        sql`insert into events (stream_id, stream_version, event_id, type, schema_version, data, metadata, hash)
+          values (${stream}, 3, ${randomUUID()}, 'X', 1, '{}', '{}', ''::bytea)`.execute(serviceDb),
+      ).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await serviceDb.destroy();
+      await sql.raw(`drop role ${login}`).execute(database.db);
+    }
   });
 
   it('is created idempotently: migrating another database in the same cluster reuses it', async () => {

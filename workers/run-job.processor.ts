@@ -14,7 +14,10 @@ import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.
 import { createJobOutputAppender } from './job-output-appender.ts';
 import { attemptMessageId, type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
 import type { AttemptControl } from './lifecycle/attempt-control.ts';
+import { infrastructureRetryDelayMs, reportEngineFault } from './lifecycle/infrastructure-retry.ts';
+import type { OutageGate } from './lifecycle/outage-gate.ts';
 import type { TenantSlot, TenantSlots } from './lifecycle/tenant-slots.ts';
+import { isEngineFault } from './sandbox/docker-errors.ts';
 import type { CollectedOutputs } from './sandbox/output-files.ts';
 import {
   type PreparedImage,
@@ -37,6 +40,8 @@ export interface RunJobProcessorDeps {
   readonly control?: AttemptControl;
   /** Per-tenant running limits; absent: no limit. */
   readonly tenantSlots?: TenantSlots;
+  /** The worker's outage gate: while it is closed messages go back untouched. Absent: never closed. */
+  readonly gate?: OutageGate;
   /** Injected for tests; default the system clock and Math.random. */
   readonly now?: () => Date;
   readonly random?: () => number;
@@ -178,6 +183,9 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
   ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> => {
     const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
+    // The engine (or Postgres) is down: the message goes back as it came, no attempt is spent.
+    if (deps.gate && !deps.gate.isOpen())
+      return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
     let slot: TenantSlot | undefined;
     // With the tenant on the message the limit is checked before any database read: a flooding
     // tenant's messages bounce cheaply.
@@ -247,6 +255,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
 
     // The image id recorded on JobStarted is the one run() is then told to use.
     const image = await prepareImage(deps.sandbox, spec);
+    if (isEngineFault(image)) {
+      // Our engine failed, not the job: nothing is recorded and the message goes back.
+      reportEngineFault(deps.gate, log, image, 'before the attempt started; it goes back to the queue');
+      return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
+    }
     const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
 
     let version: number;

@@ -3,8 +3,10 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { EventStore } from '../../events/event-store.ts';
 import { reapContainers } from '../sandbox/container-reaper.ts';
+import { isEngineFault } from '../sandbox/docker-errors.ts';
 import type { AttemptControl } from './attempt-control.ts';
 import { startCancelWatcher } from './cancel-watcher.ts';
+import type { OutageGate } from './outage-gate.ts';
 import type { WorkerLeases } from './worker-leases.ts';
 
 export interface WorkerLifecycleDeps {
@@ -23,7 +25,17 @@ export interface WorkerLifecycleDeps {
   readonly reaperLabels: readonly string[];
   /** Creates the BullMQ worker; called once the lease is held, so no attempt starts without one. */
   readonly startWorker: () => Worker;
+  /**
+   * The worker-wide outage gate: while it is closed the BullMQ worker fetches nothing, and when it
+   * reopens after a Docker outage this worker reaps its own leftovers at once. Absent: no pausing.
+   */
+  readonly gate?: OutageGate;
+  /** Longest each engine call of the reaper may take; default 15 s. */
+  readonly engineTimeoutMs?: number;
 }
+
+/** After the grace, how long stopped attempts get to record themselves before the stop goes on. */
+const stopAllowanceMs = 3_000;
 
 export interface RunningWorkerLifecycle {
   readonly worker: Worker;
@@ -46,16 +58,38 @@ export async function startWorkerLifecycle(deps: WorkerLifecycleDeps): Promise<R
         .catch((error: unknown) => logger.error({ err: error }, 'lease renewal failed')),
     Math.max(250, Math.floor(deps.leaseMs / 3)),
   );
-  const reap = async () => {
+  const { gate } = deps;
+  let reaping: Promise<void> | undefined;
+  const reapOnce = async () => {
     try {
+      // Its own containers too: a run whose removal failed (the engine went away) leaves one behind.
       const removed = await reapContainers(deps.docker, {
-        isAlive: (owner) => owner === workerId || leases.isAlive(owner),
+        isAlive: (owner) => leases.isAlive(owner),
         labels: deps.reaperLabels,
+        self: {
+          workerId,
+          isRunningHere: (jobId) => deps.control.runningJobIds().includes(jobId),
+        },
+        ...(deps.engineTimeoutMs === undefined ? {} : { timeoutMs: deps.engineTimeoutMs }),
       });
-      if (removed.length > 0) logger.warn({ removed: removed.length }, 'reaped containers of dead workers');
+      if (removed.length > 0)
+        logger.warn(
+          { removed: removed.length },
+          'reaped leftover containers (of dead workers or of runs the engine lost)',
+        );
     } catch (error) {
-      logger.error({ err: error }, 'container reaping failed');
+      // The reaper doubles as the idle worker's engine check: an outage closes the gate (logged there).
+      if (isEngineFault(error) && gate) gate.report('docker', error);
+      else logger.error({ err: error }, 'container reaping failed');
     }
+  };
+  // One reap at a time: a hung engine must not pile them up.
+  const reap = () => {
+    if (gate?.down().includes('docker')) return Promise.resolve();
+    reaping ??= reapOnce().finally(() => {
+      reaping = undefined;
+    });
+    return reaping;
   };
   await reap();
   const reaper = setInterval(() => void reap(), deps.leaseMs);
@@ -66,10 +100,21 @@ export async function startWorkerLifecycle(deps: WorkerLifecycleDeps): Promise<R
     onError: (error) => logger.warn({ err: error }, 'cancellation watcher'),
   });
   const worker = deps.startWorker();
+  // While a dependency is down nothing is fetched: a message BullMQ still hands over goes back
+  // (the processor checks the gate), so an outage costs no attempt and burns no CPU.
+  const stopGating = gate?.onChange((open) => {
+    const change = open ? worker.resume() : worker.pause(true);
+    void Promise.resolve(change).catch((error: unknown) =>
+      logger.error({ err: error }, open ? 'could not resume taking work' : 'could not pause taking work'),
+    );
+    if (open) void reap();
+  });
 
   return {
     worker,
     async stop() {
+      stopGating?.();
+      gate?.stop();
       const closing = worker.close();
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<'grace-over'>((resolve) => {
@@ -81,7 +126,18 @@ export async function startWorkerLifecycle(deps: WorkerLifecycleDeps): Promise<R
           'grace period over; stopping the remaining attempts',
         );
         deps.control.stopAll('shutdown');
-        await closing;
+        // Stopped runs end at once, even with a hung engine (its calls have deadlines); the allowance
+        // only bounds the stop if something else hangs: the reconciler then records what is left.
+        let allowance: NodeJS.Timeout | undefined;
+        const allowanceOver = new Promise<'over'>((resolve) => {
+          allowance = setTimeout(() => resolve('over'), stopAllowanceMs);
+        });
+        if ((await Promise.race([closing, allowanceOver])) === 'over')
+          logger.error(
+            { running: deps.control.runningJobIds().length },
+            'attempts did not stop within the allowance after the grace period; leaving them to the reconciler',
+          );
+        clearTimeout(allowance);
       }
       clearTimeout(timer);
       clearInterval(reaper);
