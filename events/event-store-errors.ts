@@ -50,3 +50,27 @@ export function appendRefusal(
   }
   return undefined;
 }
+
+/**
+ * An event the store refused to append because its readers could not read it back: its data fails
+ * the read schema of its type and version (after the JSON round trip storage makes), or holds text
+ * Postgres cannot store (NUL, a lone surrogate). Nothing of the append was written.
+ */
+export class UnreadableEventError extends Error {
+  readonly code = 'event-unreadable';
+  readonly streamId: string;
+  readonly eventType: string;
+  /** Where in the event the trouble is (`/data/runAt`), when one place is to blame. */
+  readonly pointer?: string;
+  readonly reason: string;
+  constructor(streamId: string, eventType: string, reason: string, pointer?: string) {
+    super(
+      `event ${eventType} for ${streamId} would be unreadable: ${pointer ? `${pointer}: ` : ''}${reason}`,
+    );
+    this.name = 'UnreadableEventError';
+    this.streamId = streamId;
+    this.eventType = eventType;
+    this.reason = reason;
+    if (pointer !== undefined) this.pointer = pointer;
+  }
+}

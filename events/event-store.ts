@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type CoalescerOptions, createCoalescer, type Waiting } from './coalescer.ts';
 import { createCommitNotifier } from './commit-notifier.ts';
+import { assertReadable, type EventReadSchemas } from './event-readability.ts';
 import { appendRefusal } from './event-store-errors.ts';
 import {
   type Appended,
@@ -87,7 +88,16 @@ export interface EventStoreOptions {
    * A store over a transaction never groups reads: they must see its own uncommitted appends.
    */
   readonly groupReads?: Partial<CoalescerOptions> | false;
+  /**
+   * The read schema of each event type (and version) its readers parse: an append whose event would
+   * fail it, read back, is refused with UnreadableEventError and nothing is written. One such event
+   * in the log would stop every reader that meets it. Text Postgres cannot store (NUL, a lone
+   * surrogate) is refused the same way with or without schemas.
+   */
+  readonly schemas?: EventReadSchemas;
 }
+
+export type { EventReadSchema, EventReadSchemas } from './event-readability.ts';
 
 export const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
 
@@ -235,6 +245,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
         data: event.data,
         metadata: event.metadata ?? {},
       }));
+      assertReadable(streamId, payload, options.schemas, upcasters);
       const appended = await append({ streamId, expectedVersion, events: payload });
       // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
       notify(streamId);

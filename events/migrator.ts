@@ -10,6 +10,7 @@ import * as jobLifecycle from './migrations/0021-job-lifecycle.ts';
 import * as leanAppend from './migrations/0030-lean-append.ts';
 import * as files from './migrations/0040-files.ts';
 import * as appendBatch from './migrations/0050-append-batch.ts';
+import * as unreadableEvents from './migrations/0060-unreadable-events.ts';
 import * as appendOnlyThroughFunctions from './migrations/0061-append-only-through-functions.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0030-lean-append': leanAppend,
   '0040-files': files,
   '0050-append-batch': appendBatch,
+  '0060-unreadable-events': unreadableEvents,
   '0061-append-only-through-functions': appendOnlyThroughFunctions,
 };
 

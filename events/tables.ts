@@ -65,6 +65,17 @@ export interface FilesTable {
   readonly created_at: ColumnType<Date, never, never>;
 }
 
+/** An event a reader stepped over because it could not read it (migration 0060). */
+export interface UnreadableEventsTable {
+  readonly reader: string;
+  readonly global_position: number;
+  readonly stream_id: string;
+  readonly event_id: string;
+  readonly event_type: string;
+  readonly error: string;
+  readonly first_seen_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
   readonly blobs: BlobsTable;
   readonly files: FilesTable;
@@ -72,4 +83,5 @@ export interface Database {
   readonly events: EventsTable;
   readonly streams: StreamsTable;
   readonly checkpoints: CheckpointsTable;
+  readonly unreadable_events: UnreadableEventsTable;
 }

@@ -12,6 +12,7 @@ import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { jobsProjection } from '../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../events/projections/projection-runner.ts';
 import type { Database } from '../events/tables.ts';
+import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
 import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
@@ -33,6 +34,7 @@ import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
+import { createReportingUnreadableEventLog } from './telemetry/unreadable-event-reporting.ts';
 import { observeQueue } from './telemetry/queue-metrics.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
 
@@ -88,6 +90,7 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     projection: jobsProjection,
+    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
     // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
     // projection transaction per 10 ms instead of one per commit.
     gatherMs: 10,
@@ -140,6 +143,7 @@ export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     projection: jobsProjection,
+    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
     // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
     // projection transaction per 10 ms instead of one per commit.
     gatherMs: 10,
@@ -161,7 +165,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
   const stopObservingQueue = observeQueue(queue);
   const reconciler = startReconciler({
     db: deps.db,
-    store: createEventStore(deps.db),
+    store: createEventStore(deps.db, { schemas: eventReadSchemas }),
     queue,
     leases: createWorkerLeases(deps.db),
     logger,

@@ -2,13 +2,21 @@ import { context, SpanKind, trace } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { createEventStore } from '../events/event-store.ts';
+import { createEventStore, type RecordedEvent } from '../events/event-store.ts';
 import { defaultJobTenant } from '../events/job/job.evolve.ts';
+import { JobHistoryUnreadableError } from '../events/job/job-history-unreadable-error.ts';
 import { jobStreamPrefix, loadJob, toJobEvent } from '../events/job/job-stream.ts';
 import { type RunningSubscription, startSubscription } from '../events/subscription.ts';
 import type { Database } from '../events/tables.ts';
+import {
+  isDataError,
+  type UnreadableEvent,
+  type UnreadableEventLog,
+  unreadableEvent,
+} from '../events/unreadable-events.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
 import { contextFromTraceparent, currentTraceparent } from '../services/telemetry/trace-context.ts';
+import { createReportingUnreadableEventLog } from '../services/telemetry/unreadable-event-reporting.ts';
 import { attemptMessageId, type RunJobMessage } from './job-queue.ts';
 import { attemptMessage } from './lifecycle/attempt-message.ts';
 
@@ -41,7 +49,21 @@ export interface DispatcherDeps {
   readonly subscriptionId?: string;
   /** See SubscriptionOptions.gatherMs; default 10 ms. */
   readonly gatherMs?: number;
+  /** Where events it cannot read are reported; default: the table, the logger and the metric. */
+  readonly unreadable?: UnreadableEventLog;
 }
+
+/** The event to blame when handling `event` failed on data: it, or the one of its stream that failed to fold. */
+const blame = (event: RecordedEvent, error: unknown): UnreadableEvent =>
+  error instanceof JobHistoryUnreadableError
+    ? {
+        globalPosition: error.globalPosition,
+        streamId: error.streamId,
+        eventId: error.eventId,
+        type: error.eventType,
+        error: error.cause,
+      }
+    : unreadableEvent(event, error);
 
 /**
  * Follows the log from its checkpoint and enqueues one message per attempt to run. The checkpoint
@@ -50,10 +72,12 @@ export interface DispatcherDeps {
  */
 export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubscription> {
   const store = createEventStore(deps.db);
+  const unreadable = deps.unreadable ?? createReportingUnreadableEventLog(deps.db, deps.logger);
+  const reader = deps.subscriptionId ?? dispatcherSubscriptionId;
   return startSubscription({
     db: deps.db,
     connectionString: deps.connectionString,
-    subscriptionId: deps.subscriptionId ?? dispatcherSubscriptionId,
+    subscriptionId: reader,
     // Any number of dispatchers may run; one is active, the rest take over when it dies.
     exclusive: true,
     // Only job streams matter here; the rest of the log is skipped in SQL.
@@ -67,51 +91,61 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubs
       const now = Date.now();
       const messages: ReturnType<typeof attemptMessage>[] = [];
       const withdrawn: string[] = [];
+      const skipped: UnreadableEvent[] = [];
       for (const event of events) {
         if (!event.streamId.startsWith(jobStreamPrefix)) continue;
-        const jobId = event.streamId.slice(jobStreamPrefix.length);
-        if (event.type === 'JobSubmitted') {
-          const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobSubmitted' }>;
-          const traceparent = dispatchSpan(event.metadata.traceparent, jobId, 1);
-          const tenant = typeof event.metadata.tenant === 'string' ? event.metadata.tenant : defaultJobTenant;
-          messages.push(
-            attemptMessage(
-              {
-                jobId,
-                attempt: 1,
-                tenant,
-                ...(data.spec.priority === undefined ? {} : { priority: data.spec.priority }),
-                ...(data.runAt === undefined ? {} : { dueAt: new Date(data.runAt) }),
-                ...(traceparent === undefined ? {} : { traceparent }),
-              },
-              now,
-            ),
-          );
-        } else if (event.type === 'JobRetryScheduled') {
-          // Priority and tenant live on the job, not on the retry: read it (retries are the rare case).
-          const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobRetryScheduled' }>;
-          const { state } = await loadJob(store, jobId);
-          if (state.status === 'initial') continue;
-          const traceparent = dispatchSpan(event.metadata.traceparent, jobId, data.attempt);
-          messages.push(
-            attemptMessage(
-              {
-                jobId,
-                attempt: data.attempt,
-                tenant: state.tenant,
-                ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
-                dueAt: new Date(data.dueAt),
-                ...(traceparent === undefined ? {} : { traceparent }),
-              },
-              now,
-            ),
-          );
-        } else if (event.type === 'JobCancelled') {
-          const data = event.data as { attempt?: number; wasRunning?: boolean };
-          if (data.wasRunning === false && typeof data.attempt === 'number')
-            withdrawn.push(attemptMessageId(jobId, data.attempt));
+        try {
+          const jobId = event.streamId.slice(jobStreamPrefix.length);
+          if (event.type === 'JobSubmitted') {
+            const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobSubmitted' }>;
+            const traceparent = dispatchSpan(event.metadata.traceparent, jobId, 1);
+            const tenant =
+              typeof event.metadata.tenant === 'string' ? event.metadata.tenant : defaultJobTenant;
+            messages.push(
+              attemptMessage(
+                {
+                  jobId,
+                  attempt: 1,
+                  tenant,
+                  ...(data.spec.priority === undefined ? {} : { priority: data.spec.priority }),
+                  ...(data.runAt === undefined ? {} : { dueAt: new Date(data.runAt) }),
+                  ...(traceparent === undefined ? {} : { traceparent }),
+                },
+                now,
+              ),
+            );
+          } else if (event.type === 'JobRetryScheduled') {
+            // Priority and tenant live on the job, not on the retry: read it (retries are the rare case).
+            const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobRetryScheduled' }>;
+            const { state } = await loadJob(store, jobId);
+            if (state.status === 'initial') continue;
+            const traceparent = dispatchSpan(event.metadata.traceparent, jobId, data.attempt);
+            messages.push(
+              attemptMessage(
+                {
+                  jobId,
+                  attempt: data.attempt,
+                  tenant: state.tenant,
+                  ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
+                  dueAt: new Date(data.dueAt),
+                  ...(traceparent === undefined ? {} : { traceparent }),
+                },
+                now,
+              ),
+            );
+          } else if (event.type === 'JobCancelled') {
+            const data = event.data as { attempt?: number; wasRunning?: boolean };
+            if (data.wasRunning === false && typeof data.attempt === 'number')
+              withdrawn.push(attemptMessageId(jobId, data.attempt));
+          }
+        } catch (error) {
+          // An event its schema refuses (written by hand) is stepped over and reported: left in, it
+          // would fail every read from here on and no later job of any tenant would be dispatched.
+          if (!isDataError(error)) throw error;
+          skipped.push(blame(event, error));
         }
       }
+      await unreadable.report(reader, skipped);
       if (messages.length > 0) {
         await deps.queue.addBulk(messages);
         deps.logger.debug({ count: messages.length }, 'dispatched attempts');

@@ -3,6 +3,7 @@ import type { EventMetadata, EventStore, RecordedEvent } from '../event-store.ts
 import { decide, type JobCommand } from './job.decider.ts';
 import { foldJob, type JobEventEnvelope } from './job.evolve.ts';
 import { initialJobState, type JobState } from './job.state.ts';
+import { JobHistoryUnreadableError } from './job-history-unreadable-error.ts';
 
 export const jobStreamPrefix = 'job-';
 
@@ -37,10 +38,21 @@ export interface LoadedJob {
 /** A job whose stream does not exist yet: what reading a freshly generated id would return, without the read. */
 export const newJob: LoadedJob = { state: initialJobState(), version: 0, events: [] };
 
+/** Parses each event of a job's stream; one its schema refuses fails the whole with JobHistoryUnreadableError. */
+export function toJobHistory(events: readonly RecordedEvent[]): JobEventEnvelope[] {
+  return events.map((event) => {
+    try {
+      return toJobEvent(event);
+    } catch (error) {
+      throw new JobHistoryUnreadableError(event, error);
+    }
+  });
+}
+
 export async function loadJob(store: EventStore, jobId: string): Promise<LoadedJob> {
   const events = await store.readStream(jobStreamId(jobId));
   return {
-    state: foldJob(initialJobState(), events.map(toJobEvent)),
+    state: foldJob(initialJobState(), toJobHistory(events)),
     version: events.at(-1)?.streamVersion ?? 0,
     events,
   };

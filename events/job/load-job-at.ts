@@ -1,7 +1,7 @@
 import type { EventStore } from '../event-store.ts';
 import { foldJob } from './job.evolve.ts';
 import { initialJobState } from './job.state.ts';
-import { jobStreamId, type LoadedJob, toJobEvent } from './job-stream.ts';
+import { jobStreamId, type LoadedJob, toJobHistory } from './job-stream.ts';
 
 /**
  * The job as it stood at global position `position` ("state as of P"): its history folded up to
@@ -13,7 +13,7 @@ export async function loadJobAt(store: EventStore, jobId: string, position: numb
     (event) => event.globalPosition <= position,
   );
   return {
-    state: foldJob(initialJobState(), events.map(toJobEvent)),
+    state: foldJob(initialJobState(), toJobHistory(events)),
     version: events.at(-1)?.streamVersion ?? 0,
     events,
   };

@@ -3,7 +3,13 @@ import { advanceCheckpoint, loadCheckpoint } from '../checkpoints.ts';
 import { createEventStore, type EventStoreOptions, type LogPosition } from '../event-store.ts';
 import { createOwnedSession } from '../owned-session.ts';
 import type { Database } from '../tables.ts';
+import {
+  createUnreadableEventLog,
+  type UnreadableEvent,
+  type UnreadableEventLog,
+} from '../unreadable-events.ts';
 import { createWakeableSleep } from '../wakeable-sleep.ts';
+import { applyReadable } from './apply-readable.ts';
 import type { Projection } from './projection.ts';
 
 export interface ProjectionRunnerOptions {
@@ -28,6 +34,11 @@ export interface ProjectionRunnerOptions {
   /** How often a standby instance tries to become the owner. */
   readonly ownershipRetryMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * Where an event the projection cannot fold is reported; it is stepped over and the checkpoint
+   * moves past it, so one bad event never stops the read model. Default: recorded in the table only.
+   */
+  readonly unreadable?: UnreadableEventLog;
 }
 
 export interface RunningProjection {
@@ -53,6 +64,7 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
   const batchSize = options.batchSize ?? 1000;
   const maxPollIntervalMs = options.maxPollIntervalMs ?? 1000;
   const ownershipRetryMs = options.ownershipRetryMs ?? 2000;
+  const unreadable = options.unreadable ?? createUnreadableEventLog({ db });
   let position = await loadCheckpoint(db, projection.checkpointId);
   let stopped = false;
   const { sleep, wake } = createWakeableSleep();
@@ -80,14 +92,17 @@ export async function startProjectionRunner(options: ProjectionRunnerOptions): P
     if (!last) return 0;
     const next = { transactionId: last.transactionId, globalPosition: last.globalPosition };
     try {
-      await db.transaction().execute(async (trx) => {
+      const skipped: UnreadableEvent[] = await db.transaction().execute(async (trx) => {
         // Take the table first, before the checkpoint row: a replay swap locks in the same order
         // (table, then checkpoint), so the two wait for each other instead of deadlocking.
         await sql`lock table ${sql.table(projection.table)} in row exclusive mode`.execute(trx);
         if (!(await advanceCheckpoint(trx, projection.checkpointId, position, next)))
           throw new CheckpointMoved();
-        await projection.apply(trx, projection.table, events);
+        const left = await applyReadable(trx, projection, projection.table, events);
+        // Recorded with the checkpoint that passes them: an event is never stepped over unrecorded.
+        return unreadable.record(projection.checkpointId, left, trx);
       });
+      unreadable.announce(projection.checkpointId, skipped);
       position = next;
       return events.length;
     } catch (error) {

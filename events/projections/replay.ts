@@ -8,6 +8,8 @@ import {
 } from '../event-store.ts';
 import { advisoryLockNamespace } from '../owned-session.ts';
 import type { Database } from '../tables.ts';
+import { createUnreadableEventLog, type UnreadableEventLog } from '../unreadable-events.ts';
+import { applyReadable } from './apply-readable.ts';
 import type { Projection } from './projection.ts';
 
 export interface ReplayProgress {
@@ -23,6 +25,8 @@ export interface ReplayOptions {
   readonly store?: EventStoreOptions;
   /** Longest the swap may wait for readers of the live table before giving up. */
   readonly lockTimeoutMs?: number;
+  /** Where events the projection cannot fold are reported (and stepped over); default: the table only. */
+  readonly unreadable?: UnreadableEventLog;
 }
 
 export interface ReplayResult extends ReplayProgress {
@@ -106,6 +110,9 @@ async function rebuildAndSwap(
   };
 
   const store = createEventStore(db, options.store);
+  const unreadable = options.unreadable ?? createUnreadableEventLog({ db });
+  // The live runner's name: what one of them reports, the other does not report again.
+  const reader = projection.checkpointId;
   // Batches are read ahead (each read starts as soon as the one before it arrives) while earlier
   // ones are folded and written: reads and writes run on separate connections, so the replay goes
   // at the pace of the slower side rather than of their sum. The first reads are small and grow to
@@ -162,7 +169,10 @@ async function rebuildAndSwap(
       if (batch.length === 0) break;
       position = advance(batch, position);
       extend();
-      await unflushed((trx) => projection.apply(trx, rebuild, batch));
+      const skipped = await unflushed(async (trx) =>
+        unreadable.record(reader, await applyReadable(trx, projection, rebuild, batch), trx),
+      );
+      unreadable.announce(reader, skipped);
       events += batch.length;
       options.onProgress?.(progress());
       // Near the head: what is left is folded inside the swap.
@@ -172,16 +182,19 @@ async function rebuildAndSwap(
     // Each index on a connection of its own: they sort in parallel, and the longest sets the wait.
     await settleAll(deferred.map(({ definition }) => unflushed((trx) => sql.raw(definition).execute(trx))));
 
-    await db.transaction().execute(async (trx) => {
+    const skippedInSwap = await db.transaction().execute(async (trx) => {
       await sql`set local lock_timeout = ${sql.lit(`${options.lockTimeoutMs ?? 5000}ms`)}`.execute(trx);
       // EXCLUSIVE stops the live runner's writes (it takes ROW EXCLUSIVE first thing) but lets
       // readers on; they wait only for the rename below.
       await sql`lock table ${sql.table(projection.table)} in exclusive mode`.execute(trx);
       const swapStore = createEventStore(trx, options.store);
+      const skipped = [];
       for (;;) {
         const { events: batch } = await read(swapStore, position, batchSize);
         if (batch.length === 0) break;
-        await projection.apply(trx, rebuild, batch);
+        skipped.push(
+          ...(await unreadable.record(reader, await applyReadable(trx, projection, rebuild, batch), trx)),
+        );
         position = advance(batch, position);
         events += batch.length;
       }
@@ -193,7 +206,9 @@ async function rebuildAndSwap(
       `.execute(trx);
       await sql`drop table ${sql.table(projection.table)}`.execute(trx);
       await sql`alter table ${sql.table(rebuild)} rename to ${sql.table(projection.table)}`.execute(trx);
+      return skipped;
     });
+    unreadable.announce(reader, skippedInSwap);
     return { projection: projection.name, rebuiltAs: rebuild, position, ...progress() };
   } catch (error) {
     await sql`drop table if exists ${sql.table(rebuild)}`.execute(db);

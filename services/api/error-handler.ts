@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
 import { ProblemError, problemResponse } from './problem.ts';
+import { unreadableEventProblem } from './unreadable-problem.ts';
 
 const domainStatus = {
   'job-exists': 409,
@@ -16,6 +17,8 @@ const domainStatus = {
 
 function toProblem(error: unknown): ProblemError | undefined {
   if (error instanceof ProblemError) return error;
+  const unreadable = unreadableEventProblem(error);
+  if (unreadable) return unreadable;
   if (error instanceof JobDomainError) {
     return new ProblemError({
       status: domainStatus[error.code],

@@ -8,6 +8,7 @@ import { executeJobCommand, type LoadedJob, loadJob, newJob } from '../../events
 import { resolveJobSpec } from '../../events/job/resolve-job-spec.ts';
 import type { Database } from '../../events/tables.ts';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
+import { eventReadSchemas } from '../../schemas/event-read-schemas.ts';
 import { type ResolvedInput, type SubmitJobInput, submitJobSchema } from '../../schemas/job-spec.schema.ts';
 import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
 import type { FileCatalog } from '../files/file-catalog.ts';
@@ -149,7 +150,14 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
         const outcome = await withIdempotencyKey(
           deps.db,
           { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },
-          async (trx) => void (await executeJobCommand(createEventStore(trx), id, command, metadata, newJob)),
+          async (trx) =>
+            void (await executeJobCommand(
+              createEventStore(trx, { schemas: eventReadSchemas }),
+              id,
+              command,
+              metadata,
+              newJob,
+            )),
         );
         if (outcome.kind === 'replayed') {
           const { state } = await loadVisibleJob(deps.store, outcome.jobId, principal);

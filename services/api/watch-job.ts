@@ -8,6 +8,8 @@ import { tailStream } from '../../events/tail.ts';
 export interface WatchJobDeps {
   readonly store: EventStore;
   readonly notifier?: AppendNotifier;
+  /** Told of an event the feed could not fold (it is still sent on, as stored). */
+  readonly onUnreadable?: (event: RecordedEvent, error: unknown) => void;
 }
 
 export interface JobWatch {
@@ -42,7 +44,13 @@ export function watchJob(
     state: () => state,
     events: (async function* () {
       for await (const event of source) {
-        state = evolve(state, toJobEvent(event));
+        // An unreadable event (written by hand) is passed on as stored but not folded: the feed
+        // keeps going instead of ending the client's stream with an error.
+        try {
+          state = evolve(state, toJobEvent(event));
+        } catch (error) {
+          deps.onUnreadable?.(event, error);
+        }
         if (event.streamVersion > afterVersion) yield event;
       }
     })(),

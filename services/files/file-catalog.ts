@@ -146,7 +146,7 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
           size: record.size,
           sha256: record.sha256,
         });
-        await createEventStore(trx).append(fileStreamId(record.id), 0, [
+        await createEventStore(trx, { schemas: fileEventSchemas }).append(fileStreamId(record.id), 0, [
           {
             type: 'FileUploaded',
             schemaVersion: fileEventSchemas.FileUploaded.version,
@@ -188,7 +188,7 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
           sha256: file.sha256,
         });
         // Artifacts have no stream of their own: their deletion starts one.
-        await createEventStore(trx).append(fileStreamId(file.id), null, [
+        await createEventStore(trx, { schemas: fileEventSchemas }).append(fileStreamId(file.id), null, [
           { type: 'FileDeleted', schemaVersion: fileEventSchemas.FileDeleted.version, data, metadata },
         ]);
       }

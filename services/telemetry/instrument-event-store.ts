@@ -2,6 +2,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
+import { eventReadSchemas } from '../../schemas/event-read-schemas.ts';
 import { instruments } from './instruments.ts';
 
 // Events that end an attempt or a job: counted as outcomes. Listed here, not in the domain, because
@@ -49,10 +50,16 @@ export function instrumentEventStore(store: EventStore): EventStore {
   };
 }
 
-/** The store the roles run on: instrumented, and reporting the size of each group commit. */
+/**
+ * The store the roles run on: instrumented, reporting the size of each group commit, and refusing
+ * any event its readers could not read back.
+ */
 export function createInstrumentedEventStore(db: Kysely<Database>): EventStore {
   const { appendGroupSize } = instruments();
   return instrumentEventStore(
-    createEventStore(db, { groupCommit: { onGroup: (size) => appendGroupSize.record(size) } }),
+    createEventStore(db, {
+      schemas: eventReadSchemas,
+      groupCommit: { onGroup: (size) => appendGroupSize.record(size) },
+    }),
   );
 }

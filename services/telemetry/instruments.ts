@@ -22,6 +22,10 @@ export function instruments() {
       description: 'Sandbox run wall time',
       unit: 's',
     }),
+    // Alert on any increase: a reader stepped over an event it could not read (see unreadable_events).
+    eventsUnreadable: meter.createCounter('omni_events_unreadable_total', {
+      description: 'Events a reader stepped over because it could not read them, by reader',
+    }),
     refusedRequests: meter.createCounter('omni_http_refused', {
       description: 'Requests refused (401, 403, 429), by status',
     }),

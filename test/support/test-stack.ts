@@ -17,6 +17,7 @@ import { createLogger } from '../../services/logger.ts';
 import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from '../../services/telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
+import { createReportingUnreadableEventLog } from '../../services/telemetry/unreadable-event-reporting.ts';
 import { startDispatcher } from '../../workers/dispatcher.ts';
 import { startExecutorWorker } from '../../workers/executor-worker.ts';
 import { createJobQueue, type RunJobMessage } from '../../workers/job-queue.ts';
@@ -123,6 +124,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     db: database.db,
     connectionString: database.url,
     projection: jobsProjection,
+    unreadable: createReportingUnreadableEventLog(database.db, logger),
     maxPollIntervalMs: 200,
   });
 
