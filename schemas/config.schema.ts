@@ -72,6 +72,10 @@ export const environmentSchema = z
     RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
     RATE_LIMIT_PER_SUBJECT: positiveInt.default(600),
     RATE_LIMIT_PER_TENANT: positiveInt.default(3000),
+    // Requests per window, per client address (IPv6: per /64), that fail authentication or carry no token; past it, 429.
+    RATE_LIMIT_PER_ADDRESS_UNAUTHENTICATED: positiveInt.default(60),
+    // Reverse proxies in front of the API that append to X-Forwarded-For; 0: the header is ignored and the socket's peer is the client.
+    TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
     // Longest a request handler may take before the client gets a 503.
     REQUEST_TIMEOUT_MS: positiveInt.default(15_000),
     // Largest accepted request body.

@@ -30,7 +30,10 @@ export interface Config {
     readonly windowSeconds: number;
     readonly perSubject: number;
     readonly perTenant: number;
+    readonly perAddressUnauthenticated: number;
   };
+  /** Reverse proxies in front of the API whose X-Forwarded-For is believed. */
+  readonly trustProxy: number;
   readonly requestTimeoutMs: number;
   readonly maxBodyBytes: number;
   /** Secret-encryption keys, the first one active. */
@@ -107,7 +110,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
       perSubject: e.RATE_LIMIT_PER_SUBJECT,
       perTenant: e.RATE_LIMIT_PER_TENANT,
+      perAddressUnauthenticated: e.RATE_LIMIT_PER_ADDRESS_UNAUTHENTICATED,
     },
+    trustProxy: e.TRUST_PROXY,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     secretKeys: e.SECRETS_KEYS.map((entry) => {

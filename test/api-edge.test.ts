@@ -1,11 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { createApp } from '../services/api/app.ts';
 import { type ServedApp, serveApp } from '../services/api/serve.ts';
 import { eventually } from './support/eventually.ts';
 import { testImage } from './support/test-image.ts';
-import { startTestStack, type TestStack } from './support/test-stack.ts';
+import { testPolicy } from './support/test-policy.ts';
+import { startTestStack, type TestStack, testTokenVerifier } from './support/test-stack.ts';
 
 let stack: TestStack;
 let served: ServedApp;
@@ -224,5 +229,86 @@ describe('request ids', () => {
       expect(submitted?.metadata.clientRequestId).toBeUndefined();
       expect(submitted?.metadata.requestId).toBe(response.headers.get('x-request-id'));
     }
+  });
+});
+
+describe('unauthenticated floods', () => {
+  let redis: Redis;
+  const apps: ServedApp[] = [];
+  beforeAll(() => {
+    redis = new Redis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    redis?.disconnect();
+  });
+
+  /** An API limited as in production: 20 refused requests per address and minute. */
+  async function serveLimited(trustProxy = 0) {
+    const app = createApp({
+      store: stack.store,
+      db: stack.database.db,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'silent' }),
+      trustProxy,
+      rateLimit: {
+        redis,
+        keyPrefix: `test-${randomUUID()}`,
+        windowSeconds: 60,
+        perSubject: 1_000,
+        perTenant: 1_000,
+        perAddressUnauthenticated: 20,
+      },
+    });
+    const server = await serveApp(app, { port: 0, host: '127.0.0.1' });
+    apps.push(server);
+    return server;
+  }
+
+  const badToken = async () => `${(await stack.token()).slice(0, -4)}AAAA`;
+
+  it('answers 429 with Retry-After once an address spent its budget of refusals, yet lets a valid token from it in', async () => {
+    const server = await serveLimited();
+    const bad = { authorization: `Bearer ${await badToken()}` };
+    const statuses = new Map<number, number>();
+    let refused: Response | undefined;
+    for (let i = 0; i < 300; i++) {
+      // Some carry a bad token, some none: both spend the same budget.
+      const response = await fetch(`${server.url}/v1/jobs`, i % 3 === 0 ? {} : { headers: bad });
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      if (response.status === 429) refused ??= response;
+      else await response.arrayBuffer();
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 401: 20, 429: 280 });
+    expect(refused?.headers.get('content-type')).toBe('application/problem+json');
+    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused?.headers.get('www-authenticate')).toBeNull();
+    expect(await refused?.json()).toMatchObject({ status: 429, code: 'rate-limited' });
+
+    const good = await fetch(`${server.url}/v1/jobs`, {
+      headers: { authorization: `Bearer ${await stack.token('honest')}` },
+    });
+    expect(good.status).toBe(200);
+    // Health checks are never limited.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
+
+  it('believes X-Forwarded-For only with TRUST_PROXY: without it a flood cannot dodge its budget by rotating the header', async () => {
+    const flood = async (server: ServedApp) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const response = await fetch(`${server.url}/v1/jobs`, {
+          headers: { 'x-forwarded-for': `203.0.113.${i}` },
+        });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+      return statuses;
+    };
+    expect((await flood(await serveLimited(0))).filter((status) => status === 429)).toHaveLength(10);
+    // Behind one trusted proxy, each forwarded address is its own client with its own budget.
+    expect(await flood(await serveLimited(1))).toEqual(Array(30).fill(401));
   });
 });

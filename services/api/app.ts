@@ -13,6 +13,7 @@ import type { FileCatalog } from '../files/file-catalog.ts';
 import type { SecretVault } from '../secrets/secret-vault.ts';
 import { createAdminRoutes } from './admin.routes.ts';
 import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
+import { type ClientAddressVariables, clientAddress } from './client-address.ts';
 import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
@@ -28,6 +29,7 @@ import { type RequestIdVariables, requestIds } from './request-id.middleware.ts'
 import { createSecretsRoutes } from './secrets.routes.ts';
 import type { Principal } from './token-verifier.ts';
 import { tracing } from './tracing.middleware.ts';
+import { unauthenticatedRateLimit } from './unauthenticated-rate-limit.middleware.ts';
 
 export interface AppDeps {
   readonly store: EventStore;
@@ -43,6 +45,8 @@ export interface AppDeps {
   readonly maxUploadBytes?: number;
   /** Absent: no rate limiting (tests of other concerns, single-user tools). */
   readonly rateLimit?: RateLimitOptions;
+  /** Reverse proxies in front whose `X-Forwarded-For` is believed; default 0 (the socket's peer is the client). */
+  readonly trustProxy?: number;
   readonly corsOrigins?: readonly string[];
   readonly maxBodyBytes?: number;
   readonly requestTimeoutMs?: number;
@@ -62,13 +66,14 @@ export interface AppDeps {
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
 export function createApp(deps: AppDeps) {
-  const app = new Hono<{ Variables: AuthVariables & RequestIdVariables }>();
+  const app = new Hono<{ Variables: AuthVariables & RequestIdVariables & ClientAddressVariables }>();
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) =>
     problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })),
   );
   app.use(tracing());
   app.use(requestIds());
+  app.use(clientAddress({ trustProxy: deps.trustProxy ?? 0 }));
   app.use(secureHeaders());
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(
@@ -128,6 +133,11 @@ export function createApp(deps: AppDeps) {
       const status = c.res.status;
       if (status === 401 || status === 403 || status === 429) onRefused(status);
     });
+  }
+  // Before authentication, so it sees (and counts) what authentication refuses.
+  const perAddress = deps.rateLimit?.perAddressUnauthenticated;
+  if (deps.rateLimit && perAddress !== undefined) {
+    app.use('/v1/*', unauthenticatedRateLimit({ ...deps.rateLimit, perAddress, logger: deps.logger }));
   }
   app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger }));
   if (deps.rateLimit) app.use('/v1/*', rateLimit(deps.rateLimit));

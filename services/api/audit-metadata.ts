@@ -9,8 +9,8 @@ export function auditMetadata(
   principal: Principal,
   extra: Partial<EventMetadata> = {},
 ): EventMetadata {
-  const clientIp = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-    ?.socket?.remoteAddress;
+  // Resolved once per request by client-address.ts, which alone knows whether proxies are trusted.
+  const clientIp = c.get('clientAddress') as string | undefined;
   const userAgent = c.req.header('user-agent');
   const requestId = c.get('requestId') as string | undefined;
   // The caller's own id, if any, kept apart: it proves nothing about who sent the request.

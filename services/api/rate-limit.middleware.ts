@@ -11,11 +11,30 @@ export interface RateLimitOptions {
   readonly windowSeconds: number;
   readonly perSubject: number;
   readonly perTenant: number;
+  /** Requests per window, per client address, that fail authentication or carry none; absent: no such limit. */
+  readonly perAddressUnauthenticated?: number;
+}
+
+/** The 429 every limit answers, with the seconds until the window lets the caller in again. */
+export function rateLimited(msBeforeNext: number): ProblemError {
+  const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
+  return new ProblemError({
+    status: 429,
+    code: 'rate-limited',
+    title: 'Too many requests',
+    detail: `retry after ${retryAfter} s`,
+    headers: {
+      'retry-after': String(retryAfter),
+      'ratelimit-remaining': '0',
+      'ratelimit-reset': String(retryAfter),
+    },
+  });
 }
 
 /**
  * Fixed-window limits per token subject and per tenant, counted in Redis so every API replica
- * shares them. Runs after authentication: anonymous requests are refused before they cost anything.
+ * shares them. Runs after authentication; requests that fail it count against their address instead
+ * (unauthenticated-rate-limit.middleware.ts).
  */
 export function rateLimit(options: RateLimitOptions): MiddlewareHandler<{ Variables: AuthVariables }> {
   const bySubject = new RateLimiterRedis({
@@ -45,18 +64,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<{ Variab
       // A Redis failure is not the client's fault: let the error handler answer 500.
       if (limits.length !== refused.length)
         throw refused.find((reason) => !(reason instanceof RateLimiterRes));
-      const retryAfter = Math.max(1, Math.ceil(Math.max(...limits.map((res) => res.msBeforeNext)) / 1000));
-      throw new ProblemError({
-        status: 429,
-        code: 'rate-limited',
-        title: 'Too many requests',
-        detail: `retry after ${retryAfter} s`,
-        headers: {
-          'retry-after': String(retryAfter),
-          'ratelimit-remaining': '0',
-          'ratelimit-reset': String(retryAfter),
-        },
-      });
+      throw rateLimited(Math.max(...limits.map((res) => res.msBeforeNext)));
     }
     const granted = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
     const tightest = granted.reduce((a, b) => (b.res.remainingPoints < a.res.remainingPoints ? b : a));
