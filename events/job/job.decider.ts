@@ -5,6 +5,7 @@ import type {
   RetryReason,
 } from '../../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
+import { capRefusals } from './attempt-caps.ts';
 import type { JobState } from './job.state.ts';
 import { JobDomainError } from './job-domain-error.ts';
 import { scheduleRetry } from './retry-schedule.ts';
@@ -176,7 +177,8 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
             data: { attempt: command.attempt, ...artifact },
           }),
         ),
-        ...refusedOutputs.map(
+        // However many files the attempt left, its stream gets at most the cap's worth of refusals.
+        ...capRefusals(refusedOutputs).map(
           (refused): JobEvent => ({
             type: 'ArtifactRefused',
             data: { attempt: command.attempt, ...refused },

@@ -1,5 +1,6 @@
 import type { JobEvent } from '../../schemas/job-events.schema.ts';
 import type { JobState } from './job.state.ts';
+import { appendRecord } from './record-list.ts';
 
 /** A job event with the envelope facts evolve needs (when, by whom). */
 export type JobEventEnvelope = JobEvent & {
@@ -37,10 +38,10 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
     }
     case 'ArtifactStored':
       if (state.status === 'initial') return state;
-      return { ...state, artifacts: [...(state.artifacts ?? []), event.data] };
+      return { ...state, artifacts: appendRecord(state.artifacts, event.data) };
     case 'ArtifactRefused':
       if (state.status === 'initial') return state;
-      return { ...state, refusedOutputs: [...(state.refusedOutputs ?? []), event.data] };
+      return { ...state, refusedOutputs: appendRecord(state.refusedOutputs, event.data) };
     case 'JobOutput':
       // Live output is history for readers of the stream; it changes nothing the decider looks at.
       return state;

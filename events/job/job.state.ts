@@ -1,5 +1,6 @@
 import type { RefusedOutputReason, RetryReason } from '../../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
+import type { RecordList } from './record-list.ts';
 
 export interface AttemptRecord {
   readonly attempt: number;
@@ -41,9 +42,12 @@ interface Known {
   readonly submittedBy?: string;
   /** The tenant that owns the job; every read is scoped to it. */
   readonly tenant: string;
-  /** Every attempt's artifacts and refused outputs, oldest first; absent until the first one. */
-  readonly artifacts?: readonly ArtifactRecord[];
-  readonly refusedOutputs?: readonly RefusedOutputRecord[];
+  /**
+   * Every attempt's artifacts and refused outputs, oldest first (`recordsOf` lists them); absent
+   * until the first one. Not arrays: appending to one per event would make folding quadratic.
+   */
+  readonly artifacts?: RecordList<ArtifactRecord>;
+  readonly refusedOutputs?: RecordList<RefusedOutputRecord>;
 }
 
 /** The job aggregate, keyed on `status`; folded from the job's events by `evolve`. */

@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../../events/event-store.ts';
 import type { JobState } from '../../events/job/job.state.ts';
+import { recordsOf } from '../../events/job/record-list.ts';
 
 export const jobLinks = (id: string) => ({
   self: `/v1/jobs/${id}`,
@@ -43,11 +44,11 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     // Uploaded inputs by id and hash; declared outputs, what was kept of them and what was refused.
     inputs: (state.spec.inputs ?? []).map(({ file, path, sha256, size }) => ({ file, path, sha256, size })),
     outputs: state.spec.outputs ?? [],
-    artifacts: (state.artifacts ?? []).map((artifact) => ({
+    artifacts: recordsOf(state.artifacts).map((artifact) => ({
       ...artifact,
       links: { content: `/v1/files/${artifact.fileId}` },
     })),
-    refusedOutputs: state.refusedOutputs ?? [],
+    refusedOutputs: recordsOf(state.refusedOutputs),
     links: jobLinks(id),
   };
 }

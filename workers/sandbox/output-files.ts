@@ -1,4 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { extract, type Header } from 'tar-stream';
+import { attemptCaps, type RefusalTally, refusalSummary } from '../../events/job/attempt-caps.ts';
 import type { RefusedOutputReason } from '../../schemas/job-events.schema.ts';
 
 /** A declared output read from /out, within the caps. */
@@ -22,6 +24,12 @@ export interface OutputCaps {
   readonly maxBytes: number;
   readonly maxCount: number;
 }
+
+/** Refusals listed one by one; every one after them is counted into a single summary. */
+const listedRefusals = attemptCaps.refusedOutputs - 1;
+
+/** Entries read between two yields to the event loop: tar-stream parses on microtasks alone. */
+const entriesPerTurn = 512;
 
 /** `*` matches within one path segment; everything else literally. */
 export function outputMatcher(patterns: readonly string[]): (path: string) => boolean {
@@ -63,12 +71,25 @@ export async function collectOutputs(
   const files: CollectedFile[] = [];
   const refused: RefusedFile[] = [];
   const seen = new Set<string>();
+  // Past the listed ones a refusal is only counted: a /out of 100,000 files costs a counter, not
+  // 100,000 records (and as many events).
+  const unlisted: RefusalTally = {};
+  let unlistedCount = 0;
   const reader = extract();
-  const refuse = (path: string, reason: RefusedOutputReason, detail: string) =>
-    refused.push({ path, reason, detail });
+  const refuse = (path: string, reason: RefusedOutputReason, detail: string) => {
+    if (refused.length < listedRefusals) refused.push({ path, reason, detail });
+    else {
+      unlisted[reason] = (unlisted[reason] ?? 0) + 1;
+      unlistedCount += 1;
+    }
+  };
+  let entries = 0;
   try {
     const reading = (async () => {
       for await (const entry of reader) {
+        // The next header is parsed only once this entry is consumed, so pausing here paces the parse.
+        entries += 1;
+        if (entries % entriesPerTurn === 0) await nextTurn();
         const { header } = entry;
         const path = entryPath(header.name);
         const wanted = path !== undefined && !seen.has(path) && matches(path);
@@ -98,17 +119,14 @@ export async function collectOutputs(
     reader.end(archive);
     await reading;
   } catch (error) {
-    refused.push({
-      path: '/out',
-      reason: 'unreadable',
-      detail: `the archive of /out is malformed: ${(error as Error).message}`,
-    });
+    refuse('/out', 'unreadable', `the archive of /out is malformed: ${(error as Error).message}`);
   }
   // A pattern without `*` names one file; saying it was absent beats saying nothing.
   for (const pattern of patterns) {
     if (!pattern.includes('*') && !seen.has(pattern)) {
-      refused.push({ path: pattern, reason: 'missing', detail: 'the job left no such file' });
+      refuse(pattern, 'missing', 'the job left no such file');
     }
   }
+  if (unlistedCount > 0) refused.push(refusalSummary(unlisted));
   return { files, refused };
 }
