@@ -17,12 +17,14 @@ import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
+import { createOutageGate } from '../workers/lifecycle/outage-gate.ts';
 import { startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
+import { dockerEngineProbe } from '../workers/sandbox/engine-probe.ts';
 import { createApp } from './api/app.ts';
 import { serveApp } from './api/serve.ts';
 import { createTokenVerifier } from './api/token-verifier.ts';
@@ -192,6 +194,8 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const store = createInstrumentedEventStore(deps.db);
   const secrets = secretVaultFor(deps, store);
   const control = createAttemptControl();
+  // Worker-wide: an engine outage one attempt meets stops the whole worker taking work until it ends.
+  const gate = createOutageGate({ probes: { docker: dockerEngineProbe(deps.docker) }, logger });
   const deployment = deploymentLabel(deps.config.queuePrefix);
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
@@ -203,6 +207,7 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
     workerId,
     logger,
     control,
+    gate,
     tenantSlots: createTenantSlots({
       redis: connection,
       prefix: deps.config.queuePrefix,
@@ -215,6 +220,7 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
     docker: deps.docker,
     leases: createWorkerLeases(deps.db),
     control,
+    gate,
     connectionString: deps.config.databaseUrl,
     logger,
     leaseMs: deps.config.workerLeaseMs,
