@@ -312,3 +312,70 @@ describe('unauthenticated floods', () => {
     expect(await flood(await serveLimited(1))).toEqual(Array(30).fill(401));
   });
 });
+
+describe('client-aborted bodies', () => {
+  it('logs a body the client abandoned as such, without a stack, and answers no 500', async () => {
+    const lines: string[] = [];
+    const statuses: number[] = [];
+    const app = createApp({
+      store: stack.store,
+      db: stack.database.db,
+      files: stack.files,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }),
+    });
+    const server = await serveApp(
+      {
+        fetch: async (request: Request, env: unknown) => {
+          const response = await app.fetch(request, env as never);
+          statuses.push(response.status);
+          return response;
+        },
+      },
+      { port: 0, host: '127.0.0.1' },
+    );
+    try {
+      const token = await stack.token('hasty');
+      // An upload (read by the route itself) and a job (read by the JSON validator), both cut short.
+      for (const [path, contentType, partial] of [
+        ['/v1/files?name=big.bin', 'application/octet-stream', 'x'.repeat(512)],
+        ['/v1/jobs', 'application/json', '{"image":"omni-busy'],
+      ] as const) {
+        const socket = connect(server.port, '127.0.0.1');
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        socket.write(
+          [
+            `POST ${path} HTTP/1.1`,
+            'Host: 127.0.0.1',
+            `Authorization: Bearer ${token}`,
+            `Content-Type: ${contentType}`,
+            'Content-Length: 100000',
+            '',
+            partial,
+          ].join('\r\n'),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        socket.destroy();
+      }
+      const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const aborted = await eventually(
+        async () =>
+          parsed().filter((line) => line.msg === 'client closed the connection before the body was read'),
+        (found) => found.length === 2,
+        5_000,
+      );
+      expect(aborted.map((line) => line.path)).toEqual(['/v1/files', '/v1/jobs']);
+      for (const line of aborted) {
+        expect(line.level).toBeLessThanOrEqual(40);
+        expect(line.err).toBeUndefined();
+        expect(JSON.stringify(line)).not.toContain('    at ');
+      }
+      expect(parsed().filter((line) => line.msg === 'unhandled error')).toEqual([]);
+      expect(statuses).toHaveLength(2);
+      expect(statuses.filter((status) => status >= 500)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,8 +1,10 @@
 import type { ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import { isClientAbort } from './client-abort.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { unreadableEventProblem } from './unreadable-problem.ts';
 
@@ -14,6 +16,12 @@ const domainStatus = {
   'job-finished': 409,
   'job-not-retryable': 409,
 } as const;
+
+const clientClosedRequest = new ProblemError({
+  status: 499 as ContentfulStatusCode,
+  code: 'client-closed-request',
+  title: 'The client closed the connection before the request was read',
+});
 
 function toProblem(error: unknown): ProblemError | undefined {
   if (error instanceof ProblemError) return error;
@@ -47,6 +55,15 @@ function toProblem(error: unknown): ProblemError | undefined {
 /** The one place errors become responses: known errors keep their code, the rest are a bare 500. */
 export function createErrorHandler(logger: Logger): ErrorHandler {
   return (error, c) => {
+    if (isClientAbort(error, c)) {
+      // Not our fault and nobody left to answer: no stack, and 499 (nginx's "client closed
+      // request") keeps it out of the 5xx counts and error spans.
+      logger.info(
+        { requestId: c.get('requestId'), method: c.req.method, path: c.req.path },
+        'client closed the connection before the body was read',
+      );
+      return problemResponse(c, clientClosedRequest);
+    }
     const problem = toProblem(error);
     if (problem) return problemResponse(c, problem);
     // The client gets an id to quote, never the stack or the SQL; the log keeps both.
