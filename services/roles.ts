@@ -119,6 +119,7 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     files: fileCatalogFor(deps),
     maxUploadBytes: deps.config.files.maxUploadBytes,
     rateLimit: { redis, keyPrefix: deps.config.queuePrefix, ...deps.config.rateLimit },
+    trustProxy: deps.config.trustProxy,
     corsOrigins: deps.config.corsOrigins,
     maxBodyBytes: deps.config.maxBodyBytes,
     requestTimeoutMs: deps.config.requestTimeoutMs,
