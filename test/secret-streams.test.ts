@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventStore, logStart } from '../events/event-store.ts';
+import { createEventStore } from '../events/event-store.ts';
 import { composeStreamId } from '../events/stream-id.ts';
 import { createSecretVault } from '../services/secrets/secret-vault.ts';
 import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
@@ -19,9 +19,15 @@ describe('secret audit streams', () => {
     await vault.put('X', 'a-b', 'first-value', { actor: 'alice', tenant: 'X' });
     await vault.put('X-a', 'b', 'second-value', { actor: 'mallory', tenant: 'X-a' });
 
-    const stored = (await store.readAll(logStart, { limit: 100 }))
-      .filter((event) => event.type === 'SecretStored')
-      .map((event) => ({ streamId: event.streamId, version: event.streamVersion, data: event.data }));
+    // Straight from the table: a global read waits for every older transaction of the cluster.
+    const stored = (
+      await database.db
+        .selectFrom('events')
+        .select(['stream_id', 'stream_version', 'data'])
+        .where('type', '=', 'SecretStored')
+        .orderBy('global_position')
+        .execute()
+    ).map((row) => ({ streamId: row.stream_id, version: Number(row.stream_version), data: row.data }));
     expect(stored).toHaveLength(2);
     expect(new Set(stored.map((event) => event.streamId)).size).toBe(2);
     for (const event of stored) expect(event.version).toBe(1);
