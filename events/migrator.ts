@@ -12,6 +12,7 @@ import * as files from './migrations/0040-files.ts';
 import * as appendBatch from './migrations/0050-append-batch.ts';
 import * as unreadableEvents from './migrations/0060-unreadable-events.ts';
 import * as appendOnlyThroughFunctions from './migrations/0061-append-only-through-functions.ts';
+import * as verifyRuns from './migrations/0062-verify-runs.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0050-append-batch': appendBatch,
   '0060-unreadable-events': unreadableEvents,
   '0061-append-only-through-functions': appendOnlyThroughFunctions,
+  '0062-verify-runs': verifyRuns,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

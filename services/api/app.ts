@@ -154,7 +154,13 @@ export function createApp(deps: AppDeps) {
     const files = deps.files;
     app.route(
       '/v1/admin',
-      createAdminRoutes({ db: deps.db, ...(files ? { blobs: { get: (key) => files.blob(key) } } : {}) }),
+      createAdminRoutes({
+        db: deps.db,
+        ...(files ? { blobs: { get: (key) => files.blob(key) } } : {}),
+        // A third of the handler timeout: the answer (result or 202) always leaves in time.
+        answerWithinMs: Math.min(5000, (deps.requestTimeoutMs ?? 15_000) / 3),
+        onError: (error) => deps.logger.error({ err: error }, 'verify run failed'),
+      }),
     );
   }
   return app;
