@@ -18,7 +18,7 @@ export const anchorSchema = z
     total: z.number().int().positive(),
     root: hex(32),
     previous: z.union([z.literal(''), hex(32)]),
-    time: z.string().datetime(),
+    time: z.iso.datetime(),
     /** First 16 bytes of the SHA-256 of the signing key's public key (SPKI DER), hex. */
     keyId: hex(16),
     /** Ed25519 over `anchorSigningPayload`, base64. */

@@ -1,11 +1,14 @@
+import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../events/tables.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
 import { createVerifyRuns, type VerifyRun } from '../../events/verify-runs.ts';
+import { verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
 import type { BlobStore } from '../files/blob-store.ts';
 import { verifyStoredFiles } from '../files/verify-files.ts';
 import { ProblemError } from './problem.ts';
+import { validationHook } from './validation-hook.ts';
 
 export interface AdminRoutesDeps {
   readonly db: Kysely<Database>;
@@ -70,16 +73,8 @@ export function createAdminRoutes(deps: AdminRoutesDeps) {
           headers: { location: runPath(settled) },
         });
       })
-      .post('/verify', async (c) => {
-        const since = c.req.query('since');
-        if (since !== undefined && since !== 'checkpoint') {
-          throw new ProblemError({
-            status: 400,
-            code: 'validation-failed',
-            title: 'The request is invalid',
-            detail: 'since: only "checkpoint" is known',
-          });
-        }
+      .post('/verify', zValidator('query', verifyStartQuerySchema, validationHook), async (c) => {
+        const { since } = c.req.valid('query');
         const { run } = await runs.start({ sinceCheckpoint: since === 'checkpoint' });
         return pending(run);
       })

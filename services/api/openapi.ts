@@ -17,6 +17,7 @@ import {
   secretListSchema,
 } from '../../schemas/api.schema.ts';
 import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
+import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
@@ -44,6 +45,15 @@ export interface DocumentedOperation {
   readonly errors: readonly number[];
 }
 
+const exampleVerifyRun = {
+  id: 'd12b27fe-62c5-4423-9836-b123cd5a9843',
+  status: 'running',
+  sinceCheckpoint: false,
+  eventsChecked: 45000,
+  startedAt: '2026-12-02T07:20:11.386Z',
+  finishedAt: null,
+  result: null,
+};
 const exampleJobId = '8f0c6a52-3f0e-4c3e-9d6b-6d0f1c0b9a11';
 const exampleFileId = '3d1b2c4e-5f60-4a7b-8c9d-0e1f2a3b4c5d';
 const exampleFile = {
@@ -244,7 +254,9 @@ export const documentedOperations: readonly DocumentedOperation[] = [
   {
     method: 'get',
     path: '/v1/admin/verify',
-    summary: "Walk every stream's hash chain; reports the first position where it breaks",
+    summary:
+      "Verify every stream's hash chain (and stored files): the result when the deployment's run " +
+      "ends within a third of the handler timeout, else 202 with the run's location",
     scope: 'admin',
     success: {
       status: 200,
@@ -252,7 +264,55 @@ export const documentedOperations: readonly DocumentedOperation[] = [
       schema: chainVerificationSchema,
       example: { ok: true, eventsChecked: 42 },
     },
-    errors: [401, 403, 429],
+    errors: [401, 403, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/verify',
+    summary:
+      'Start a verification run in the background, or join the one running (one per deployment); ' +
+      'since=checkpoint walks only what committed after the last run that held',
+    scope: 'admin',
+    query: verifyStartQuerySchema,
+    success: {
+      status: 202,
+      description: 'The run; Location names it',
+      schema: verifyRunSchema,
+      example: exampleVerifyRun,
+    },
+    errors: [400, 401, 403, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/verify/runs/{id}',
+    summary: 'A verification run: progress, then its result (from any replica)',
+    scope: 'admin',
+    success: {
+      status: 200,
+      description: 'The run (abandoned: its owner process died)',
+      schema: verifyRunSchema,
+      example: {
+        ...exampleVerifyRun,
+        status: 'finished',
+        eventsChecked: 300000,
+        finishedAt: '2026-12-02T07:20:13.743Z',
+        result: { ok: true, eventsChecked: 300000 },
+      },
+    },
+    errors: [401, 403, 404, 429],
+  },
+  {
+    method: 'delete',
+    path: '/v1/admin/verify/runs/{id}',
+    summary: 'Stop a verification run after its current batch',
+    scope: 'admin',
+    success: {
+      status: 202,
+      description: 'The run, stopping (200 when it had already ended)',
+      schema: verifyRunSchema,
+      example: exampleVerifyRun,
+    },
+    errors: [401, 403, 404, 429],
   },
   {
     method: 'get',
