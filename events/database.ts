@@ -10,8 +10,13 @@ export interface DatabaseOptions {
   readonly connectionString: string;
   readonly maxConnections?: number;
   readonly applicationName?: string;
-  /** Told when an idle pooled connection dies (server restart, admin terminate); default: ignored. */
+  /**
+   * Told when a pooled connection dies, idle or checked out (server restart, admin terminate);
+   * default: ignored. The query it was running fails on its own; this is only the notice.
+   */
   readonly onIdleConnectionError?: (error: Error) => void;
+  /** How long a checkout may wait for a new connection before it fails; default 5 s. */
+  readonly connectionTimeoutMs?: number;
 }
 
 /** Opens a pooled Kysely handle on the event store's database. */
@@ -22,9 +27,19 @@ export function createDatabase(options: DatabaseOptions): Kysely<Database> {
     application_name: options.applicationName ?? 'omni',
     // A forgotten open transaction would hold back pg_snapshot_xmin and stall every global reader.
     idle_in_transaction_session_timeout: 10_000,
+    // An unreachable server (a blackholed address rather than a refused port) must fail a request
+    // in seconds, not hold it until the client gives up.
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
   });
-  // An idle connection that dies is dropped by the pool and replaced on the next checkout; without a
-  // listener its 'error' event would crash the process (a Postgres restart would take every role down).
+  // An idle connection that dies is dropped by the pool and replaced on the next checkout.
   pool.on('error', (error) => options.onIdleConnectionError?.(error));
+  // The pool listens on idle clients only; a checked-out client whose server terminates it emits
+  // 'error' with no listener, which crashes the process (a Postgres restart took every role down).
+  // Its running query fails by itself and the pool discards it on release, so noting it is enough.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (client.listenerCount('error') === 1) options.onIdleConnectionError?.(error);
+    });
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -27,7 +27,8 @@ export interface OwnedSession {
 /**
  * One dedicated session carrying LISTEN and, when asked, the advisory lock that makes one instance
  * of a reader active across all processes. Losing the session loses both: the instance steps down
- * and competes again on its next `ensureActive`.
+ * and competes again on its next `ensureActive`, which opens a new session (the caller's loop is
+ * the backoff). A terminated session reports through `onError` and never crashes the process.
  */
 export function createOwnedSession(options: OwnedSessionOptions): OwnedSession {
   let session: pg.Client | undefined;
@@ -49,8 +50,15 @@ export function createOwnedSession(options: OwnedSessionOptions): OwnedSession {
         client.on('error', lost);
         client.on('end', () => lost());
         client.on('notification', () => options.onNotification());
-        await client.connect();
-        await client.query('listen omni_events');
+        try {
+          await client.connect();
+          await client.query('listen omni_events');
+        } catch (error) {
+          // Half open (connected, not listening) would leak a session and miss notifications: the
+          // next ensureActive starts over with a new one.
+          await client.end().catch(() => undefined);
+          throw error;
+        }
         session = client;
       }
       if (!active) {

@@ -10,6 +10,8 @@ export async function ensureDatabase(connectionString: string): Promise<void> {
   if (name === '' || name === 'postgres') return;
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString() });
+  // A session the server drops emits 'error' besides failing the awaited call; unheard, it would crash.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);

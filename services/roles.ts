@@ -31,6 +31,7 @@ import { createTokenVerifier } from './api/token-verifier.ts';
 import type { Config } from './config.ts';
 import { configuredBlobStore } from './files/configured-blob-store.ts';
 import { createFileCatalog, type FileCatalog } from './files/file-catalog.ts';
+import { createFaultLog } from './logger.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from './telemetry/instrument-event-store.ts';
@@ -71,8 +72,17 @@ function fileCatalogFor(deps: RoleDeps): FileCatalog {
   return createFileCatalog(deps.db, configuredBlobStore(deps.config.files, deps.db));
 }
 
-// BullMQ's blocking commands must wait forever rather than fail after a retry count.
-const redisFor = (url: string) => new Redis(url, { maxRetriesPerRequest: null });
+const redisHint =
+  'Redis is unreachable: queueing waits until it is back; check that Redis is up and REDIS_URL';
+const queueHint = 'the queue reported an error; the reconciler re-derives lost messages from the log';
+
+// BullMQ's blocking commands must wait forever rather than fail after a retry count. Without an
+// 'error' listener ioredis prints raw `[ioredis] Unhandled error event` text on every reconnect.
+function redisFor(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  redis.on('error', createFaultLog(logger)('redis', redisHint));
+  return redis;
+}
 
 /** Labels every sandbox container with its deployment, so a reaper only ever touches its own. */
 const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePrefix });
@@ -80,7 +90,7 @@ const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePref
 export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
   const { auth } = deps.config;
   const store = createInstrumentedEventStore(deps.db);
-  const redis = redisFor(deps.config.redisUrl);
+  const redis = redisFor(deps.config.redisUrl, deps.logger.child({ role: 'api' }));
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
   const notifier = await createAppendNotifier(deps.config.databaseUrl, (error) =>
@@ -156,9 +166,11 @@ export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
 }
 
 export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> {
-  const connection = redisFor(deps.config.redisUrl);
-  const queue = createJobQueue({ connection, prefix: deps.config.queuePrefix });
   const logger = deps.logger.child({ role: 'dispatcher' });
+  const connection = redisFor(deps.config.redisUrl, logger);
+  const queue = createJobQueue({ connection, prefix: deps.config.queuePrefix });
+  // Errors of BullMQ's own connections and scripts; unheard, BullMQ prints them as raw stacks.
+  queue.on('error', createFaultLog(logger)('queue', queueHint));
   const dispatcher = await startDispatcher({
     db: deps.db,
     connectionString: deps.config.databaseUrl,
@@ -173,6 +185,8 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     leases: createWorkerLeases(deps.db),
     logger,
     intervalMs: deps.config.reconcileIntervalMs,
+    // An attempt a live worker no longer holds (its outcome lost) waits this long before it is abandoned.
+    unheldGraceMs: Math.max(10_000, 2 * deps.config.workerLeaseMs),
     // Under the dispatcher's lock: with several dispatchers only the active one reconciles.
     isActive: () => dispatcher.isOwner(),
   });
@@ -190,14 +204,15 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
 
 export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { readonly workerId: string }> {
   const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const connection = redisFor(deps.config.redisUrl);
   const logger = deps.logger.child({ role: 'worker', workerId });
+  const connection = redisFor(deps.config.redisUrl, logger);
   const store = createInstrumentedEventStore(deps.db);
   const secrets = secretVaultFor(deps, store);
   const control = createAttemptControl();
   // Worker-wide: an engine outage one attempt meets stops the whole worker taking work until it ends.
   const gate = createOutageGate({ probes: { docker: dockerEngineProbe(deps.docker) }, logger });
   const deployment = deploymentLabel(deps.config.queuePrefix);
+  const leases = createWorkerLeases(deps.db);
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
     files: fileCatalogFor(deps),
@@ -209,6 +224,10 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
     logger,
     control,
     gate,
+    holdings: {
+      hold: (jobId, attempt) => leases.hold(workerId, jobId, attempt),
+      drop: (jobId, attempt) => leases.drop(workerId, jobId, attempt),
+    },
     tenantSlots: createTenantSlots({
       redis: connection,
       prefix: deps.config.queuePrefix,
@@ -219,7 +238,7 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
     workerId,
     store,
     docker: deps.docker,
-    leases: createWorkerLeases(deps.db),
+    leases,
     control,
     gate,
     connectionString: deps.config.databaseUrl,
@@ -234,6 +253,9 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
         concurrency: deps.config.workerConcurrency,
         process: process_,
       });
+      // Errors of BullMQ's own connections and scripts (`Missing key for job …` after a Redis
+      // wipe); unheard, BullMQ prints them as raw multi-line stacks.
+      worker.on('error', createFaultLog(logger)('queue', queueHint));
       worker.on('failed', (job, error) =>
         logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'),
       );

@@ -1,5 +1,6 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
 import type { AttemptResult, RefusedOutput, StoredArtifact } from '../events/job/job.decider.ts';
@@ -13,8 +14,9 @@ import { type FileCatalog, sha256Hex } from '../services/files/file-catalog.ts';
 import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.ts';
 import { createJobOutputAppender } from './job-output-appender.ts';
 import { attemptMessageId, type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
-import type { AttemptControl } from './lifecycle/attempt-control.ts';
+import type { AttemptControl, RunHandle } from './lifecycle/attempt-control.ts';
 import { infrastructureRetryDelayMs, reportEngineFault } from './lifecycle/infrastructure-retry.ts';
+import { keepTrying } from './lifecycle/keep-trying.ts';
 import type { OutageGate } from './lifecycle/outage-gate.ts';
 import type { TenantSlot, TenantSlots } from './lifecycle/tenant-slots.ts';
 import { isEngineFault } from './sandbox/docker-errors.ts';
@@ -42,9 +44,20 @@ export interface RunJobProcessorDeps {
   readonly tenantSlots?: TenantSlots;
   /** The worker's outage gate: while it is closed messages go back untouched. Absent: never closed. */
   readonly gate?: OutageGate;
+  /**
+   * Where this worker lists the attempts it holds (its lease row), so the reconciler can tell an
+   * attempt a live worker lost from one it still runs; absent: nothing is listed.
+   */
+  readonly holdings?: AttemptHoldings;
   /** Injected for tests; default the system clock and Math.random. */
   readonly now?: () => Date;
   readonly random?: () => number;
+}
+
+/** The attempts this worker runs or keeps an outcome of, listed where the reconciler reads them. */
+export interface AttemptHoldings {
+  hold(jobId: string, attempt: number): Promise<void>;
+  drop(jobId: string, attempt: number): Promise<void>;
 }
 
 /** How long a message waits before it is tried again when its tenant is at its limit. */
@@ -262,6 +275,12 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     }
     const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
 
+    // Held before the start is appended: a live worker's running attempt is never seen unheld.
+    await deps.holdings?.hold(jobId, attempt);
+    const dropHold = () =>
+      deps.holdings
+        ?.drop(jobId, attempt)
+        .catch((error: unknown) => log.warn({ err: error }, 'could not drop the hold on the attempt'));
     let version: number;
     let startedEvents: readonly JobEventEnvelope[];
     try {
@@ -275,6 +294,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       ));
       startedEvents = decided.map((event) => ({ ...event, recordedAt: now() }) as JobEventEnvelope);
     } catch (error) {
+      await dropHold();
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
         return 'dropped';
@@ -282,13 +302,48 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       throw error;
     }
 
+    // The run handle stays open until the outcome is in the log: a shutdown's grace ending is
+    // what tells the recording to give up.
     const handle = deps.control?.begin(jobId, attempt);
+    try {
+      return await runStarted({
+        jobId,
+        attempt,
+        log,
+        queued,
+        metadata,
+        image,
+        imageId,
+        version,
+        startedEvents,
+        handle,
+      });
+    } finally {
+      handle?.end();
+      await dropHold();
+    }
+  }
+
+  async function runStarted(started: {
+    readonly jobId: string;
+    readonly attempt: number;
+    readonly log: Logger;
+    readonly queued: Extract<LoadedJob['state'], { status: 'queued' }>;
+    readonly metadata: EventMetadata;
+    readonly image: PreparedImage | SandboxError;
+    readonly imageId: { imageId?: string };
+    readonly version: number;
+    readonly startedEvents: readonly JobEventEnvelope[];
+    readonly handle: RunHandle | undefined;
+  }): Promise<'ran' | 'stopped'> {
+    const { jobId, attempt, log, queued, metadata, image, imageId, version, startedEvents, handle } = started;
+    const spec = queued.spec;
     let result: AttemptResult;
     let outputStored = 0;
     try {
       if (image instanceof SandboxError) throw image;
-      const prepared = await withSecrets(spec, loaded.state.tenant, deps.secrets);
-      const inputs = await fetchInputs(spec, loaded.state.tenant, deps.files);
+      const prepared = await withSecrets(spec, queued.tenant, deps.secrets);
+      const inputs = await fetchInputs(spec, queued.tenant, deps.files);
       const output = createJobOutputAppender({
         store: deps.store,
         jobId,
@@ -311,7 +366,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       outputStored = output.stored();
       const collected = await storeArtifacts(
         ran.outputs,
-        { tenant: loaded.state.tenant, jobId, attempt, workerId: deps.workerId },
+        { tenant: queued.tenant, jobId, attempt, workerId: deps.workerId },
         deps.files,
       );
       // Output is stored in the log for good: a secret the job printed must not land there.
@@ -334,14 +389,17 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         durationMs: 0,
         message: `${error.code}: ${error.message}`,
       };
-    } finally {
-      handle?.end();
     }
 
     // Artifacts are stored before their ArtifactStored events; when no result is recorded they go.
     const discardArtifacts = async () => {
       const ids = (result.artifacts ?? []).map((artifact) => artifact.fileId);
-      if (ids.length > 0) await deps.files?.discardArtifacts(queued.tenant, ids);
+      if (ids.length > 0)
+        await deps.files?.discardArtifacts(queued.tenant, ids).catch((error: unknown) => {
+          // Unreferenced blobs cost space, not correctness: nothing in the log names them.
+          if (!isDatabaseUnavailable(error)) throw error;
+          log.warn({ err: error }, 'could not discard the artifacts of an unrecorded attempt');
+        });
     };
     const stopped = handle?.stoppedBecause();
     if (stopped === 'cancelled') {
@@ -359,36 +417,51 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         now: now(),
         random: random(),
       } as const;
-      await executeJobCommand(deps.store, jobId, command, metadata).catch((error: unknown) => {
-        if (!(error instanceof ConcurrencyError || error instanceof JobDomainError)) throw error;
-      });
+      const abandoned = await executeJobCommand(deps.store, jobId, command, metadata).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof ConcurrencyError || error instanceof JobDomainError) return true;
+          // The grace is over: no retry. The lease goes with the worker and the reconciler records it.
+          if (isDatabaseUnavailable(error)) return false;
+          throw error;
+        },
+      );
       await discardArtifacts();
-      log.warn('worker shut down during the attempt; recorded it as abandoned');
+      if (abandoned) log.warn('worker shut down during the attempt; recorded it as abandoned');
+      else
+        log.error(
+          'worker shut down during the attempt and Postgres is unreachable; the reconciler will record it abandoned',
+        );
       return 'stopped';
     }
 
     const complete = { type: 'CompleteAttempt', attempt, result, now: now(), random: random() } as const;
-    // Usually nothing but our own output reached the stream since JobStarted: the result is appended
-    // at that version without reading the stream back. Anything else there (a cancel, an abandonment
-    // by a reconciler that thought this worker dead) fails the version check; then the stream is read.
-    const assumed: LoadedJob = {
-      state: foldJob(queued, startedEvents),
-      version: version + outputStored,
-      events: [],
-    };
-    const recorded = await executeJobCommand(deps.store, jobId, complete, metadata, assumed).then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof ConcurrencyError) return false;
-        throw error;
-      },
-    );
-    if (!recorded) {
+    // One try at recording the result: at the version assumed (first try) or read back (after a
+    // conflict, or after an outage, where the try before may have committed unseen).
+    const recordResult = async (from: LoadedJob | undefined): Promise<'ran' | 'stopped'> => {
+      if (from) {
+        const appended = await executeJobCommand(deps.store, jobId, complete, metadata, from).then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof ConcurrencyError) return false;
+            throw error;
+          },
+        );
+        if (appended) return 'ran';
+      }
       const after = await loadJob(deps.store, jobId);
       // Our own JobOutput chunks move the version too; only someone else's event is news.
       const others = after.events.filter(
         (event) => event.streamVersion > version && event.type !== 'JobOutput',
       );
+      // A try that committed while its connection died: the result is in, nothing more to do.
+      const ours = others.some(
+        (event) =>
+          (event.type === 'JobSucceeded' || event.type === 'JobFailed') &&
+          (event.data as { attempt?: unknown }).attempt === attempt &&
+          event.metadata.actor === metadata.actor,
+      );
+      if (ours) return 'ran';
       if (others.length > 0) log.warn({ stream: jobStreamId(jobId) }, 'the job changed while it ran');
       if (after.state.status !== 'running' || after.state.attempt !== attempt) {
         // Cancelled (or abandoned by a reconciler that thought this worker dead) meanwhile.
@@ -400,7 +473,41 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         return 'stopped';
       }
       await executeJobCommand(deps.store, jobId, complete, metadata, after);
+      return 'ran';
+    };
+    // Usually nothing but our own output reached the stream since JobStarted: the result is appended
+    // at that version without reading the stream back. Anything else there (a cancel, an abandonment
+    // by a reconciler that thought this worker dead) fails the version check; then the stream is read.
+    const assumed: LoadedJob = {
+      state: foldJob(queued, startedEvents),
+      version: version + outputStored,
+      events: [],
+    };
+    // The container is gone and only this process knows the outcome: kept and written again with
+    // backoff while Postgres is unreachable, until it lands or the shutdown grace ends.
+    const outcome = { reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs };
+    let first = true;
+    const kept = await keepTrying(() => recordResult(first ? assumed : undefined), {
+      giveUp: () => handle?.stoppedBecause() === 'shutdown',
+      ...(handle ? { signal: handle.signal } : {}),
+      onRetry: (error, tries) => {
+        first = false;
+        if (tries === 1)
+          log.warn(
+            { err: error, outcome },
+            "Postgres is unreachable: keeping the attempt's outcome and retrying until it is recorded",
+          );
+      },
+    });
+    if (kept.status === 'gave-up') {
+      log.error(
+        { err: kept.error, outcome, tries: kept.tries },
+        "shutdown grace over before the attempt's outcome reached the log; it is lost and the reconciler will record the attempt abandoned",
+      );
+      return 'stopped';
     }
+    if (kept.tries > 1) log.info({ tries: kept.tries }, "the attempt's outcome is recorded after the outage");
+    if (kept.value === 'stopped') return 'stopped';
     log.info(
       { reason: result.reason, exitCode: result.exitCode, durationMs: result.durationMs },
       'attempt finished',

@@ -2,8 +2,10 @@ import type { ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import { createLogThrottle } from '../logger.ts';
 import { isClientAbort } from './client-abort.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { unreadableEventProblem } from './unreadable-problem.ts';
@@ -16,6 +18,9 @@ const domainStatus = {
   'job-finished': 409,
   'job-not-retryable': 409,
 } as const;
+
+// A Postgres restart takes a few seconds; sooner would only add load while it comes back.
+const databaseRetryAfterSeconds = 2;
 
 const clientClosedRequest = new ProblemError({
   status: 499 as ContentfulStatusCode,
@@ -43,6 +48,16 @@ function toProblem(error: unknown): ProblemError | undefined {
       detail: 'the job changed meanwhile; retry',
     });
   }
+  if (isDatabaseUnavailable(error)) {
+    // An outage or restart of Postgres, not a fault of the request: the client may send it again.
+    return new ProblemError({
+      status: 503,
+      code: 'database-unavailable',
+      title: 'Database unavailable',
+      detail: 'the event store cannot be reached right now; retry after the indicated delay',
+      headers: { 'retry-after': String(databaseRetryAfterSeconds) },
+    });
+  }
   if (error instanceof HTTPException) {
     // Hono raises these for malformed bodies and oversized requests; its message is safe to show.
     const status = error.status;
@@ -54,6 +69,7 @@ function toProblem(error: unknown): ProblemError | undefined {
 
 /** The one place errors become responses: known errors keep their code, the rest are a bare 500. */
 export function createErrorHandler(logger: Logger): ErrorHandler {
+  const throttle = createLogThrottle();
   return (error, c) => {
     if (isClientAbort(error, c)) {
       // Not our fault and nobody left to answer: no stack, and 499 (nginx's "client closed
@@ -65,6 +81,14 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
       return problemResponse(c, clientClosedRequest);
     }
     const problem = toProblem(error);
+    if (problem?.code === 'database-unavailable') {
+      const held = throttle.allow('database-unavailable');
+      if (held !== undefined)
+        logger.warn(
+          { err: error, path: c.req.path, alsoRefused: held },
+          'database unreachable: answering 503; check that Postgres is up and DATABASE_URL points at it',
+        );
+    }
     if (problem) return problemResponse(c, problem);
     // The client gets an id to quote, never the stack or the SQL; the log keeps both.
     logger.error({ err: error, requestId: c.get('requestId'), path: c.req.path }, 'unhandled error');

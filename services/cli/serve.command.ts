@@ -4,8 +4,9 @@ import type { Config } from '../config.ts';
 import { hs256KeyFor, mintToken } from '../dev-token.ts';
 import { createDockerClient } from '../docker-client.ts';
 import { ensureDatabase } from '../ensure-database.ts';
-import { createLogger } from '../logger.ts';
+import { createFaultLog, createLogger } from '../logger.ts';
 import { checkDependencies, type Dependency } from '../preflight.ts';
+import { installProcessFaultHandlers } from '../process-faults.ts';
 import {
   type RunningRole,
   startApiRole,
@@ -14,6 +15,7 @@ import {
   startWorkerRole,
 } from '../roles.ts';
 import { startTelemetry } from '../telemetry/telemetry.ts';
+import { waitForSchema } from '../wait-for-schema.ts';
 
 export const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
 export type ServeRole = (typeof serveRoles)[number];
@@ -53,14 +55,31 @@ export async function runServe(
 ): Promise<number> {
   if (!(await preflight(config, needs[role], err))) return 1;
   const logger = createLogger(config.logLevel, { role });
+  installProcessFaultHandlers(logger);
   const docker = createDockerClient(config.dockerHost);
   await ensureDatabase(config.databaseUrl);
   const db = createDatabase({
     connectionString: config.databaseUrl,
     applicationName: `omni-${role}`,
-    onIdleConnectionError: (error) => logger.warn({ err: error }, 'an idle database connection closed'),
+    onIdleConnectionError: createFaultLog(logger)(
+      'postgres',
+      'a database connection closed (Postgres restarted or ended the session); the pool reconnects',
+    ),
+  });
+  const stopping = new AbortController();
+  const stopSignal = new Promise<void>((resolve) => {
+    const stop = () => {
+      stopping.abort();
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
   if (role === 'all') logger.info({ applied: await migrateToLatest(db) }, 'migrations are current');
+  else if (!(await waitForSchema(db, logger, { signal: stopping.signal }))) {
+    await db.destroy();
+    return 0;
+  }
 
   const hs256 = hs256KeyFor(config.auth);
   const telemetry = startTelemetry({
@@ -71,10 +90,6 @@ export async function runServe(
   const deps = { config, db, docker, logger, telemetry, ...(hs256 ? { jwtSecret: hs256.secret } : {}) };
 
   const roles: RunningRole[] = [];
-  const stopSignal = new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
   if (role === 'all' || role === 'api') {
     const api = await startApiRole(deps);
     roles.push(api);

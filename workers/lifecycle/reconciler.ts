@@ -20,6 +20,14 @@ export interface ReconcilerDeps {
   readonly logger: Logger;
   readonly now?: () => Date;
   readonly random?: () => number;
+  /**
+   * How long a running attempt may go unheld by its live worker before it is abandoned: the
+   * worker lost it (its outcome could not be kept) without dying, so its lease alone would keep
+   * the job running until that worker restarts. Default 30 s.
+   */
+  readonly unheldGraceMs?: number;
+  /** When each running-but-unheld attempt was first seen so, across passes; kept by `startReconciler`. */
+  readonly unheldSince?: Map<string, number>;
 }
 
 export interface ReconcileReport {
@@ -54,7 +62,12 @@ async function openJobIds(db: Kysely<Database>): Promise<string[]> {
 export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileReport> {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
+  // Rows of workers that died without a release: kept a day for the reaper's judgement, then gone.
+  await deps.leases.prune(24 * 3600_000);
   const ids = await openJobIds(deps.db);
+  const unheldSince = deps.unheldSince ?? new Map<string, number>();
+  const unheldGraceMs = deps.unheldGraceMs ?? 30_000;
+  const stillUnheld = new Set<string>();
   let requeued = 0;
   let expired = 0;
   let abandoned = 0;
@@ -103,11 +116,25 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
       await deps.queue.add(message.name, message.data, message.opts);
       requeued += 1;
     } else if (state.status === 'running') {
-      if (await deps.leases.isAlive(state.current.workerId)) continue;
+      const { workerId } = state.current;
+      if (await deps.leases.isAlive(workerId)) {
+        // Undefined: a worker that does not list its attempts; its lease is all there is to judge.
+        if ((await deps.leases.holds(workerId, jobId, state.attempt)) !== false) continue;
+        const key = attemptMessageId(jobId, state.attempt);
+        stillUnheld.add(key);
+        const since = unheldSince.get(key) ?? now().getTime();
+        unheldSince.set(key, since);
+        // The grace covers a worker between recording the outcome and dropping its hold.
+        if (now().getTime() - since < unheldGraceMs) continue;
+        deps.logger.warn(
+          { jobId, attempt: state.attempt, workerId },
+          'a live worker no longer holds this running attempt; recording it abandoned',
+        );
+      }
       const command = {
         type: 'AbandonAttempt',
         attempt: state.attempt,
-        workerId: state.current.workerId,
+        workerId,
         reason: 'worker-lost',
         now: now(),
         random: random(),
@@ -115,6 +142,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
       if (await act(jobId, command, loaded)) abandoned += 1;
     }
   }
+  for (const key of unheldSince.keys()) if (!stillUnheld.has(key)) unheldSince.delete(key);
   const report = { open: ids.length, requeued, expired, abandoned };
   if (requeued + expired + abandoned > 0) deps.logger.warn(report, 'reconciled the queue with the log');
   return report;
@@ -132,11 +160,12 @@ export function startReconciler(
 } {
   let stopped = false;
   const { sleep, wake } = createWakeableSleep();
+  const passDeps = { ...deps, unheldSince: deps.unheldSince ?? new Map<string, number>() };
   // One pass at a time, then a pause: a slow pass delays the next instead of piling passes up.
   const loop = (async () => {
     while (!stopped) {
       if (deps.isActive?.() ?? true) {
-        await reconcileOnce(deps).catch((error: unknown) =>
+        await reconcileOnce(passDeps).catch((error: unknown) =>
           deps.logger.error({ err: error }, 'reconcile pass failed'),
         );
       }
