@@ -140,6 +140,45 @@ describe('upgrade requests', () => {
   });
 });
 
+describe('upgrade requests on streaming routes', () => {
+  it('a WebSocket upgrade on a Server-Sent Events route is answered and closed, and its feed stops', async () => {
+    const token = await stack.token('streamer');
+    const submitted = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+    const { id } = (await submitted.json()) as { id: string };
+    // Each open feed holds a heartbeat timer; one that outlives its socket is a leak.
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    for (let i = 0; i < 20; i++) {
+      const { response, closedByServer } = await rawExchange(
+        [
+          `GET /v1/jobs/${id}/output?follow=1 HTTP/1.1`,
+          'Host: 127.0.0.1',
+          `Authorization: Bearer ${token}`,
+          'Connection: Upgrade',
+          'Upgrade: websocket',
+          'Sec-WebSocket-Version: 13',
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+          '',
+          '',
+        ].join('\r\n'),
+        { endAfterResponse: false },
+      );
+      expect(response).toMatch(/^HTTP\/1\.1 200 /);
+      expect(closedByServer).toBe(true);
+    }
+    const after = await eventually(
+      async () => timers(),
+      (count) => count <= before + 2,
+      5_000,
+    );
+    expect(after - before).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('WebSocket watch', () => {
   it('refuses a 50 MiB client message with close code 1009 without buffering it', async () => {
     const token = await stack.token('watcher');

@@ -20,6 +20,24 @@ export const maxWebSocketMessageBytes = 4 * 1024;
 const isWebSocketUpgrade = (request: IncomingMessage) =>
   request.headers.upgrade?.toLowerCase() === 'websocket';
 
+/**
+ * On a WebSocket upgrade that the route did not take, the adapter sends only the status of the
+ * route's answer and closes the socket; it never reads nor cancels the body. A streaming body
+ * (a Server-Sent Events feed) would then run forever with no one to read it: its heartbeat and
+ * its log tail leaked per request. Cancelling the body ends the stream's producer.
+ */
+function discardBodiesOfRefusedUpgrades(fetch: Hono['fetch']): Hono['fetch'] {
+  return async (request, env, executionContext) => {
+    const response = await fetch(request, env, executionContext);
+    // Only the upgrade path hands the app a request without an outgoing response.
+    const bindings = env as { incoming?: unknown; outgoing?: unknown } | undefined;
+    if (bindings?.incoming !== undefined && bindings.outgoing === undefined && response.body) {
+      void response.body.cancel().catch(() => undefined);
+    }
+    return response;
+  };
+}
+
 export interface ServedApp {
   readonly url: string;
   readonly port: number;
@@ -36,7 +54,7 @@ export async function serveApp(
     (resolve, reject) => {
       const started = serve(
         {
-          fetch: app.fetch,
+          fetch: discardBodiesOfRefusedUpgrades(app.fetch),
           port: options.port,
           hostname: options.host,
           websocket: { server: wss },
