@@ -75,6 +75,17 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited(child);
 }
 
+/** Whether the process is gone for good: killed by SIGKILL and no longer in the process table. */
+function provablyDead(child: ChildProcess): boolean {
+  if (child.signalCode !== 'SIGKILL' || child.pid === undefined) return false;
+  try {
+    process.kill(child.pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * What FLUSHALL does to this deployment, without wiping the other test files sharing this Redis:
  * every key under this run's prefix (queues, locks, tenant slots) is deleted.
@@ -202,6 +213,8 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   };
   const faults: string[] = [];
   let runningAtKill = 0;
+  // A fault test must prove its faults happened: each records what shows it did.
+  const proofs = { workerDied: false, dispatcherDied: false, dispatcherRestarted: false, wipedKeys: 0 };
   const batchSize = total / 6;
   for (let batch = 0; batch < 6; batch += 1) {
     await Promise.all(Array.from({ length: batchSize }, (_, j) => submit(batch * batchSize + j)));
@@ -210,6 +223,7 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
       const victim = await busiestWorker(workers);
       if (!victim) throw new Error('no worker ran a container within 30 s of the second batch');
       await kill(victim.child);
+      proofs.workerDied = provablyDead(victim.child);
       runningAtKill = victim.running;
       faults.push(
         `SIGKILL worker ${victim.child.pid} running ${victim.running} containers at ${Date.now() - began} ms`,
@@ -217,6 +231,7 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
     }
     if (batch === 2) {
       await kill(dispatcher);
+      proofs.dispatcherDied = provablyDead(dispatcher);
       faults.push(`SIGKILL dispatcher at ${Date.now() - began} ms`);
     }
     if (batch === 3) {
@@ -226,6 +241,8 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
     if (batch === 4) {
       await sleep(1_000);
       const deleted = await flushDeployment();
+      proofs.wipedKeys = deleted;
+      proofs.dispatcherRestarted = dispatcher.exitCode === null && dispatcher.signalCode === null;
       faults.push(`wiped ${deleted} Redis keys at ${Date.now() - began} ms`);
     }
   }
@@ -307,6 +324,12 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
       `${doubled.length} attempts started or ended twice, ${wrongOutcome.length} unexpected outcomes, ` +
       `${leftBeforeStop} containers left before stop, ${await containersLeft()} after; ${seconds} s\n  ${faults.join('\n  ')}`,
   );
+  // The faults happened: the killed processes died, the restarted dispatcher ran through the wipe,
+  // and the wipe deleted the deployment's keys (a run once printed `wiped 0 Redis keys` and passed).
+  expect(proofs.workerDied).toBe(true);
+  expect(proofs.dispatcherDied).toBe(true);
+  expect(proofs.dispatcherRestarted).toBe(true);
+  expect(proofs.wipedKeys).toBeGreaterThan(0);
   expect(doubled).toEqual([]);
   expect(wrongOutcome).toEqual([]);
   // The killed worker was running attempts: they are recorded abandoned (then retried per policy).
