@@ -37,7 +37,8 @@ export function createDocsRoutes(options: { readonly version: string }) {
     .get('/docs/assets/init.js', (c) => c.body(init, 200, { 'content-type': 'text/javascript' }))
     .get('/docs/assets/:file', async (c) => {
       const file = c.req.param('file');
-      const type = assets[file];
+      // Own keys only: `__proto__` or `constructor` would name no file and answer a 500.
+      const type = Object.hasOwn(assets, file) ? assets[file] : undefined;
       if (!type) return c.notFound();
       return c.body(await readFile(join(swaggerUiDirectory, file)), 200, {
         'content-type': type,
