@@ -5,11 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anchorSigningPayload } from '../events/anchor-signature.ts';
+import { anchorSigningPayload, loadAnchorPrivateKey } from '../events/anchor-signature.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
+import { writeNextAnchor } from '../events/write-anchor.ts';
 import type { Anchor } from '../schemas/anchor.schema.ts';
+import { runVerify } from '../services/cli/verify.command.ts';
 import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
 
 const run = promisify(execFile);
@@ -72,6 +75,25 @@ async function verifyWithAnchors(anchorFile = files.anchors) {
   return { code: result.code, report: JSON.parse(result.stdout) };
 }
 
+/** The same command in this process (what the CLI runs, without a process start per check). */
+async function verifyHere(options: { anchorFile?: string; json?: boolean } = {}) {
+  let text = '';
+  const code = await runVerify(
+    { db: database.db },
+    {
+      json: options.json ?? true,
+      out: { write: (chunk: string) => (text += chunk) },
+      ...(options.anchorFile === undefined
+        ? {}
+        : { anchors: { file: options.anchorFile, publicKeyFile: files.publicKey } }),
+    },
+  );
+  return { code, text, report: options.json === false ? undefined : JSON.parse(text) };
+}
+
+const anchorHere = async (file = files.anchors, keyFile = files.key) =>
+  writeNextAnchor({ db: database.db, file, privateKey: loadAnchorPrivateKey(await readFile(keyFile)) });
+
 /** As a database superuser would: triggers off for this session, then SQL run as given. */
 async function asSuperuser(statements: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: database.url });
@@ -83,6 +105,20 @@ async function asSuperuser(statements: (client: pg.Client) => Promise<void>): Pr
     await client.query('commit');
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Anchors stop below the oldest transaction running anywhere on the server (other test files'
+ * included): wait until every event appended so far is below it, so the counts are exact.
+ */
+async function settled(): Promise<void> {
+  for (const deadline = Date.now() + 40_000; Date.now() < deadline; ) {
+    const { rows } = await sql<{ below: boolean }>`
+      select coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) as below from events
+    `.execute(database.db);
+    if (rows[0]?.below) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -98,19 +134,18 @@ describe('omni anchor and verify --anchor', () => {
   it('writes incremental signed anchors that verify against the log', async () => {
     await store.append(victim, 0, [event('Opened', { owner: 'alice' }), event('Deposited', { amount: 10 })]);
     for (let i = 0; i < 3; i += 1) await store.append(`other-${randomUUID()}`, 0, [event('A', { i })]);
+    await settled();
     const first = await omniCli('anchor', '--json', '--anchor', files.anchors, '--key', files.key);
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ written: true, anchor: { count: 5, total: 5 } });
 
     // Nothing new: no line written.
-    const idle = await omniCli('anchor', '--json', '--anchor', files.anchors, '--key', files.key);
-    expect(JSON.parse(idle.stdout)).toMatchObject({ written: false });
+    expect(await anchorHere()).toMatchObject({ written: false });
 
     await store.append(victim, 2, [event('Withdrew', { amount: 3 }), event('Withdrew', { amount: 4 })]);
     await store.append(`other-${randomUUID()}`, 0, [event('A', { i: 9 })]);
-    expect((await omniCli('anchor', '--anchor', files.anchors, '--key', files.key)).stdout).toContain(
-      'anchored 3 events',
-    );
+    await settled();
+    expect(await anchorHere()).toMatchObject({ written: true, anchor: { count: 3 } });
     const [one, two] = await anchorLines();
     expect(two).toMatchObject({ count: 3, total: 8 });
     expect(two?.position).toBeGreaterThan(one?.position ?? Number.POSITIVE_INFINITY);
@@ -121,7 +156,7 @@ describe('omni anchor and verify --anchor', () => {
     const { code, report } = await verifyWithAnchors();
     expect(code).toBe(0);
     expect(report).toMatchObject({ ok: true, anchors: { ok: true, anchorsChecked: 2, eventsCovered: 8 } });
-  });
+  }, 90_000);
 
   it('finds a stream tail a superuser rewrote with its head, which the chain walk alone cannot', async () => {
     const [, anchored] = await anchorLines();
@@ -150,9 +185,9 @@ describe('omni anchor and verify --anchor', () => {
     const rewritten = await store.readStream(victim);
     expect(rewritten.at(-1)?.data).toEqual({ amount: 0 });
 
-    const plain = await omniCli('verify', '--json');
+    const plain = await verifyHere();
     expect(plain.code).toBe(0);
-    expect(JSON.parse(plain.stdout)).toMatchObject({ ok: true });
+    expect(plain.report).toMatchObject({ ok: true });
 
     const { code, report } = await verifyWithAnchors();
     expect(code).toBe(1);
@@ -164,10 +199,10 @@ describe('omni anchor and verify --anchor', () => {
         brokenAnchor: { line: 2, position: anchored?.position, problem: 'root-mismatch' },
       },
     });
-    const text = await omniCli('verify', '--anchor', files.anchors, '--public-key', files.publicKey);
+    const text = await verifyHere({ anchorFile: files.anchors, json: false });
     expect(text.code).toBe(1);
-    expect(text.stdout).toContain(`✗ anchor on line 2 (position ${anchored?.position}`);
-  });
+    expect(text.text).toContain(`✗ anchor on line 2 (position ${anchored?.position}`);
+  }, 90_000);
 
   it('refuses a forged anchor: an edited line, one signed by another key, one that claims the operator key', async () => {
     const lines = (await readFile(files.anchors, 'utf8')).trimEnd().split('\n');
@@ -176,7 +211,7 @@ describe('omni anchor and verify --anchor', () => {
 
     // An attacker recomputes the root after rewriting the log and edits the line: the signature breaks.
     await writeFile(forgedFile, `${JSON.stringify({ ...first, root: 'ab'.repeat(32) })}\n`);
-    expect((await verifyWithAnchors(forgedFile)).report.anchors).toMatchObject({
+    expect((await verifyHere({ anchorFile: forgedFile })).report.anchors).toMatchObject({
       ok: false,
       brokenAnchor: { line: 1, problem: 'bad-signature' },
     });
@@ -189,20 +224,20 @@ describe('omni anchor and verify --anchor', () => {
       'base64',
     );
     await writeFile(forgedFile, `${JSON.stringify({ ...claimed, signature: forgedSignature })}\n`);
-    const claimedKey = await verifyWithAnchors(forgedFile);
+    const claimedKey = await verifyHere({ anchorFile: forgedFile });
     expect(claimedKey.code).toBe(1);
     expect(claimedKey.report.anchors).toMatchObject({ brokenAnchor: { line: 1, problem: 'bad-signature' } });
 
     // A whole file anchored by another key (a fresh file over the same log): named as another key's.
     const otherFile = join(directory, 'other.jsonl');
-    expect((await omniCli('anchor', '--anchor', otherFile, '--key', files.otherKey)).code).toBe(0);
-    expect((await verifyWithAnchors(otherFile)).report.anchors).toMatchObject({
+    expect(await anchorHere(otherFile, files.otherKey)).toMatchObject({ written: true });
+    expect((await verifyHere({ anchorFile: otherFile })).report.anchors).toMatchObject({
       brokenAnchor: { line: 1, problem: 'other-key' },
     });
 
     // Dropping the first line breaks the chain of lines.
     await writeFile(forgedFile, `${lines[1]}\n`);
-    expect((await verifyWithAnchors(forgedFile)).report.anchors).toMatchObject({
+    expect((await verifyHere({ anchorFile: forgedFile })).report.anchors).toMatchObject({
       brokenAnchor: { line: 1, problem: 'broken-link' },
     });
   });
