@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventStore, type EventStore, type NewEvent } from '../events/event-store.ts';
 import { UnreadableEventError } from '../events/event-store-errors.ts';
 import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
+import { createApp } from '../services/api/app.ts';
+import { mintToken } from '../services/dev-token.ts';
+import { createLogger } from '../services/logger.ts';
 import { createTestDatabase, type TestDatabase } from './support/test-database.ts';
+import { testImage } from './support/test-image.ts';
+import { testPolicy } from './support/test-policy.ts';
+import { testSecret, testTokenVerifier } from './support/test-stack.ts';
 
 let database: TestDatabase;
 let store: EventStore;
@@ -104,5 +110,33 @@ describe('the store refuses an event its own readers would refuse', () => {
   it('still accepts what readers can read, and types it knows no schema for', async () => {
     await store.append(`job-${randomUUID()}`, 0, [submitted({ runAt: '2030-01-01T00:00:00.000Z' })]);
     await store.append(`other-${randomUUID()}`, 0, [{ type: 'Noted', schemaVersion: 7, data: { any: 1 } }]);
+  });
+});
+
+describe('the API and an event the store refuses', () => {
+  it('answers a problem (not a raw 500 with SQL) and writes nothing', async () => {
+    // An operator default no client bound covers: NaN would be stored as null, which no reader reads.
+    const policy = { ...testPolicy, defaults: { ...testPolicy.defaults, timeoutMs: Number.NaN } };
+    const app = createApp({
+      store,
+      policy,
+      verifyToken: testTokenVerifier,
+      logger: createLogger('silent'),
+    });
+    const before = await rows();
+    const response = await app.request('/v1/jobs', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await mintToken({ secret: testSecret, subject: 'operator-error' })}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+    expect(response.status).toBe(422);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    const problem = (await response.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('event-unreadable');
+    expect(problem.detail).toContain('/data/spec/timeoutMs');
+    expect(await rows()).toBe(before);
   });
 });
