@@ -115,6 +115,25 @@ describe('upgrade requests', () => {
     expect(after - before).toBeLessThanOrEqual(10);
   });
 
+  it('stops promptly (as on SIGTERM) while clients that asked for h2c keep their connections open', async () => {
+    const own = await serveApp(stack.app, { port: 0, host: '127.0.0.1' });
+    const sockets = Array.from({ length: 5 }, () => {
+      const socket = connect(own.port, '127.0.0.1', () => socket.write(h2cUpgrade));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    // Let the server take the requests in, then stop it with the clients still connected.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const stopped = await Promise.race([
+      own.close().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(() => resolve('still stopping after 5 s'), 5_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    for (const socket of sockets) socket.destroy();
+  });
+
   it('answers a WebSocket upgrade on a route that takes none and closes the socket', async () => {
     for (const [path, status] of [
       ['/healthz', 200],
