@@ -15,7 +15,12 @@ import { maskSecrets, type SecretVault } from '../services/secrets/secret-vault.
 import { createJobOutputAppender } from './job-output-appender.ts';
 import { attemptMessageId, type RunJobMessage, runJobMessageSchema } from './job-queue.ts';
 import type { AttemptControl, RunHandle } from './lifecycle/attempt-control.ts';
-import { infrastructureRetryDelayMs, reportEngineFault } from './lifecycle/infrastructure-retry.ts';
+import {
+  freeInterruptionsLeft,
+  infrastructureRetryDelayMs,
+  recordInterruptedAttempt,
+  reportEngineFault,
+} from './lifecycle/infrastructure-retry.ts';
 import { keepTrying } from './lifecycle/keep-trying.ts';
 import type { OutageGate } from './lifecycle/outage-gate.ts';
 import type { TenantSlot, TenantSlots } from './lifecycle/tenant-slots.ts';
@@ -307,6 +312,9 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     const handle = deps.control?.begin(jobId, attempt);
     try {
       return await runStarted({
+        message,
+        token,
+        interruptible: freeInterruptionsLeft(loaded.events, attempt),
         jobId,
         attempt,
         log,
@@ -325,6 +333,10 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
   }
 
   async function runStarted(started: {
+    readonly message: Job<RunJobMessage>;
+    readonly token: string | undefined;
+    /** Whether an engine fault may still end this attempt at no cost (see freeInterruptionsLeft). */
+    readonly interruptible: boolean;
     readonly jobId: string;
     readonly attempt: number;
     readonly log: Logger;
@@ -340,6 +352,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     const spec = queued.spec;
     let result: AttemptResult;
     let outputStored = 0;
+    let engineFault: SandboxError | undefined;
     try {
       if (image instanceof SandboxError) throw image;
       const prepared = await withSecrets(spec, queued.tenant, deps.secrets);
@@ -379,7 +392,9 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       };
     } catch (error) {
       if (!(error instanceof SandboxError)) throw error;
-      log.warn({ code: error.code, err: error }, 'sandbox failed');
+      // daemon-unavailable: the engine is unreachable or hung (see isEngineFault).
+      if (error.code === 'daemon-unavailable') engineFault = error;
+      else log.warn({ code: error.code, err: error }, 'sandbox failed');
       result = {
         reason: 'sandbox-error',
         exitCode: null,
@@ -408,6 +423,31 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       log.info({ durationMs: result.durationMs }, 'attempt cancelled while running; container killed');
       return 'stopped';
     }
+    if (engineFault && started.interruptible) {
+      // The engine went away or hung mid-attempt: our outage, not the job's failure. The same
+      // attempt is queued again at no cost, this worker stops taking work until the engine
+      // answers, and the container (if any is left) is the reaper's.
+      reportEngineFault(
+        deps.gate,
+        log,
+        engineFault,
+        'during the attempt; it runs again at no cost to its retries',
+      );
+      const dueAt = await recordInterruptedAttempt({
+        store: deps.store,
+        jobId,
+        attempt,
+        workerId: deps.workerId,
+        metadata,
+        cause: engineFault,
+        now: now(),
+        random: random(),
+      });
+      await discardArtifacts();
+      if (!dueAt) return 'stopped';
+      return later(started.message, started.token, dueAt.getTime());
+    }
+    if (engineFault) log.warn({ code: engineFault.code, err: engineFault }, 'sandbox failed');
     if (stopped === 'shutdown') {
       const command = {
         type: 'AbandonAttempt',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EventMetadata, EventStore } from '../../events/event-store.ts';
+import type { EventMetadata, EventStore, RecordedEvent } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
 import { executeJobCommand } from '../../events/job/job-stream.ts';
@@ -22,10 +22,27 @@ export function reportEngineFault(
 ): void {
   if (gate) {
     gate.report('docker', error);
-    log.info({ code: error.code, cause: error.message }, `Docker engine fault ${outcome}`);
+    // The gate's line is the alert; this one says what became of the attempt, in the same words.
+    log.info({ code: error.code }, `Docker engine fault ${outcome}: ${error.message}`);
   } else {
     log.error({ code: error.code, err: error }, `${error.message} (${outcome})`);
   }
+}
+
+/**
+ * How often the engine may end one attempt at no cost. An engine that answers pings but keeps
+ * failing one job's runs (or kills too slowly to confirm) would otherwise rerun it forever; past
+ * this the fault is recorded as the attempt's sandbox-error, and the retry policy decides.
+ */
+export const maxFreeInterruptions = 5;
+
+/** Whether the attempt may still be interrupted for free, from the job's history. */
+export function freeInterruptionsLeft(history: readonly RecordedEvent[], attempt: number): boolean {
+  const interruptions = history.filter((event) => {
+    const data = event.data as { attempt?: unknown; reason?: unknown };
+    return event.type === 'JobRetryScheduled' && data.reason === 'infrastructure' && data.attempt === attempt;
+  }).length;
+  return interruptions < maxFreeInterruptions;
 }
 
 export interface InterruptedAttempt {

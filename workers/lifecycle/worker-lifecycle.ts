@@ -35,7 +35,7 @@ export interface WorkerLifecycleDeps {
 }
 
 /** After the grace, how long stopped attempts get to record themselves before the stop goes on. */
-const stopAllowanceMs = 3_000;
+const stopAllowanceMs = 5_000;
 
 export interface RunningWorkerLifecycle {
   readonly worker: Worker;

@@ -42,7 +42,7 @@ export interface DockerSandboxDeps {
 }
 
 /** An engine answers a kill at once; this long without an answer (or an exit after it) means it hangs. */
-const killConfirmMaxMs = 5_000;
+const killConfirmMaxMs = 3_000;
 
 /** The deadlines one run works with. */
 interface EngineDeadlines {
