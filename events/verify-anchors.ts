@@ -15,7 +15,9 @@ export type AnchorProblem =
   /** `previous`, `total` or the cursor does not follow the line before: lines were removed, reordered or spliced. */
   | 'broken-link'
   /** The log no longer holds what was anchored: events in the range were changed, added, removed or renumbered. */
-  | 'root-mismatch';
+  | 'root-mismatch'
+  /** An anchored event's fields no longer hash to its stored hash (computed here, not by the database). */
+  | 'event-mismatch';
 
 export type AnchorVerification =
   | {
@@ -36,6 +38,12 @@ export type AnchorVerification =
         readonly time?: string;
         readonly problem: AnchorProblem;
         readonly detail: string;
+        /** For `event-mismatch`: the event that no longer matches. */
+        readonly event?: {
+          readonly position: number;
+          readonly streamId: string;
+          readonly streamVersion: number;
+        };
       };
     };
 
@@ -52,7 +60,8 @@ const after = (cursor: CommitCursor, other: CommitCursor) =>
 
 /**
  * Checks an anchor file against the log: every line signed by the given key, chained to the line
- * before, and the log, recomputed range by range, still hashing to each anchored root. Reports the
+ * before, every anchored event's hash recomputed from its fields here (not by the database, whose
+ * functions a superuser can replace), and the log, range by range, still hashing to each root. Reports the
  * first anchor that no longer holds. Linear in the anchored events; events after the last anchor
  * are not covered (the chain walk of `verifyChain` still checks them).
  */
@@ -66,7 +75,12 @@ export async function verifyAnchors(
   let previous: { line: string; anchor: Anchor } | undefined;
   let checked = 0;
   for (const [index, line] of lines.entries()) {
-    const broken = (problem: AnchorProblem, detail: string, anchor?: Anchor): AnchorVerification => ({
+    const broken = (
+      problem: AnchorProblem,
+      detail: string,
+      anchor?: Anchor,
+      event?: { readonly position: number; readonly streamId: string; readonly streamVersion: number },
+    ): AnchorVerification => ({
       ok: false,
       anchorsChecked: checked,
       brokenAnchor: {
@@ -76,6 +90,7 @@ export async function verifyAnchors(
           : {}),
         problem,
         detail,
+        ...(event ? { event } : {}),
       },
     });
     let anchor: Anchor;
@@ -107,6 +122,16 @@ export async function verifyAnchors(
       through: { transactionId: anchor.transactionId, position: anchor.position },
       previousRoot: previous?.anchor.root ?? genesisRoot,
     });
+    if (digest.brokenEvent) {
+      const event = digest.brokenEvent;
+      return broken(
+        'event-mismatch',
+        `the event at position ${event.position} (stream ${event.streamId}, version ${event.streamVersion}) ` +
+          'no longer hashes to its stored hash',
+        anchor,
+        event,
+      );
+    }
     if (digest.root !== anchor.root || digest.count !== anchor.count) {
       return broken(
         'root-mismatch',

@@ -15,6 +15,11 @@ export interface WriteAnchorDeps {
   readonly now?: () => Date;
 }
 
+/** The log does not hold up where an anchor would cover it: signing it would vouch for a break. */
+export class AnchorRefusedError extends Error {
+  readonly code = 'anchor-refused';
+}
+
 export type WriteAnchorResult =
   | { readonly written: true; readonly anchor: Anchor }
   /** Nothing was committed since the last anchor: no line is written. */
@@ -34,7 +39,8 @@ export async function readLastAnchor(file: string): Promise<{ line: string; anch
 /**
  * Appends the next anchor: the running root over every event committed since the last anchor's
  * cursor, up to the oldest transaction still running (so no event can later commit inside an
- * anchored range), signed and chained to the last line. Linear in the events since the last anchor.
+ * anchored range), signed and chained to the last line. Refuses to sign over an event whose hash
+ * does not recompute. Linear in the events since the last anchor.
  * Run one writer per file: two at once would both chain to the same line.
  */
 export async function writeNextAnchor(deps: WriteAnchorDeps): Promise<WriteAnchorResult> {
@@ -45,6 +51,13 @@ export async function writeNextAnchor(deps: WriteAnchorDeps): Promise<WriteAncho
     belowTransactionId: below,
     previousRoot: previous?.anchor.root ?? genesisRoot,
   });
+  if (digest.brokenEvent) {
+    const { position, streamId, streamVersion } = digest.brokenEvent;
+    throw new AnchorRefusedError(
+      `not anchoring: the event at position ${position} (stream ${streamId}, version ${streamVersion}) ` +
+        'does not match its stored hash; run omni verify',
+    );
+  }
   if (!digest.last) return { written: false, last: previous?.anchor };
   const anchor = signAnchor(
     {

@@ -241,4 +241,43 @@ describe('omni anchor and verify --anchor', () => {
       brokenAnchor: { line: 1, problem: 'broken-link' },
     });
   });
+
+  it('recomputes event hashes outside the database: a replaced event_hash() does not hide an edited event', async () => {
+    const stream = `ledger-${randomUUID()}`;
+    await store.append(stream, 0, [event('Opened', { owner: 'bob' }), event('Deposited', { amount: 50 })]);
+    await settled();
+    // A file of its own: the one above no longer holds after the tail rewrite.
+    const anchorFile = join(directory, 'ledger.jsonl');
+    expect(await anchorHere(anchorFile)).toMatchObject({ written: true });
+    const [, deposited] = await store.readStream(stream);
+    const { rows } = await sql<{ definition: string }>`
+      select pg_get_functiondef('event_hash(bytea, text, bigint, uuid, text, integer, jsonb, jsonb, timestamptz)'::regprocedure) as definition
+    `.execute(database.db);
+    const original = rows[0]?.definition as string;
+    try {
+      // The superuser edits the amount, keeps the stored hash, and makes the database vouch for it.
+      await asSuperuser(async (client) => {
+        await client.query(`update events set data = '{"amount": 5000}' where global_position = $1`, [
+          deposited?.globalPosition,
+        ]);
+        await client.query(`
+          create or replace function event_hash(previous bytea, stream_id text, stream_version bigint,
+            event_id uuid, type text, schema_version integer, data jsonb, metadata jsonb, recorded_at timestamptz)
+          returns bytea language sql stable as $$ select e.hash from events e where e.event_id = $4 $$
+        `);
+      });
+      expect((await verifyHere()).report).toMatchObject({ ok: true });
+      const { code, report } = await verifyWithAnchors(anchorFile);
+      expect(code).toBe(1);
+      expect(report.anchors).toMatchObject({
+        ok: false,
+        brokenAnchor: {
+          problem: 'event-mismatch',
+          event: { position: deposited?.globalPosition, streamId: stream, streamVersion: 2 },
+        },
+      });
+    } finally {
+      await sql.raw(original).execute(database.db);
+    }
+  }, 90_000);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
 import { loadAnchorPrivateKey } from '../../events/anchor-signature.ts';
 import type { Database } from '../../events/tables.ts';
-import { writeNextAnchor } from '../../events/write-anchor.ts';
+import { AnchorRefusedError, writeNextAnchor } from '../../events/write-anchor.ts';
 
 export interface AnchorDeps {
   readonly db: Kysely<Database>;
@@ -17,10 +17,26 @@ export interface AnchorOptions {
   readonly out: { write(text: string): unknown };
 }
 
-/** `omni anchor`: appends the next signed anchor of the log to the anchor file; exit 0 also when nothing was new. */
+/**
+ * `omni anchor`: appends the next signed anchor of the log to the anchor file; exit 0 also when
+ * nothing was new, 1 when an event to anchor does not match its hash (nothing is signed).
+ */
 export async function runAnchor(deps: AnchorDeps, options: AnchorOptions): Promise<number> {
   const privateKey = loadAnchorPrivateKey(await readFile(options.keyFile));
-  const result = await writeNextAnchor({ db: deps.db, privateKey, file: options.file });
+  const result = await writeNextAnchor({ db: deps.db, privateKey, file: options.file }).catch(
+    (error: unknown) => {
+      if (error instanceof AnchorRefusedError) return error;
+      throw error;
+    },
+  );
+  if (result instanceof AnchorRefusedError) {
+    options.out.write(
+      options.json
+        ? `${JSON.stringify({ written: false, error: result.code, detail: result.message })}\n`
+        : `✗ ${result.message}\n`,
+    );
+    return 1;
+  }
   if (options.json) {
     options.out.write(
       `${JSON.stringify(result.written ? { written: true, anchor: result.anchor } : { written: false, last: result.last ?? null })}\n`,
