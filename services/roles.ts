@@ -5,7 +5,7 @@ import type { Worker } from 'bullmq';
 import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import type { JSONWebKeySet } from 'jose';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { createAppendNotifier } from '../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
@@ -17,7 +17,7 @@ import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
-import { createOutageGate } from '../workers/lifecycle/outage-gate.ts';
+import { createOutageGate, type OutageProbe } from '../workers/lifecycle/outage-gate.ts';
 import { startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
@@ -82,6 +82,16 @@ function redisFor(url: string, logger: Logger): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   redis.on('error', createFaultLog(logger)('redis', redisHint));
   return redis;
+}
+
+/** How the worker's outage gate asks whether Postgres is back: a trivial query on the pool. */
+function postgresProbe(deps: RoleDeps): OutageProbe {
+  const url = new URL(deps.config.databaseUrl);
+  return {
+    // Host and database only: the log never carries the password.
+    address: `${url.host}${url.pathname}`,
+    check: () => sql`select 1`.execute(deps.db),
+  };
 }
 
 /** Labels every sandbox container with its deployment, so a reaper only ever touches its own. */
@@ -210,7 +220,10 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
   const secrets = secretVaultFor(deps, store);
   const control = createAttemptControl();
   // Worker-wide: an engine outage one attempt meets stops the whole worker taking work until it ends.
-  const gate = createOutageGate({ probes: { docker: dockerEngineProbe(deps.docker) }, logger });
+  const gate = createOutageGate({
+    probes: { docker: dockerEngineProbe(deps.docker), postgres: postgresProbe(deps) },
+    logger,
+  });
   const deployment = deploymentLabel(deps.config.queuePrefix);
   const leases = createWorkerLeases(deps.db);
   const process_ = createRunJobProcessor({

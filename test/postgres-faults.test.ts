@@ -20,6 +20,7 @@ import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
 import { attemptMessage } from '../workers/lifecycle/attempt-message.ts';
+import { createOutageGate } from '../workers/lifecycle/outage-gate.ts';
 import { reconcileOnce } from '../workers/lifecycle/reconciler.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
@@ -266,6 +267,65 @@ describe('an outcome known while Postgres is unreachable', () => {
       await worker.close();
       await queue.close();
       await leases.release(workerId).catch(() => undefined);
+      await db.destroy();
+    }
+  });
+});
+
+describe('Postgres unreachable before an attempt starts', () => {
+  it('puts the message back instead of failing it: the attempt runs once Postgres is back, none spent', async () => {
+    const db = createDatabase({ connectionString: database.url, applicationName: 'omni-fault-starter' });
+    const lines: string[] = [];
+    const logger = createLogger('info', {}, { write: (line: string) => void lines.push(line) });
+    const gate = createOutageGate({
+      probes: { postgres: { address: database.name, check: () => sql`select 1`.execute(db) } },
+      logger,
+      backoff: { initialMs: 100, maxMs: 500 },
+    });
+    const processor = createRunJobProcessor({
+      store: createEventStore(db),
+      sandbox: createDockerSandbox({ docker, policy: testPolicy, extraLabels: { [runLabel]: runId } }),
+      workerId: `fault-starter-${runId.slice(0, 8)}`,
+      logger,
+      control: createAttemptControl(),
+      gate,
+    });
+    const queue = createJobQueue({ connection: redis, prefix: `${prefix}-start` });
+    const worker = startExecutorWorker({
+      connection: redis.duplicate(),
+      prefix: `${prefix}-start`,
+      concurrency: 1,
+      process: processor,
+    });
+    const failed: string[] = [];
+    worker.on('failed', (job) => failed.push(job?.id ?? ''));
+    try {
+      const jobId = randomUUID();
+      await submit(jobId, ['true']);
+      await takeDown(database.name);
+      const message = attemptMessage({ jobId, attempt: 1 }, Date.now());
+      await queue.add(message.name, message.data, message.opts);
+      // Delivered while Postgres is down: it must go back, not fail.
+      await eventually(
+        async () => lines.some((line) => line.includes('the message goes back to the queue')),
+        (seen) => seen,
+        10_000,
+      );
+      await bringUp(database.name);
+      const status = await eventually(
+        async () => (await loadJob(store, jobId)).state.status,
+        (value) => value === 'succeeded',
+        20_000,
+      );
+      expect(status).toBe('succeeded');
+      expect(await streamTypes(jobId)).toEqual(['JobSubmitted', 'JobStarted', 'JobSucceeded']);
+      expect(failed).toEqual([]);
+    } finally {
+      await bringUp(database.name);
+      gate.stop();
+      await worker.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
       await db.destroy();
     }
   });

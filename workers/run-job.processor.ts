@@ -79,6 +79,8 @@ async function withSecrets(spec: ResolvedJobSpec, tenant: string, vault: SecretV
       wanted.map(([, name]) => name),
     )
     .catch((error: Error) => {
+      // An outage is waited out by the caller; only a real refusal fails the attempt.
+      if (isDatabaseUnavailable(error)) throw error;
       throw new SandboxError('sandbox-failure', `secrets unavailable: ${error.message}`);
     });
   const env = { ...spec.env };
@@ -218,8 +220,22 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     }
     try {
       return await runAttempt(message, token, jobId, attempt, log, slot);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      // Postgres is down (reading the job, recording its start): not the job's failure. The message
+      // goes back rather than failing (a failed message keeps its id and blocks a re-add), no attempt
+      // is spent, and the gate stops this worker fetching until Postgres answers. A redelivery of an
+      // attempt that did start finds it running and is dropped; the reconciler sees to that one.
+      deps.gate?.report('postgres', error);
+      log.info(
+        { cause: (error as Error).message },
+        'Postgres is unreachable; the message goes back to the queue',
+      );
+      return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
     } finally {
-      await slot?.release();
+      await slot
+        ?.release()
+        .catch((error: unknown) => log.warn({ err: error }, 'could not release the tenant slot'));
     }
   };
 
@@ -355,8 +371,27 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     let engineFault: SandboxError | undefined;
     try {
       if (image instanceof SandboxError) throw image;
-      const prepared = await withSecrets(spec, queued.tenant, deps.secrets);
-      const inputs = await fetchInputs(spec, queued.tenant, deps.files);
+      // Secrets and inputs are read from Postgres: an outage here waits (the attempt is held, no
+      // container runs yet) instead of failing the attempt as a sandbox error.
+      const read = await keepTrying(
+        async () => ({
+          prepared: await withSecrets(spec, queued.tenant, deps.secrets),
+          inputs: await fetchInputs(spec, queued.tenant, deps.files),
+        }),
+        {
+          giveUp: () => handle?.stoppedBecause() !== undefined,
+          ...(handle ? { signal: handle.signal } : {}),
+          onRetry: (error, tries) => {
+            if (tries === 1)
+              log.warn(
+                { err: error },
+                'Postgres is unreachable: the attempt waits for its secrets and inputs',
+              );
+          },
+        },
+      );
+      if (read.status === 'gave-up') throw read.error;
+      const { prepared, inputs } = read.value;
       const output = createJobOutputAppender({
         store: deps.store,
         jobId,
@@ -377,11 +412,22 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         .finally(() => output.finish());
       const run = toAttemptResult(ran);
       outputStored = output.stored();
-      const collected = await storeArtifacts(
-        ran.outputs,
-        { tenant: queued.tenant, jobId, attempt, workerId: deps.workerId },
-        deps.files,
+      // Part of the outcome: kept and retried through an outage like the result itself (a retry
+      // after a partial store leaves unreferenced blobs, never a wrong record).
+      const storing = await keepTrying(
+        () =>
+          storeArtifacts(
+            ran.outputs,
+            { tenant: queued.tenant, jobId, attempt, workerId: deps.workerId },
+            deps.files,
+          ),
+        {
+          giveUp: () => handle?.stoppedBecause() === 'shutdown',
+          ...(handle ? { signal: handle.signal } : {}),
+        },
       );
+      if (storing.status === 'gave-up') throw storing.error;
+      const collected = storing.value;
       // Output is stored in the log for good: a secret the job printed must not land there.
       result = {
         ...run,
