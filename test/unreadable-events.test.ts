@@ -3,7 +3,10 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobsProjection } from '../events/projections/jobs.projection.ts';
 import { replayProjection } from '../events/projections/replay.ts';
+import { createLogger } from '../services/logger.ts';
 import { startTelemetry, type Telemetry } from '../services/telemetry/telemetry.ts';
+import { reconcileOnce } from '../workers/lifecycle/reconciler.ts';
+import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { eventually } from './support/eventually.ts';
 import { testImage } from './support/test-image.ts';
 import { startTestStack, type TestStack } from './support/test-stack.ts';
@@ -162,5 +165,35 @@ describe('a poison event written straight into the log', () => {
     const after = (await sql<{ n: string }>`select count(*) as n from jobs`.execute(stack.database.db))
       .rows[0]?.n;
     expect(after).toBe(before);
+  });
+
+  it('does not stop the reconciler: the other jobs are still re-derived', async () => {
+    const poisonId = randomUUID();
+    const position = await writePoison(poisonId);
+    const submitted = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ image: testImage, command: ['true'], delayMs: 3600_000 }),
+    });
+    const { id } = (await submitted.json()) as { id: string };
+    const message = await eventually(
+      () => stack.queue.getJob(`${id}-1`),
+      (job) => job !== undefined,
+    );
+    // Redis lost the message: only the reconciler brings it back.
+    await message?.remove();
+    const report = await reconcileOnce({
+      db: stack.database.db,
+      store: stack.store,
+      queue: stack.queue,
+      leases: createWorkerLeases(stack.database.db),
+      logger: createLogger('silent'),
+    });
+    expect(report.requeued).toBeGreaterThanOrEqual(1);
+    expect(await stack.queue.getJob(`${id}-1`)).toBeDefined();
+    const { rows } = await sql<{ n: string }>`
+      select count(*) as n from unreadable_events where reader = 'reconciler' and global_position = ${position}
+    `.execute(stack.database.db);
+    expect(Number(rows[0]?.n)).toBe(1);
   });
 });

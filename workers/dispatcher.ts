@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { createEventStore, type RecordedEvent } from '../events/event-store.ts';
 import { defaultJobTenant } from '../events/job/job.evolve.ts';
-import { JobHistoryUnreadableError } from '../events/job/job-history-unreadable-error.ts';
+import { JobHistoryUnreadableError, unreadableEventOf } from '../events/job/job-history-unreadable-error.ts';
 import { jobStreamPrefix, loadJob, toJobEvent } from '../events/job/job-stream.ts';
 import { type RunningSubscription, startSubscription } from '../events/subscription.ts';
 import type { Database } from '../events/tables.ts';
@@ -55,15 +55,7 @@ export interface DispatcherDeps {
 
 /** The event to blame when handling `event` failed on data: it, or the one of its stream that failed to fold. */
 const blame = (event: RecordedEvent, error: unknown): UnreadableEvent =>
-  error instanceof JobHistoryUnreadableError
-    ? {
-        globalPosition: error.globalPosition,
-        streamId: error.streamId,
-        eventId: error.eventId,
-        type: error.eventType,
-        error: error.cause,
-      }
-    : unreadableEvent(event, error);
+  error instanceof JobHistoryUnreadableError ? unreadableEventOf(error) : unreadableEvent(event, error);
 
 /**
  * Follows the log from its checkpoint and enqueues one message per attempt to run. The checkpoint

@@ -1,3 +1,5 @@
+import type { UnreadableEvent } from '../unreadable-events.ts';
+
 /**
  * A job's stream holds an event its read schema refuses (written by hand, or before the store
  * checked appends), so its state cannot be folded. Names the event, for the operator who repairs it.
@@ -31,3 +33,12 @@ export class JobHistoryUnreadableError extends Error {
     this.eventType = event.type;
   }
 }
+
+/** The event to record as unreadable: the one of the stream that failed to parse, and why. */
+export const unreadableEventOf = (error: JobHistoryUnreadableError): UnreadableEvent => ({
+  globalPosition: error.globalPosition,
+  streamId: error.streamId,
+  eventId: error.eventId,
+  type: error.eventType,
+  error: error.cause,
+});

@@ -5,9 +5,15 @@ import type { EventStore } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import type { JobCommand } from '../../events/job/job.decider.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import {
+  JobHistoryUnreadableError,
+  unreadableEventOf,
+} from '../../events/job/job-history-unreadable-error.ts';
 import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import type { Database } from '../../events/tables.ts';
+import type { UnreadableEvent, UnreadableEventLog } from '../../events/unreadable-events.ts';
 import { createWakeableSleep } from '../../events/wakeable-sleep.ts';
+import { createReportingUnreadableEventLog } from '../../services/telemetry/unreadable-event-reporting.ts';
 import { attemptMessageId, type RunJobMessage } from '../job-queue.ts';
 import { attemptMessage } from './attempt-message.ts';
 import type { WorkerLeases } from './worker-leases.ts';
@@ -28,6 +34,8 @@ export interface ReconcilerDeps {
   readonly unheldGraceMs?: number;
   /** When each running-but-unheld attempt was first seen so, across passes; kept by `startReconciler`. */
   readonly unheldSince?: Map<string, number>;
+  /** Where a job whose history it cannot read is reported; default: the table, the logger and the metric. */
+  readonly unreadable?: UnreadableEventLog;
 }
 
 export interface ReconcileReport {
@@ -86,8 +94,18 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
       throw error;
     }
   };
+  const unreadable: UnreadableEvent[] = [];
   for (const jobId of ids) {
-    const loaded = await loadJob(deps.store, jobId);
+    let loaded: LoadedJob;
+    try {
+      loaded = await loadJob(deps.store, jobId);
+    } catch (error) {
+      // One job's unreadable history (an event written by hand) must not end the pass for every
+      // job after it: it is reported and passed over.
+      if (!(error instanceof JobHistoryUnreadableError)) throw error;
+      unreadable.push(unreadableEventOf(error));
+      continue;
+    }
     const { state } = loaded;
     if (state.status === 'queued') {
       if (state.expiresAt && state.expiresAt <= now()) {
@@ -143,6 +161,11 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
     }
   }
   for (const key of unheldSince.keys()) if (!stillUnheld.has(key)) unheldSince.delete(key);
+  if (unreadable.length > 0)
+    await (deps.unreadable ?? createReportingUnreadableEventLog(deps.db, deps.logger)).report(
+      'reconciler',
+      unreadable,
+    );
   const report = { open: ids.length, requeued, expired, abandoned };
   if (requeued + expired + abandoned > 0) deps.logger.warn(report, 'reconciled the queue with the log');
   return report;
