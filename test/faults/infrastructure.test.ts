@@ -353,10 +353,13 @@ for (const fault of faults) {
       (status) => !['200', '202', '503', 'timeout'].includes(status),
     );
     const notAccepted = outcomes.filter((outcome) => outcome.kind !== 'accepted');
+    const waits = outcomes.flatMap((outcome) => (outcome.kind === 'accepted' ? [outcome.waitedMs] : []));
+    const retried = outcomes.filter((outcome) => outcome.kind === 'accepted' && outcome.tries > 1).length;
     const summary =
       `${fault.name}: fault ${faultEndedAt - faultStartedAt} ms, recovery ${findings.recoveryMs ?? 'none'} ms ` +
       `(fault end → first success of an attempt started after it); ${outcomes.length} submitted, ` +
-      `${accepted.length} accepted, ${notAccepted.length} not (client saw ${JSON.stringify(clientSaw)}); ` +
+      `${accepted.length} accepted (${retried} after retrying, longest wait ${Math.max(0, ...waits)} ms), ` +
+      `${notAccepted.length} not (client saw ${JSON.stringify(clientSaw)}); ` +
       `${done}/${accepted.length} terminal; outcomes ${JSON.stringify(findings.outcomes)}; ` +
       `interrupted attempts ${JSON.stringify(findings.interrupted)}, ${findings.freeRetries} free retries; ` +
       `${containers.length} containers left; ${exits.length} role exits; ${notJson.length} non-JSON lines; ` +

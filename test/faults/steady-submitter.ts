@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 
 /** What one submission ended as, from the client's side. */
 export type SubmitOutcome =
-  | { readonly kind: 'accepted'; readonly id: string; readonly acceptedAt: number; readonly tries: number }
+  | {
+      readonly kind: 'accepted';
+      readonly id: string;
+      /** First try → the 2xx: what the fault cost this client in waiting. */
+      readonly waitedMs: number;
+      readonly tries: number;
+    }
   | { readonly kind: 'refused'; readonly status: number; readonly tries: number }
   | { readonly kind: 'unanswered'; readonly error: string; readonly tries: number };
 
@@ -41,7 +47,8 @@ export function startSteadySubmitter(options: SteadySubmitterOptions): SteadySub
   const submitOne = async (): Promise<SubmitOutcome> => {
     const key = randomUUID();
     const body = JSON.stringify(options.body());
-    const giveUpAt = Date.now() + options.giveUpMs;
+    const firstTriedAt = Date.now();
+    const giveUpAt = firstTriedAt + options.giveUpMs;
     let tries = 0;
     let last: SubmitOutcome = { kind: 'unanswered', error: 'never sent', tries };
     while (Date.now() < giveUpAt) {
@@ -60,7 +67,7 @@ export function startSteadySubmitter(options: SteadySubmitterOptions): SteadySub
         count(String(response.status));
         if (response.ok) {
           const { id } = (await response.json()) as { id: string };
-          return { kind: 'accepted', id, acceptedAt: Date.now(), tries };
+          return { kind: 'accepted', id, waitedMs: Date.now() - firstTriedAt, tries };
         }
         await response.body?.cancel();
         last = { kind: 'refused', status: response.status, tries };
