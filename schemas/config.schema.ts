@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { inputBounds } from './input-bounds.ts';
 import { retryReasonSchema } from './job-events.schema.ts';
 import type { RetryPolicy } from './job-spec.schema.ts';
 
@@ -118,8 +119,9 @@ export const environmentSchema = z
     SANDBOX_MAX_CPUS: z.coerce.number().positive().default(2),
     SANDBOX_DEFAULT_PIDS: positiveInt.default(64),
     SANDBOX_MAX_PIDS: positiveInt.default(512),
-    SANDBOX_DEFAULT_TIMEOUT_MS: positiveInt.default(30_000),
-    SANDBOX_MAX_TIMEOUT_MS: positiveInt.default(15 * 60_000),
+    // At most 2^31 - 1 (24.8 days): a longer timer fires at once, failing every job as timed out.
+    SANDBOX_DEFAULT_TIMEOUT_MS: positiveInt.max(inputBounds.maxTimeoutMs).default(30_000),
+    SANDBOX_MAX_TIMEOUT_MS: positiveInt.max(inputBounds.maxTimeoutMs).default(15 * 60_000),
     // Bytes of stdout+stderr kept per attempt; the rest is dropped and the run marked truncated.
     SANDBOX_OUTPUT_LIMIT_BYTES: positiveInt.default(mebibyte),
     // Size of the writable /tmp tmpfs.
@@ -154,10 +156,11 @@ export const environmentSchema = z
     // Retry policy defaults (a job may override them) and maxima (no job may exceed them).
     RETRY_DEFAULT_MAX_ATTEMPTS: positiveInt.default(3),
     RETRY_MAX_ATTEMPTS: positiveInt.default(10),
-    RETRY_DEFAULT_INITIAL_MS: z.coerce.number().int().min(0).default(1_000),
+    // Delays at most 365 days: a retry due past the year 9999 would be an event no reader can read.
+    RETRY_DEFAULT_INITIAL_MS: z.coerce.number().int().min(0).max(inputBounds.maxDurationMs).default(1_000),
     RETRY_DEFAULT_MULTIPLIER: z.coerce.number().min(1).default(2),
-    RETRY_DEFAULT_MAX_DELAY_MS: z.coerce.number().int().min(0).default(60_000),
-    RETRY_MAX_DELAY_MS: z.coerce.number().int().min(0).default(3_600_000),
+    RETRY_DEFAULT_MAX_DELAY_MS: z.coerce.number().int().min(0).max(inputBounds.maxDurationMs).default(60_000),
+    RETRY_MAX_DELAY_MS: z.coerce.number().int().min(0).max(inputBounds.maxDurationMs).default(3_600_000),
     RETRY_DEFAULT_JITTER: z.coerce.number().min(0).max(1).default(0.2),
     // Failure reasons retried when a job names none: infrastructure failures, not the job's own.
     RETRY_DEFAULT_ON: commaList.pipe(z.array(retryReasonSchema)).default(['abandoned', 'sandbox-error']),
@@ -165,6 +168,13 @@ export const environmentSchema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
     // Libraries not to auto-instrument (http, pg, ioredis); all three are when traces are exported.
     OTEL_NODE_DISABLED_INSTRUMENTATIONS: commaList.pipe(z.array(autoInstrumentationSchema)).default([]),
+    // Signed anchors of the log (see `omni anchor`): every ANCHOR_INTERVAL_MS the active dispatcher
+    // appends one to ANCHOR_FILE, signed with the Ed25519 private key (PEM) in ANCHOR_KEY_FILE.
+    // Unset: none (run `omni anchor` from cron on a host of its own instead: better, since the
+    // dispatcher's host also holds database credentials).
+    ANCHOR_INTERVAL_MS: z.coerce.number().int().min(1000).optional(),
+    ANCHOR_FILE: z.string().min(1).optional(),
+    ANCHOR_KEY_FILE: z.string().min(1).optional(),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -206,6 +216,13 @@ export const environmentSchema = z
     }
     if (env.FILES_STORE === 's3' && env.FILES_S3_BUCKET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['FILES_S3_BUCKET'], message: 'required when FILES_STORE=s3' });
+    }
+    if (env.ANCHOR_INTERVAL_MS !== undefined) {
+      for (const key of ['ANCHOR_FILE', 'ANCHOR_KEY_FILE'] as const) {
+        if (env[key] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'required when ANCHOR_INTERVAL_MS is set' });
+        }
+      }
     }
     if (env.SANDBOX_IMAGES.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['SANDBOX_IMAGES'], message: 'must name at least one image' });

@@ -13,8 +13,10 @@ export const inputBounds = {
   earliestInstant: '2000-01-01T00:00:00Z',
   /** runAt and expiresAt: not later than this far ahead of now; delayMs at most this. */
   maxAheadMs: 365 * day,
-  /** timeoutMs, queueTimeoutMs, retry.backoff.initialMs and maxMs: at most this. */
+  /** queueTimeoutMs, retry.backoff.initialMs and maxMs: at most this. */
   maxDurationMs: 365 * day,
+  /** timeoutMs: at most 2^31 - 1 ms (24.8 days), the longest timer Node sets (a longer one fires at once). */
+  maxTimeoutMs: 2 ** 31 - 1,
   /** A UTC offset in a date: at most ±14:00, the widest any time zone uses. */
   maxOffsetMinutes: 14 * 60,
   /** limits.memoryBytes: at most 1 TiB (the operator's maximum clamps it further). */

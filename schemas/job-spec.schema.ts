@@ -133,7 +133,7 @@ export const jobSpecSchema = z
       .max(maxOutputPatterns)
       .refine((outputs) => new Set(outputs).size === outputs.length, 'each pattern at most once')
       .optional(),
-    timeoutMs: durationMsSchema({ positive: true }).optional(),
+    timeoutMs: z.number().int().positive().max(inputBounds.maxTimeoutMs).optional(),
     limits: jobLimitsSchema.optional(),
     retry: retryPolicyInputSchema.optional(),
     // 0 (lowest) to 100 (most urgent); default 50.

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inputBounds } from '../schemas/input-bounds.ts';
+import { ConfigError, loadConfig } from '../services/config.ts';
 import { eventually } from './support/eventually.ts';
 import { testImage } from './support/test-image.ts';
 import { startTestStack, type TestStack } from './support/test-stack.ts';
@@ -51,7 +52,7 @@ describe('dates and durations at the edge of what the API allows', () => {
     // The earliest instant, written with the widest offset; every duration at its maximum.
     const runsNow = await submit({
       runAt: '2000-01-01T14:00:00+14:00',
-      timeoutMs: max,
+      timeoutMs: inputBounds.maxTimeoutMs,
       retry: { maxAttempts: 2, backoff: { initialMs: max, maxMs: max, multiplier: 100 } },
       limits: { memoryBytes: inputBounds.maxMemoryBytes, pids: inputBounds.maxPids },
       priority: 100,
@@ -106,7 +107,7 @@ describe('dates and durations at the edge of what the API allows', () => {
       [{ delayMs: inputBounds.maxAheadMs + 1 }, '/delayMs'],
       [{ queueTimeoutMs: max + 1 }, '/queueTimeoutMs'],
       [{ queueTimeoutMs: 8.64e15 }, '/queueTimeoutMs'],
-      [{ timeoutMs: max + 1 }, '/timeoutMs'],
+      [{ timeoutMs: inputBounds.maxTimeoutMs + 1 }, '/timeoutMs'],
       [{ retry: { backoff: { initialMs: max + 1 } } }, '/retry/backoff/initialMs'],
       [{ retry: { backoff: { maxMs: max + 1 } } }, '/retry/backoff/maxMs'],
       [{ retry: { backoff: { multiplier: 1e308 } } }, '/retry/backoff/multiplier'],
@@ -164,5 +165,20 @@ describe('text Postgres cannot store', () => {
       body: JSON.stringify({ reason: 'why\u0000' }),
     });
     expect(await problemPointers(cancel)).toEqual(['/reason']);
+  });
+});
+
+describe('operator settings that become dates and timers', () => {
+  it('refuses a timeout Node cannot time or a retry delay past the bounds, at start-up', () => {
+    expect(
+      loadConfig({ SANDBOX_MAX_TIMEOUT_MS: String(inputBounds.maxTimeoutMs) }).sandbox.maxima.timeoutMs,
+    ).toBe(inputBounds.maxTimeoutMs);
+    for (const env of [
+      { SANDBOX_MAX_TIMEOUT_MS: String(inputBounds.maxTimeoutMs + 1) },
+      { RETRY_MAX_DELAY_MS: String(inputBounds.maxDurationMs + 1) },
+      { RETRY_DEFAULT_INITIAL_MS: '9000000000000000' },
+    ]) {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+    }
   });
 });
