@@ -67,7 +67,7 @@ export interface BatchFindings {
   /** Final state per job: `succeeded`, `failed/<reason>`, `running`, `queued`, ... */
   readonly outcomes: Record<string, number>;
   readonly notTerminal: readonly string[];
-  /** (job, attempt) with two JobStarted, or two results. */
+  /** A run started while its attempt was running or done, or ended twice (see examineBatch). */
   readonly doubled: readonly string[];
   /**
    * Attempts spent on the fault: an attempt that ended in JobFailed (the jobs here only fail if the
@@ -75,9 +75,9 @@ export interface BatchFindings {
    * submitted with maxAttempts 1, so a retry after such an attempt proves it was not counted.
    */
   readonly consumed: readonly string[];
-  /** Attempts after the first that ran: retries the product gave for free. */
+  /** Runs the product gave again at no cost: infrastructure interruptions, and attempts past the first. */
   readonly freeRetries: number;
-  /** Attempt endings that were not successes, by type/reason (whether retried or not). */
+  /** Runs that did not end in success, by type/reason (whether run again or not). */
   readonly interrupted: Record<string, number>;
   /** Fault end → first success of an attempt started after it; undefined when none. */
   readonly recoveryMs: number | undefined;
@@ -97,37 +97,49 @@ export function examineBatch(
   let recoveryMs: number | undefined;
   for (const [id, events] of byJob) {
     const last = events.at(-1);
-    const started = new Map<number, LoggedEvent[]>();
-    const ended = new Map<number, LoggedEvent[]>();
+    // Walk the stream as runs: a JobStarted opens a run of its attempt, one ending closes it. The
+    // same attempt may run again only after an infrastructure interruption closed its run
+    // (JobRetryScheduled reason `infrastructure`, same attempt number: the engine failed it, no
+    // attempt spent); any other second start, or a second ending, is a double.
+    const open = new Map<number, LoggedEvent>();
+    const finished = new Set<number>();
+    let lastAttempt = 0;
+    let finalEnd: LoggedEvent | undefined;
     for (const event of events) {
       const attempt = event.data.attempt ?? 0;
-      if (event.type === 'JobStarted') started.set(attempt, [...(started.get(attempt) ?? []), event]);
-      if (attemptEnds.has(event.type) || (event.type === 'JobCancelled' && event.data.wasRunning))
-        ended.set(attempt, [...(ended.get(attempt) ?? []), event]);
-    }
-    for (const [attempt, list] of started)
-      if (list.length > 1) doubled.push(`${id}#${attempt} started ${list.length}×`);
-    for (const [attempt, list] of ended)
-      if (list.length > 1) doubled.push(`${id}#${attempt} ended ${list.length}×`);
-    const lastAttempt = Math.max(0, ...started.keys());
-    freeRetries += Math.max(0, started.size - 1);
-    for (const [attempt, list] of ended) {
-      const end = list[0];
-      if (!end || end.type === 'JobSucceeded') continue;
-      const label = `${end.type}${end.data.reason ? `/${end.data.reason}` : ''}`;
-      interrupted[label] = (interrupted[label] ?? 0) + 1;
-      if (attempt >= lastAttempt)
-        consumed.push(
-          `${id}#${attempt} ${label}${end.data.message ? `: ${end.data.message.slice(0, 200)}` : ''}`,
-        );
-    }
-    for (const [attempt, list] of ended) {
-      const success = list.find((event) => event.type === 'JobSucceeded');
-      const start = started.get(attempt)?.[0];
-      if (success && start && start.recordedAt >= faultEndedAt) {
-        const ms = success.recordedAt - faultEndedAt;
-        if (recoveryMs === undefined || ms < recoveryMs) recoveryMs = ms;
+      const label = `${event.type}${event.data.reason ? `/${event.data.reason}` : ''}`;
+      if (event.type === 'JobStarted') {
+        if (open.has(attempt)) doubled.push(`${id}#${attempt} started again while running`);
+        if (finished.has(attempt)) doubled.push(`${id}#${attempt} started again after it ended`);
+        open.set(attempt, event);
+        lastAttempt = Math.max(lastAttempt, attempt);
+      } else if (event.type === 'JobRetryScheduled' && event.data.reason === 'infrastructure') {
+        if (!open.delete(attempt)) doubled.push(`${id}#${attempt} interrupted while not running`);
+        interrupted[label] = (interrupted[label] ?? 0) + 1;
+        freeRetries += 1;
+      } else if (attemptEnds.has(event.type) || (event.type === 'JobCancelled' && event.data.wasRunning)) {
+        const start = open.get(attempt);
+        if (!start) doubled.push(`${id}#${attempt} ${label} without a run of its own`);
+        open.delete(attempt);
+        finished.add(attempt);
+        finalEnd = event;
+        if (event.type === 'JobSucceeded') {
+          if (start && start.recordedAt >= faultEndedAt) {
+            const ms = event.recordedAt - faultEndedAt;
+            if (recoveryMs === undefined || ms < recoveryMs) recoveryMs = ms;
+          }
+        } else {
+          interrupted[label] = (interrupted[label] ?? 0) + 1;
+        }
       }
+    }
+    // Jobs run with maxAttempts 1: a later attempt ran only if the product gave it for free.
+    freeRetries += Math.max(0, lastAttempt - 1);
+    if (finalEnd && finalEnd.type !== 'JobSucceeded' && (finalEnd.data.attempt ?? 0) >= lastAttempt) {
+      const label = `${finalEnd.type}${finalEnd.data.reason ? `/${finalEnd.data.reason}` : ''}`;
+      consumed.push(
+        `${id}#${finalEnd.data.attempt} ${label}${finalEnd.data.message ? `: ${finalEnd.data.message.slice(0, 200)}` : ''}`,
+      );
     }
     const outcome = !last
       ? 'missing'
