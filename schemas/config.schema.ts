@@ -168,6 +168,13 @@ export const environmentSchema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
     // Libraries not to auto-instrument (http, pg, ioredis); all three are when traces are exported.
     OTEL_NODE_DISABLED_INSTRUMENTATIONS: commaList.pipe(z.array(autoInstrumentationSchema)).default([]),
+    // Signed anchors of the log (see `omni anchor`): every ANCHOR_INTERVAL_MS the active dispatcher
+    // appends one to ANCHOR_FILE, signed with the Ed25519 private key (PEM) in ANCHOR_KEY_FILE.
+    // Unset: none (run `omni anchor` from cron on a host of its own instead: better, since the
+    // dispatcher's host also holds database credentials).
+    ANCHOR_INTERVAL_MS: z.coerce.number().int().min(1000).optional(),
+    ANCHOR_FILE: z.string().min(1).optional(),
+    ANCHOR_KEY_FILE: z.string().min(1).optional(),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -209,6 +216,13 @@ export const environmentSchema = z
     }
     if (env.FILES_STORE === 's3' && env.FILES_S3_BUCKET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['FILES_S3_BUCKET'], message: 'required when FILES_STORE=s3' });
+    }
+    if (env.ANCHOR_INTERVAL_MS !== undefined) {
+      for (const key of ['ANCHOR_FILE', 'ANCHOR_KEY_FILE'] as const) {
+        if (env[key] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'required when ANCHOR_INTERVAL_MS is set' });
+        }
+      }
     }
     if (env.SANDBOX_IMAGES.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['SANDBOX_IMAGES'], message: 'must name at least one image' });

@@ -45,6 +45,8 @@ export interface Config {
   readonly workerShutdownGraceMs: number;
   readonly workerLeaseMs: number;
   readonly reconcileIntervalMs: number;
+  /** The dispatcher's anchor timer (ANCHOR_*); absent: no anchors written by the product itself. */
+  readonly anchor?: { readonly intervalMs: number; readonly file: string; readonly keyFile: string };
   readonly logLevel: Environment['LOG_LEVEL'];
   readonly otlpEndpoint?: string;
   /** Libraries whose calls become spans when traces are exported. */
@@ -178,6 +180,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     workerShutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
     workerLeaseMs: e.WORKER_LEASE_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    ...(e.ANCHOR_INTERVAL_MS !== undefined && e.ANCHOR_FILE !== undefined && e.ANCHOR_KEY_FILE !== undefined
+      ? { anchor: { intervalMs: e.ANCHOR_INTERVAL_MS, file: e.ANCHOR_FILE, keyFile: e.ANCHOR_KEY_FILE } }
+      : {}),
     logLevel: e.LOG_LEVEL,
     autoInstrument: autoInstrumentationSchema.options.filter(
       (name) => !e.OTEL_NODE_DISABLED_INSTRUMENTATIONS.includes(name),

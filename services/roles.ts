@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { Worker } from 'bullmq';
@@ -7,6 +8,8 @@ import { Redis } from 'ioredis';
 import type { JSONWebKeySet } from 'jose';
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import { loadAnchorPrivateKey } from '../events/anchor-signature.ts';
+import { startAnchorTimer } from '../events/anchor-timer.ts';
 import { createAppendNotifier } from '../events/append-notifier.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { jobsProjection } from '../events/projections/jobs.projection.ts';
@@ -175,6 +178,23 @@ export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
   return { name: 'projector', stop: () => projection.stop() };
 }
 
+/** The anchor timer when ANCHOR_* is configured; the key is read (and checked) at start-up. */
+async function anchorTimerFor(deps: RoleDeps, isActive: () => boolean, logger: Logger) {
+  const anchor = deps.config.anchor;
+  if (!anchor) return undefined;
+  const privateKey = loadAnchorPrivateKey(await readFile(anchor.keyFile));
+  return startAnchorTimer({
+    db: deps.db,
+    privateKey,
+    file: anchor.file,
+    intervalMs: anchor.intervalMs,
+    isActive,
+    onAnchor: (written) =>
+      logger.info({ position: written.position, count: written.count, root: written.root }, 'log anchored'),
+    onError: (error) => logger.error({ err: error }, 'anchoring failed; the next round tries again'),
+  });
+}
+
 export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> {
   const logger = deps.logger.child({ role: 'dispatcher' });
   const connection = redisFor(deps.config.redisUrl, logger);
@@ -188,6 +208,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     logger,
   });
   const stopObservingQueue = observeQueue(queue);
+  const anchors = await anchorTimerFor(deps, () => dispatcher.isOwner(), logger);
   const reconciler = startReconciler({
     db: deps.db,
     store: createEventStore(deps.db, { schemas: eventReadSchemas }),
@@ -204,6 +225,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     name: 'dispatcher',
     async stop() {
       stopObservingQueue();
+      await anchors?.stop();
       await reconciler.stop();
       await dispatcher.stop();
       await queue.close();

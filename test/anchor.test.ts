@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorSigningPayload, loadAnchorPrivateKey } from '../events/anchor-signature.ts';
+import { startAnchorTimer } from '../events/anchor-timer.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { writeNextAnchor } from '../events/write-anchor.ts';
 import type { Anchor } from '../schemas/anchor.schema.ts';
@@ -242,6 +243,40 @@ describe('omni anchor and verify --anchor', () => {
     });
   });
 
+  it('anchors on a timer (the dispatcher role with ANCHOR_INTERVAL_MS), only while active', async () => {
+    const anchorFile = join(directory, 'timer.jsonl');
+    let active = false;
+    const anchored: Anchor[] = [];
+    const timer = startAnchorTimer({
+      db: database.db,
+      privateKey: loadAnchorPrivateKey(await readFile(files.key)),
+      file: anchorFile,
+      intervalMs: 50,
+      isActive: () => active,
+      onAnchor: (anchor) => anchored.push(anchor),
+      onError: (error) => {
+        throw error;
+      },
+    });
+    try {
+      await settled();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(anchored).toEqual([]);
+      active = true;
+      for (const deadline = Date.now() + 20_000; anchored.length === 0 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(anchored).toHaveLength(1);
+      await store.append(`timed-${randomUUID()}`, 0, [event('A', { i: 1 })]);
+      for (const deadline = Date.now() + 20_000; anchored.length < 2 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(anchored[1]).toMatchObject({ count: 1 });
+    } finally {
+      await timer.stop();
+    }
+    expect((await verifyHere({ anchorFile })).report.anchors).toMatchObject({ ok: true, anchorsChecked: 2 });
+  }, 90_000);
   it('recomputes event hashes outside the database: a replaced event_hash() does not hide an edited event', async () => {
     const stream = `ledger-${randomUUID()}`;
     await store.append(stream, 0, [event('Opened', { owner: 'bob' }), event('Deposited', { amount: 50 })]);
@@ -276,6 +311,10 @@ describe('omni anchor and verify --anchor', () => {
           event: { position: deposited?.globalPosition, streamId: stream, streamVersion: 2 },
         },
       });
+      // Nor will anyone sign over it now.
+      await expect(anchorHere(join(directory, 'after-edit.jsonl'))).rejects.toThrow(
+        `not anchoring: the event at position ${deposited?.globalPosition}`,
+      );
     } finally {
       await sql.raw(original).execute(database.db);
     }
