@@ -46,6 +46,16 @@ beforeAll(async () => {
         'requestId', gen_random_uuid(), 'correlationId', gen_random_uuid(),
         'traceparent', '00-' || md5(i::text) || '-' || left(md5(i::text), 16) || '-01') as m) meta
   `.execute(database.db);
+  // A run's checkpoint is the oldest transaction running anywhere on the server when it starts
+  // (other test files' included): wait until that is past the load, so the checkpoint test below
+  // walks only its own events.
+  for (const deadline = Date.now() + 40_000; Date.now() < deadline; ) {
+    const { rows } = await sql<{ below: boolean }>`
+      select max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()) as below from events
+    `.execute(database.db);
+    if (rows[0]?.below) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   apiA = replica();
   apiB = replica();
   headers = {
