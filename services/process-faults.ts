@@ -7,17 +7,19 @@ const isRedisConnectionLoss = (error: unknown) =>
   error instanceof Error &&
   (error.message === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError');
 
+export type ProcessFaultKind = 'unhandledRejection' | 'uncaughtException';
+
 /**
- * Process-wide last resort for errors nobody awaited. A dropped Postgres or Redis connection is a
- * normal event: it is logged (throttled, JSON) and the process goes on, because every loop retries
- * on its own. Anything else is a bug: logged as JSON and the process exits 1, as Node would.
+ * The last resort for errors nobody awaited. A dropped Postgres or Redis connection is a normal
+ * event: it is logged (throttled, JSON) and the process goes on, because every loop retries on its
+ * own. Anything else is a bug: logged as JSON and the process exits 1, as Node would.
  */
-export function installProcessFaultHandlers(logger: Logger, exit: (code: number) => void = process.exit) {
+export function createProcessFaultHandler(logger: Logger, exit: (code: number) => void = process.exit) {
   const report = createFaultLog(logger)(
     'process',
     'an infrastructure fault escaped its handler; the role keeps running and retries',
   );
-  const handle = (kind: 'unhandledRejection' | 'uncaughtException') => (error: unknown) => {
+  return (kind: ProcessFaultKind, error: unknown): void => {
     if (isDatabaseUnavailable(error) || isRedisConnectionLoss(error)) {
       report(error);
       return;
@@ -25,8 +27,13 @@ export function installProcessFaultHandlers(logger: Logger, exit: (code: number)
     logger.fatal({ err: error, kind }, `${kind}: a bug, not a fault of Postgres or Redis; exiting`);
     exit(1);
   };
-  const onRejection = handle('unhandledRejection');
-  const onException = handle('uncaughtException');
+}
+
+/** Installs the handler for the process's lifetime (a role's entry point); returns the uninstaller. */
+export function installProcessFaultHandlers(logger: Logger): () => void {
+  const handle = createProcessFaultHandler(logger);
+  const onRejection = (error: unknown) => handle('unhandledRejection', error);
+  const onException = (error: unknown) => handle('uncaughtException', error);
   process.on('unhandledRejection', onRejection);
   process.on('uncaughtException', onException);
   return () => {

@@ -40,9 +40,9 @@ import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
-import { createReportingUnreadableEventLog } from './telemetry/unreadable-event-reporting.ts';
 import { observeQueue } from './telemetry/queue-metrics.ts';
 import type { Telemetry } from './telemetry/telemetry.ts';
+import { createReportingUnreadableEventLog } from './telemetry/unreadable-event-reporting.ts';
 
 const productVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -106,8 +106,14 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
   const redis = redisFor(deps.config.redisUrl, deps.logger.child({ role: 'api' }));
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
-  const notifier = await createAppendNotifier(deps.config.databaseUrl, (error) =>
-    deps.logger.warn({ err: error }, 'append notifications lost; feeds fall back to polling'),
+  const notifierLog = createFaultLog(deps.logger.child({ role: 'api' }));
+  const notifier = await createAppendNotifier(
+    deps.config.databaseUrl,
+    notifierLog('postgres', 'append notifications lost; feeds poll until the session is back'),
+    {
+      onReconnect: () =>
+        deps.logger.info({ role: 'api' }, 'append notifications are back; feeds wake on NOTIFY again'),
+    },
   );
   // The jobs read model behind GET /v1/jobs is kept here; with several API replicas one owns it (an
   // advisory lock) and the others stand by.
@@ -218,6 +224,8 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     intervalMs: deps.config.reconcileIntervalMs,
     // An attempt a live worker no longer holds (its outcome lost) waits this long before it is abandoned.
     unheldGraceMs: Math.max(10_000, 2 * deps.config.workerLeaseMs),
+    // After a database outage workers need a lease period to renew before a lapsed lease means dead.
+    leaseMs: deps.config.workerLeaseMs,
     // Under the dispatcher's lock: with several dispatchers only the active one reconciles.
     isActive: () => dispatcher.isOwner(),
   });

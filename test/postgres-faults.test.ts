@@ -16,12 +16,13 @@ import { createApp } from '../services/api/app.ts';
 import { createTokenVerifier } from '../services/api/token-verifier.ts';
 import { mintToken } from '../services/dev-token.ts';
 import { createLogger } from '../services/logger.ts';
+import { createProcessFaultHandler } from '../services/process-faults.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
 import { attemptMessage } from '../workers/lifecycle/attempt-message.ts';
 import { createOutageGate } from '../workers/lifecycle/outage-gate.ts';
-import { reconcileOnce } from '../workers/lifecycle/reconciler.ts';
+import { reconcileOnce, startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
@@ -261,7 +262,13 @@ describe('an outcome known while Postgres is unreachable', () => {
       expect(await streamTypes(jobId)).toEqual(['JobSubmitted', 'JobStarted', 'JobSucceeded']);
       expect(lines.some((line) => line.includes("keeping the attempt's outcome"))).toBe(true);
       // Nothing left held once the outcome is in.
-      expect(await leases.holds(workerId, jobId, 1)).toBe(false);
+      expect(
+        await eventually(
+          () => leases.holds(workerId, jobId, 1),
+          (held) => held === false,
+          5_000,
+        ),
+      ).toBe(false);
     } finally {
       await bringUp(database.name);
       await worker.close();
@@ -331,6 +338,19 @@ describe('Postgres unreachable before an attempt starts', () => {
   });
 });
 
+/** A job whose first attempt `worker` started (and, being a test, never ends). */
+async function start(worker: string) {
+  const jobId = randomUUID();
+  await submit(jobId, ['true'], { maxAttempts: 2, on: ['abandoned'], backoff: { initialMs: 60_000 } });
+  await executeJobCommand(
+    store,
+    jobId,
+    { type: 'StartAttempt', attempt: 1, workerId: worker },
+    { actor: `worker:${worker}` },
+  );
+  return jobId;
+}
+
 describe('the reconciler', () => {
   it('abandons a running attempt whose worker is alive but no longer holds it, after a grace', async () => {
     const leases = createWorkerLeases(database.db);
@@ -350,17 +370,6 @@ describe('the reconciler', () => {
         unheldGraceMs: 5_000,
         unheldSince,
       });
-    const start = async (worker: string) => {
-      const jobId = randomUUID();
-      await submit(jobId, ['true'], { maxAttempts: 2, on: ['abandoned'], backoff: { initialMs: 60_000 } });
-      await executeJobCommand(
-        store,
-        jobId,
-        { type: 'StartAttempt', attempt: 1, workerId: worker },
-        { actor: `worker:${worker}` },
-      );
-      return jobId;
-    };
     try {
       await leases.renew(workerId, 60_000);
       await leases.renew(oldWorkerId, 60_000);
@@ -390,6 +399,73 @@ describe('the reconciler', () => {
     } finally {
       await queue.close();
     }
+  });
+});
+
+describe('the reconciler after a database outage', () => {
+  it('judges leases that lapsed during the outage only once workers had a lease period to renew', async () => {
+    const db = createDatabase({ connectionString: database.url, applicationName: 'omni-fault-reconciler' });
+    const leases = createWorkerLeases(db);
+    const queue = createJobQueue({ connection: redis, prefix });
+    const alive = `alive-worker-${runId.slice(0, 8)}`;
+    const dead = `dead-worker-${runId.slice(0, 8)}`;
+    await leases.renew(alive, 1_000);
+    await leases.renew(dead, 1_000);
+    const aliveJob = await start(alive);
+    const deadJob = await start(dead);
+    await takeDown(database.name);
+    const reconciler = startReconciler({
+      db,
+      store: createEventStore(db),
+      queue,
+      leases,
+      logger: createLogger('silent'),
+      intervalMs: 200,
+      leaseMs: 3_000,
+    });
+    try {
+      // Both leases lapse while nobody can renew them.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await bringUp(database.name);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect((await loadJob(store, aliveJob)).state.status).toBe('running');
+      // The live worker renews once Postgres is back; the dead one never does.
+      await leases.renew(alive, 60_000);
+      const abandoned = await eventually(
+        async () => (await loadJob(store, deadJob)).state.status,
+        (status) => status !== 'running',
+        10_000,
+      );
+      expect(abandoned).toBe('queued');
+      expect((await loadJob(store, aliveJob)).state.status).toBe('running');
+    } finally {
+      await bringUp(database.name);
+      await reconciler.stop();
+      await queue.close();
+      await db.destroy();
+    }
+  });
+});
+
+describe('errors nobody awaited', () => {
+  it('a connection fault is logged as JSON and survived; any other error is logged and exits 1', () => {
+    const lines: string[] = [];
+    const exits: number[] = [];
+    const handle = createProcessFaultHandler(
+      createLogger('info', {}, { write: (line: string) => void lines.push(line) }),
+      (code) => exits.push(code),
+    );
+    const terminated = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+    });
+    handle('unhandledRejection', terminated);
+    handle('uncaughtException', new Error('Connection terminated unexpectedly'));
+    expect(exits).toEqual([]);
+    handle('uncaughtException', new TypeError('undefined is not a function'));
+    expect(exits).toEqual([1]);
+    const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(logged[0]?.msg).toMatch(/terminating connection.*keeps running/);
+    expect(logged.at(-1)?.msg).toMatch(/a bug/);
   });
 });
 

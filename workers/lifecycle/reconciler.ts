@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import type { JobCommand } from '../../events/job/job.decider.ts';
@@ -34,6 +35,12 @@ export interface ReconcilerDeps {
   readonly unheldGraceMs?: number;
   /** When each running-but-unheld attempt was first seen so, across passes; kept by `startReconciler`. */
   readonly unheldSince?: Map<string, number>;
+  /**
+   * False right after a database outage: no worker could renew its lease while Postgres was down,
+   * so a lapsed lease then says nothing about the worker; they are judged again once workers had
+   * a lease period to renew. Default true.
+   */
+  readonly judgeLapsedLeases?: boolean;
   /** Where a job whose history it cannot read is reported; default: the table, the logger and the metric. */
   readonly unreadable?: UnreadableEventLog;
 }
@@ -148,6 +155,8 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
           { jobId, attempt: state.attempt, workerId },
           'a live worker no longer holds this running attempt; recording it abandoned',
         );
+      } else if (deps.judgeLapsedLeases === false) {
+        continue;
       }
       const command = {
         type: 'AbandonAttempt',
@@ -177,20 +186,33 @@ export function startReconciler(
     readonly intervalMs: number;
     /** Passes run only while this says so (the active dispatcher); standbys stay idle. */
     readonly isActive?: () => boolean;
+    /** Workers' lease period: after a pass fails for a database outage, lapsed leases wait this long. */
+    readonly leaseMs?: number;
   },
 ): {
   stop(): Promise<void>;
 } {
   let stopped = false;
   const { sleep, wake } = createWakeableSleep();
-  const passDeps = { ...deps, unheldSince: deps.unheldSince ?? new Map<string, number>() };
+  const unheldSince = deps.unheldSince ?? new Map<string, number>();
+  // Set while Postgres is unreachable and until workers had a lease period to renew after it.
+  let leasesUnreliableUntil = 0;
   // One pass at a time, then a pause: a slow pass delays the next instead of piling passes up.
   const loop = (async () => {
     while (!stopped) {
       if (deps.isActive?.() ?? true) {
-        await reconcileOnce(passDeps).catch((error: unknown) =>
-          deps.logger.error({ err: error }, 'reconcile pass failed'),
-        );
+        const judgeLapsedLeases = Date.now() >= leasesUnreliableUntil;
+        await reconcileOnce({ ...deps, unheldSince, judgeLapsedLeases }).catch((error: unknown) => {
+          if (!isDatabaseUnavailable(error)) {
+            deps.logger.error({ err: error }, 'reconcile pass failed');
+            return;
+          }
+          leasesUnreliableUntil = Date.now() + (deps.leaseMs ?? 0) + deps.intervalMs;
+          deps.logger.warn(
+            { error: { message: (error as Error).message } },
+            'reconcile pass failed: Postgres is unreachable; lapsed leases are not judged until workers renewed theirs',
+          );
+        });
       }
       await sleep(deps.intervalMs);
     }
