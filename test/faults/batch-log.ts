@@ -81,6 +81,8 @@ export interface BatchFindings {
   readonly interrupted: Record<string, number>;
   /** Fault end → first success of an attempt started after it; undefined when none. */
   readonly recoveryMs: number | undefined;
+  /** Submitted → terminal of the slowest finished job: the longest a client waited for a result. */
+  readonly slowestMs: number;
 }
 
 /** Reads the batch's story from its jobs' events. */
@@ -95,6 +97,7 @@ export function examineBatch(
   const consumed: string[] = [];
   let freeRetries = 0;
   let recoveryMs: number | undefined;
+  let slowestMs = 0;
   for (const [id, events] of byJob) {
     const last = events.at(-1);
     // Walk the stream as runs: a JobStarted opens a run of its attempt, one ending closes it. The
@@ -152,6 +155,7 @@ export function examineBatch(
           : `${last.type}${last.data.reason ? `/${last.data.reason}` : ''}`;
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     if (!isTerminalStream(events)) notTerminal.push(`${id} ${outcome}`);
+    else slowestMs = Math.max(slowestMs, (last?.recordedAt ?? 0) - (events[0]?.recordedAt ?? 0));
   }
-  return { outcomes, notTerminal, doubled, consumed, freeRetries, interrupted, recoveryMs };
+  return { outcomes, notTerminal, doubled, consumed, freeRetries, interrupted, recoveryMs, slowestMs };
 }

@@ -360,7 +360,7 @@ for (const fault of faults) {
       `(fault end → first success of an attempt started after it); ${outcomes.length} submitted, ` +
       `${accepted.length} accepted (${retried} after retrying, longest wait ${Math.max(0, ...waits)} ms), ` +
       `${notAccepted.length} not (client saw ${JSON.stringify(clientSaw)}); ` +
-      `${done}/${accepted.length} terminal; outcomes ${JSON.stringify(findings.outcomes)}; ` +
+      `${done}/${accepted.length} terminal (slowest ${findings.slowestMs} ms submitted → terminal); outcomes ${JSON.stringify(findings.outcomes)}; ` +
       `interrupted attempts ${JSON.stringify(findings.interrupted)}, ${findings.freeRetries} free retries; ` +
       `${containers.length} containers left; ${exits.length} role exits; ${notJson.length} non-JSON lines; ` +
       `${running} containers running at the fault; ${proof}` +
