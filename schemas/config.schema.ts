@@ -171,8 +171,8 @@ export const environmentSchema = z
     // Signed anchors of the log (see `omni anchor`): every ANCHOR_INTERVAL_MS the active dispatcher
     // appends one to ANCHOR_FILE, signed with the Ed25519 private key (PEM) in ANCHOR_KEY_FILE.
     // Unset: none (run `omni anchor` from cron on a host of its own instead: better, since the
-    // dispatcher's host also holds database credentials).
-    ANCHOR_INTERVAL_MS: z.coerce.number().int().min(1000).optional(),
+    // dispatcher's host also holds database credentials). At most 2^31 - 1: a longer timer fires at once.
+    ANCHOR_INTERVAL_MS: z.coerce.number().int().min(1000).max(inputBounds.maxTimeoutMs).optional(),
     ANCHOR_FILE: z.string().min(1).optional(),
     ANCHOR_KEY_FILE: z.string().min(1).optional(),
     // Log level of the structured logger.
