@@ -99,7 +99,12 @@ export const eventViewSchema = z.object({
   recordedAt: z.iso.datetime(),
 });
 
-export const jobEventsSchema = z.object({ id: z.uuid(), events: z.array(eventViewSchema) });
+/** A page of a job's history; `next` is the `after` of the following page (null: this was the last). */
+export const jobEventsSchema = z.object({
+  id: z.uuid(),
+  events: z.array(eventViewSchema),
+  next: z.number().int().nullable(),
+});
 
 export const secretListSchema = z.object({ secrets: z.array(z.object({ name: z.string() })) });
 

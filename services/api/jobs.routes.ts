@@ -38,6 +38,17 @@ const notFound = () => new ProblemError({ status: 404, code: 'job-not-found', ti
 
 const jobIdParam = z.object({ id: z.string() });
 
+/** The most events one page of a job's history holds (and the default). */
+export const maxJobEventsPage = 1000;
+
+/** A page of a job's history: the events after stream version `after`, at most `limit` of them. */
+export const jobEventsQuerySchema = z
+  .object({
+    after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    limit: z.coerce.number().int().min(1).max(maxJobEventsPage).default(maxJobEventsPage),
+  })
+  .strict();
+
 /**
  * Loads a job the principal may see. Another tenant's job answers exactly like a missing one, so
  * ids leak nothing across tenants; a malformed id cannot name a job either.
@@ -179,9 +190,24 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
       if (state.status === 'initial') throw notFound();
       return c.json(toJobView(id, state));
     })
-    .get('/:id/events', requireScope('events:read'), zValidator('param', jobIdParam), async (c) => {
-      const id = c.req.valid('param').id;
-      const { events } = await loadVisibleJob(deps.store, id, c.get('principal'));
-      return c.json({ id, events: events.map(toEventView) });
-    });
+    .get(
+      '/:id/events',
+      requireScope('events:read'),
+      zValidator('param', jobIdParam),
+      zValidator('query', jobEventsQuerySchema, validationHook),
+      async (c) => {
+        const id = c.req.valid('param').id;
+        const { after = 0, limit } = c.req.valid('query');
+        const { events } = await loadVisibleJob(deps.store, id, c.get('principal'));
+        const first = events.findIndex((event) => event.streamVersion > after);
+        const start = first === -1 ? events.length : first;
+        const page = events.slice(start, start + limit);
+        const last = page.at(-1);
+        // A long history is read a page at a time: `next` is the `after` of the following page.
+        const next = last !== undefined && events.length > start + limit ? last.streamVersion : null;
+        if (next !== null)
+          c.header('link', `</v1/jobs/${id}/events?after=${next}&limit=${limit}>; rel="next"`);
+        return c.json({ id, events: page.map(toEventView), next });
+      },
+    );
 }

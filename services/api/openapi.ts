@@ -20,6 +20,7 @@ import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
+import { jobEventsQuerySchema } from './jobs.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
@@ -128,11 +129,12 @@ export const documentedOperations: readonly DocumentedOperation[] = [
   {
     method: 'get',
     path: '/v1/jobs/{id}/events',
-    summary: "A job's history: its events in order",
+    summary: "A job's history: its events in order, a page (at most 1000) at a time",
     scope: 'events:read',
+    query: jobEventsQuerySchema,
     success: {
       status: 200,
-      description: 'The events',
+      description: 'A page of events and the `after` of the next page',
       schema: jobEventsSchema,
       example: {
         id: exampleJobId,
@@ -149,9 +151,10 @@ export const documentedOperations: readonly DocumentedOperation[] = [
             recordedAt: '2026-11-30T01:55:42.018Z',
           },
         ],
+        next: null,
       },
     },
-    errors: [401, 403, 404, 429],
+    errors: [400, 401, 403, 404, 429],
   },
   {
     method: 'get',

@@ -29,7 +29,7 @@ export interface OutputCaps {
 const listedRefusals = attemptCaps.refusedOutputs - 1;
 
 /** Entries read between two yields to the event loop: tar-stream parses on microtasks alone. */
-const entriesPerTurn = 512;
+const entriesPerTurn = 128;
 
 /** `*` matches within one path segment; everything else literally. */
 export function outputMatcher(patterns: readonly string[]): (path: string) => boolean {
