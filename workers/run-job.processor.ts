@@ -493,7 +493,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
       if (!dueAt) return 'stopped';
       return later(started.message, started.token, dueAt.getTime());
     }
-    if (engineFault) log.warn({ code: engineFault.code, err: engineFault }, 'sandbox failed');
+    if (engineFault) {
+      // Free interruptions of this attempt used up: recorded as its sandbox-error; the outage still pauses the worker.
+      deps.gate?.report('docker', engineFault);
+      log.warn({ code: engineFault.code, err: engineFault }, 'sandbox failed');
+    }
     if (stopped === 'shutdown') {
       const command = {
         type: 'AbandonAttempt',

@@ -100,6 +100,7 @@ export async function startWorkerLifecycle(deps: WorkerLifecycleDeps): Promise<R
     onError: (error) => logger.warn({ err: error }, 'cancellation watcher'),
   });
   const worker = deps.startWorker();
+  logger.info('worker is taking work');
   // While a dependency is down nothing is fetched: a message BullMQ still hands over goes back
   // (the processor checks the gate), so an outage costs no attempt and burns no CPU.
   const stopGating = gate?.onChange((open) => {

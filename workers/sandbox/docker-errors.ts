@@ -46,11 +46,27 @@ export function isEngineFault(error: unknown): error is SandboxError {
   return error instanceof SandboxError && error.code === 'daemon-unavailable';
 }
 
+/** The `cause` of every engine-timeout error, so a slow engine can be told from a gone one. */
+const timedOut = new Error('the engine call timed out');
+
 /** The engine did not answer a call within its timeout (it hangs, or is stopped). */
 export function engineTimeout(engine: string, doing: string, timeoutMs: number): SandboxError {
   return new SandboxError(
     'daemon-unavailable',
     `Docker engine at ${engine} did not answer within ${timeoutMs} ms while ${doing}; ${engineFaultAction}`,
+    { cause: timedOut },
+  );
+}
+
+/** True for an engine-timeout error: the engine may still be there, only not answering (yet). */
+export const isEngineTimeout = (error: unknown): boolean =>
+  error instanceof SandboxError && error.cause === timedOut;
+
+/** The engine answers, but lost a run it was serving (it restarted under it). */
+export function engineLostRun(engine: string, detail: string): SandboxError {
+  return new SandboxError(
+    'daemon-unavailable',
+    `Docker engine at ${engine} lost track of a running container (${detail}; did it restart?); ${engineFaultAction}`,
   );
 }
 

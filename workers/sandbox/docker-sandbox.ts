@@ -7,8 +7,10 @@ import { buildContainerOptions } from './container-options.ts';
 import {
   dockerStatusCode,
   engineAddress,
+  engineLostRun,
   engineTimeout,
   isEngineFault,
+  isEngineTimeout,
   toSandboxError,
   withEngineDeadline,
 } from './docker-errors.ts';
@@ -43,6 +45,14 @@ export interface DockerSandboxDeps {
 
 /** An engine answers a kill at once; this long without an answer (or an exit after it) means it hangs. */
 const killConfirmMaxMs = 3_000;
+
+/**
+ * How often a run checks, on a fresh connection, that the engine still knows its container. An
+ * engine that dies (SIGKILL) leaves the wait and attach connections open and silent forever; a
+ * restarted one answers new connections only. Seen stopped twice while the wait has not returned,
+ * or unreachable, the run ends as an engine fault.
+ */
+const watchIntervalMs = 2_000;
 
 /** The deadlines one run works with. */
 interface EngineDeadlines {
@@ -189,6 +199,7 @@ async function supervise(
   });
   givenUp.catch(() => undefined);
   let confirmTimer: NodeJS.Timeout | undefined;
+  let watch: NodeJS.Timeout | undefined;
 
   // First reason wins; a kill that finds the container already stopped means the job ended on its
   // own, so timeout/cancel are withdrawn (output-limit stays: output was dropped either way).
@@ -271,6 +282,7 @@ async function supervise(
     // Bounded by the job's own timeout plus the engine's allowance: an engine that stopped answering
     // (SIGSTOPped, wedged) cannot report the exit, and must not hold the attempt forever.
     const waitMs = spec.timeoutMs + deadlines.callMs;
+    watch = watchContainer(container, deadlines, giveUp);
     const waited = (await Promise.race([
       withEngineDeadline(engine, 'waiting for the container to exit', waitMs, (signal) =>
         container.wait({ abortSignal: signal }),
@@ -322,11 +334,48 @@ async function supervise(
   } finally {
     clearTimeout(timer);
     clearTimeout(confirmTimer);
+    clearInterval(watch);
     sampler?.stop();
     batcher?.end(capture.exceeded);
     signal?.removeEventListener('abort', onAbort);
     stream.destroy();
   }
+}
+
+/** The wait's watchdog (see watchIntervalMs); cleared by the caller once the wait returned. */
+function watchContainer(
+  container: Docker.Container,
+  deadlines: EngineDeadlines,
+  giveUp: (error: Error) => void,
+): NodeJS.Timeout {
+  let stoppedSeen = 0;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    withEngineDeadline(deadlines.engine, 'checking on a running container', deadlines.callMs, (signal) =>
+      container.inspect({ abortSignal: signal }),
+    )
+      .then(
+        (info) => {
+          stoppedSeen = info.State.Running ? 0 : stoppedSeen + 1;
+          if (stoppedSeen >= 2)
+            giveUp(engineLostRun(deadlines.engine, 'the container stopped but its exit was never reported'));
+        },
+        (error: unknown) => {
+          // Unreachable: the engine is gone and the wait will never return. A slow answer is left
+          // to the wait's own deadline (a stopped engine may yet resume and report the exit).
+          if (isEngineFault(error) && !isEngineTimeout(error)) giveUp(error);
+          else if (dockerStatusCode(error) === 404)
+            giveUp(engineLostRun(deadlines.engine, 'the container is gone'));
+        },
+      )
+      .finally(() => {
+        checking = false;
+      });
+  }, watchIntervalMs);
+  timer.unref();
+  return timer;
 }
 
 /** The declared outputs from the trailer, or why there are none. */
