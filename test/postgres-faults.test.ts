@@ -403,48 +403,59 @@ describe('the reconciler', () => {
 });
 
 describe('the reconciler after a database outage', () => {
-  it('judges leases that lapsed during the outage only once workers had a lease period to renew', async () => {
-    const db = createDatabase({ connectionString: database.url, applicationName: 'omni-fault-reconciler' });
-    const leases = createWorkerLeases(db);
-    const queue = createJobQueue({ connection: redis, prefix });
-    const alive = `alive-worker-${runId.slice(0, 8)}`;
-    const dead = `dead-worker-${runId.slice(0, 8)}`;
-    await leases.renew(alive, 1_000);
-    await leases.renew(dead, 1_000);
-    const aliveJob = await start(alive);
-    const deadJob = await start(dead);
-    await takeDown(database.name);
-    const reconciler = startReconciler({
-      db,
-      store: createEventStore(db),
-      queue,
-      leases,
-      logger: createLogger('silent'),
-      intervalMs: 200,
-      leaseMs: 3_000,
-    });
-    try {
-      // Both leases lapse while nobody can renew them.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      await bringUp(database.name);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect((await loadJob(store, aliveJob)).state.status).toBe('running');
-      // The live worker renews once Postgres is back; the dead one never does.
-      await leases.renew(alive, 60_000);
-      const abandoned = await eventually(
-        async () => (await loadJob(store, deadJob)).state.status,
-        (status) => status !== 'running',
-        10_000,
-      );
-      expect(abandoned).toBe('queued');
-      expect((await loadJob(store, aliveJob)).state.status).toBe('running');
-    } finally {
-      await bringUp(database.name);
-      await reconciler.stop();
-      await queue.close();
-      await db.destroy();
-    }
-  });
+  // A dispatcher's reconciler either keeps trying through the outage or stands by (its lock session
+  // dropped) and becomes active again after it; neither may take the lapsed leases at their word.
+  it.each([
+    ['keeps trying', false],
+    ['stands by during it', true],
+  ])(
+    'judges leases that lapsed during the outage only once workers had a lease period to renew (%s)',
+    async (_, standsBy) => {
+      const db = createDatabase({ connectionString: database.url, applicationName: 'omni-fault-reconciler' });
+      const leases = createWorkerLeases(db);
+      const queue = createJobQueue({ connection: redis, prefix });
+      const alive = `alive-worker-${runId.slice(0, 8)}`;
+      const dead = `dead-worker-${runId.slice(0, 8)}`;
+      await leases.renew(alive, 1_000);
+      await leases.renew(dead, 1_000);
+      const aliveJob = await start(alive);
+      const deadJob = await start(dead);
+      await takeDown(database.name);
+      let down = true;
+      const reconciler = startReconciler({
+        ...(standsBy ? { isActive: () => !down } : {}),
+        db,
+        store: createEventStore(db),
+        queue,
+        leases,
+        logger: createLogger('silent'),
+        intervalMs: 200,
+        leaseMs: 3_000,
+      });
+      try {
+        // Both leases lapse while nobody can renew them.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await bringUp(database.name);
+        down = false;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        expect((await loadJob(store, aliveJob)).state.status).toBe('running');
+        // The live worker renews once Postgres is back; the dead one never does.
+        await leases.renew(alive, 60_000);
+        const abandoned = await eventually(
+          async () => (await loadJob(store, deadJob)).state.status,
+          (status) => status !== 'running',
+          10_000,
+        );
+        expect(abandoned).toBe('queued');
+        expect((await loadJob(store, aliveJob)).state.status).toBe('running');
+      } finally {
+        await bringUp(database.name);
+        await reconciler.stop();
+        await queue.close();
+        await db.destroy();
+      }
+    },
+  );
 });
 
 describe('errors nobody awaited', () => {

@@ -186,7 +186,11 @@ export function startReconciler(
     readonly intervalMs: number;
     /** Passes run only while this says so (the active dispatcher); standbys stay idle. */
     readonly isActive?: () => boolean;
-    /** Workers' lease period: after a pass fails for a database outage, lapsed leases wait this long. */
+    /**
+     * Workers' lease period. Lapsed leases are judged only after this long of passes that reached
+     * Postgres (after an outage, a start or a takeover): nobody could renew while it was down.
+     * Absent: judged at once.
+     */
     readonly leaseMs?: number;
   },
 ): {
@@ -195,24 +199,35 @@ export function startReconciler(
   let stopped = false;
   const { sleep, wake } = createWakeableSleep();
   const unheldSince = deps.unheldSince ?? new Map<string, number>();
-  // Set while Postgres is unreachable and until workers had a lease period to renew after it.
-  let leasesUnreliableUntil = 0;
+  // Since when passes reach Postgres without a break. An outage also stops this reconciler being
+  // the active one (its lock session drops), so a takeover or a start counts as a break too.
+  let reachingSince: number | undefined;
   // One pass at a time, then a pause: a slow pass delays the next instead of piling passes up.
   const loop = (async () => {
     while (!stopped) {
       if (deps.isActive?.() ?? true) {
-        const judgeLapsedLeases = Date.now() >= leasesUnreliableUntil;
-        await reconcileOnce({ ...deps, unheldSince, judgeLapsedLeases }).catch((error: unknown) => {
-          if (!isDatabaseUnavailable(error)) {
-            deps.logger.error({ err: error }, 'reconcile pass failed');
-            return;
-          }
-          leasesUnreliableUntil = Date.now() + (deps.leaseMs ?? 0) + deps.intervalMs;
-          deps.logger.warn(
-            { error: { message: (error as Error).message } },
-            'reconcile pass failed: Postgres is unreachable; lapsed leases are not judged until workers renewed theirs',
-          );
-        });
+        const startedAt = Date.now();
+        const judgeLapsedLeases =
+          deps.leaseMs === undefined ||
+          (reachingSince !== undefined && startedAt - reachingSince >= deps.leaseMs);
+        await reconcileOnce({ ...deps, unheldSince, judgeLapsedLeases }).then(
+          () => {
+            reachingSince ??= startedAt;
+          },
+          (error: unknown) => {
+            if (!isDatabaseUnavailable(error)) {
+              deps.logger.error({ err: error }, 'reconcile pass failed');
+              return;
+            }
+            reachingSince = undefined;
+            deps.logger.warn(
+              { error: { message: (error as Error).message } },
+              'reconcile pass failed: Postgres is unreachable; lapsed leases are judged again a lease period after it answers',
+            );
+          },
+        );
+      } else {
+        reachingSince = undefined;
       }
       await sleep(deps.intervalMs);
     }
