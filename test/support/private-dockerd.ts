@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -9,6 +9,25 @@ import Docker from 'dockerode';
 const execFileAsync = promisify(execFile);
 const buildImageScript = fileURLToPath(new URL('./build-test-image.sh', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Processes whose command line names `dir`, and their children (a shim's `runc init`). */
+async function processesMentioning(dir: string): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
+  const found = new Set<number>();
+  const parents = new Map<number, number>();
+  for (const pid of pids) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(`${dir}/`)) found.add(pid);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(/\)\s+\S+\s+(\d+)/.exec(stat)?.[1]);
+    if (ppid > 0) parents.set(pid, ppid);
+  }
+  for (let size = -1; size !== found.size; ) {
+    size = found.size;
+    for (const [pid, ppid] of parents) if (found.has(ppid)) found.add(pid);
+  }
+  return [...found];
+}
 
 /** Whether a process exists and is not a zombie (state Z in /proc/<pid>/stat). */
 async function isLive(pid: number): Promise<boolean> {
@@ -168,6 +187,13 @@ export async function startPrivateDockerd(root: string): Promise<PrivateDockerd>
       if (containerdPid > 0) {
         const cmdline = await readFile(`/proc/${containerdPid}/cmdline`, 'utf8').catch(() => '');
         if (cmdline.includes(dir)) process.kill(containerdPid, 'SIGKILL');
+      }
+      // Shims of runs the engine lost track of (a SIGKILLed dockerd's containerd died before
+      // reaping them) outlive it, addressed at our exec root: ours to end, with what they hold.
+      for (const leftover of await processesMentioning(dir)) {
+        try {
+          process.kill(leftover, 'SIGKILL');
+        } catch {}
       }
       // dockerd bind-mounts its data root (and overlay layers beneath it): unmount deepest first.
       const mounts = (await readFile('/proc/self/mounts', 'utf8'))
