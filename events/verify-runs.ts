@@ -138,6 +138,11 @@ export function createVerifyRuns(deps: VerifyRunsDeps): VerifyRuns {
               insert into verify_runs (id, status, from_transaction_id, below_transaction_id, owner_pid)
               values (${id}::uuid, 'running', ${checkpoint ?? null}::xid8, ${below}::xid8, ${rows[0].pid})
             `.execute(session);
+            // Runs are kept a month: enough to poll and audit, and a monitor polling every minute
+            // never grows the table past ~45k rows. An older checkpoint only means a full walk.
+            await sql`
+              delete from verify_runs where status <> 'running' and started_at < now() - interval '30 days'
+            `.execute(session);
             local.set(id, done);
             announced = true;
             const run = await get(id);

@@ -62,7 +62,17 @@ beforeAll(async () => {
     authorization: `Bearer ${await mintToken({ secret: testSecret, subject: 'operator', scopes: [...clientScopes, 'admin'] })}`,
   };
 }, 120_000);
-afterAll(() => database?.destroy());
+afterAll(async () => {
+  // Runs asked to stop end after their current batch; let them, so the pool closes with no session held.
+  for (const deadline = Date.now() + 20_000; database && Date.now() < deadline; ) {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from verify_runs where status = 'running'
+    `.execute(database.db);
+    if (rows[0]?.n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await database?.destroy();
+});
 
 /** A request that must be answered within the handler's timeout, never by the timeout itself. */
 async function timed(api: ReturnType<typeof replica>, path: string, init: RequestInit = {}) {
