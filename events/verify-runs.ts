@@ -144,8 +144,9 @@ export function createVerifyRuns(deps: VerifyRunsDeps): VerifyRuns {
               delete from verify_runs where status <> 'running' and started_at < now() - interval '30 days'
             `.execute(session);
             local.set(id, done);
-            announced = true;
             const run = await get(id);
+            // From here on the caller has the run: what goes wrong later is the run's, not the start's.
+            announced = true;
             resolve(run);
             await execute(session, id, checkpoint);
           } finally {
