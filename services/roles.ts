@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { loadAnchorPrivateKey } from '../events/anchor-signature.ts';
 import { startAnchorTimer } from '../events/anchor-timer.ts';
 import { createAppendNotifier } from '../events/append-notifier.ts';
+import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
 import { jobsProjection } from '../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../events/projections/projection-runner.ts';
@@ -87,6 +88,18 @@ function redisFor(url: string, logger: Logger): Redis {
   return redis;
 }
 
+/** The jobs projection's failures: an outage as one throttled line, anything else in full. */
+function projectionErrorLog(logger: Logger): (error: unknown) => void {
+  const outage = createFaultLog(logger)(
+    'postgres',
+    'the jobs projection waits for Postgres and resumes from its checkpoint',
+  );
+  return (error) => {
+    if (isDatabaseUnavailable(error)) outage(error);
+    else logger.error({ err: error }, 'jobs projection failed; retrying');
+  };
+}
+
 /** How the worker's outage gate asks whether Postgres is back: a trivial query on the pool. */
 function postgresProbe(deps: RoleDeps): OutageProbe {
   const url = new URL(deps.config.databaseUrl);
@@ -125,7 +138,7 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
     // projection transaction per 10 ms instead of one per commit.
     gatherMs: 10,
-    onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
+    onError: projectionErrorLog(deps.logger),
   });
   const app = createApp({
     store,
@@ -179,7 +192,7 @@ export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
     // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
     // projection transaction per 10 ms instead of one per commit.
     gatherMs: 10,
-    onError: (error) => deps.logger.error({ err: error }, 'jobs projection failed; retrying'),
+    onError: projectionErrorLog(deps.logger),
   });
   return { name: 'projector', stop: () => projection.stop() };
 }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import { jobStreamPrefix, loadJob } from '../../events/job/job-stream.ts';
 import type { AttemptControl } from './attempt-control.ts';
@@ -20,12 +21,22 @@ export interface CancelWatcherOptions {
  */
 export async function startCancelWatcher(options: CancelWatcherOptions): Promise<{ stop(): Promise<void> }> {
   const { control, store } = options;
+  // While Postgres is down every poll of every running job fails the same way: one report per
+  // few seconds says as much.
+  let unavailableReportedAt = Number.NEGATIVE_INFINITY;
+  const report = (error: unknown) => {
+    if (isDatabaseUnavailable(error)) {
+      if (Date.now() - unavailableReportedAt < 5_000) return;
+      unavailableReportedAt = Date.now();
+    }
+    options.onError?.(error);
+  };
   const check = async (jobId: string) => {
     try {
       const { state } = await loadJob(store, jobId);
       if (state.status === 'cancelled') control.stop(jobId, 'cancelled');
     } catch (error) {
-      options.onError?.(error);
+      report(error);
     }
   };
   let client: pg.Client | undefined;
@@ -42,7 +53,7 @@ export async function startCancelWatcher(options: CancelWatcherOptions): Promise
       if (control.runningJobIds().includes(jobId)) void check(jobId);
     });
     next.on('error', (error) => {
-      options.onError?.(error);
+      report(error);
       if (client === next) client = undefined;
     });
     await next.connect();
@@ -51,7 +62,7 @@ export async function startCancelWatcher(options: CancelWatcherOptions): Promise
   };
   await connect();
   const timer = setInterval(() => {
-    if (!client && !stopped) connect().catch((error: unknown) => options.onError?.(error));
+    if (!client && !stopped) connect().catch(report);
     for (const jobId of control.runningJobIds()) void check(jobId);
   }, options.pollIntervalMs ?? 2_000);
   timer.unref();
