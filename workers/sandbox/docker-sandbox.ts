@@ -49,8 +49,9 @@ const killConfirmMaxMs = 3_000;
 /**
  * How often a run checks, on a fresh connection, that the engine still knows its container. An
  * engine that dies (SIGKILL) leaves the wait and attach connections open and silent forever; a
- * restarted one answers new connections only. Seen stopped twice while the wait has not returned,
- * or unreachable, the run ends as an engine fault.
+ * restarted one answers new connections only. Seen stopped three times in a row while the wait
+ * has not returned (a slow engine reports an exit in well under 4 s), or unreachable, the run ends
+ * as an engine fault.
  */
 const watchIntervalMs = 2_000;
 
@@ -211,10 +212,13 @@ async function supervise(
       container.kill({ abortSignal: signal }),
     ).then(
       () => {
-        // Killed: its exit must be reported soon, or the engine is not really answering.
+        // Killed: its exit must be reported soon, or the engine is not really answering. A stop
+        // (cancel, shutdown) waits briefly; a timeout's or output cap's outcome is worth the full
+        // allowance on a slow engine, rather than being thrown away as a fault.
+        const confirmMs = reason === 'cancelled' ? deadlines.killMs : deadlines.callMs;
         confirmTimer = setTimeout(
-          () => giveUp(engineTimeout(engine, 'reporting the exit of a killed container', deadlines.killMs)),
-          deadlines.killMs,
+          () => giveUp(engineTimeout(engine, 'reporting the exit of a killed container', confirmMs)),
+          confirmMs,
         );
       },
       (error: unknown) => {
@@ -359,7 +363,7 @@ function watchContainer(
       .then(
         (info) => {
           stoppedSeen = info.State.Running ? 0 : stoppedSeen + 1;
-          if (stoppedSeen >= 2)
+          if (stoppedSeen >= 3)
             giveUp(engineLostRun(deadlines.engine, 'the container stopped but its exit was never reported'));
         },
         (error: unknown) => {
