@@ -532,6 +532,29 @@ describe('roles around faults', () => {
     }
   });
 
+  it('a role that cannot start says why in one JSON line and exits 1', async () => {
+    // The API's port is taken: its start fails after the checks that print for people.
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    const api = startRoleProcess('api', {
+      ...env(database.url),
+      PORT: String(port),
+      JWT_SECRET: 'postgres-faults-secret-long-enough-for-hs256',
+    });
+    processes.push(api);
+    try {
+      const code =
+        api.child.exitCode ??
+        (await new Promise<number | null>((resolve) => api.child.once('exit', resolve)));
+      expect(code).toBe(1);
+      expect(api.lines.filter((line) => !parses(line))).toEqual([]);
+      expect(api.lines.some((line) => /the api role could not start/.test(line))).toBe(true);
+    } finally {
+      taken.close();
+    }
+  });
+
   it('a role whose Redis goes away logs JSON lines only, a few of them, and keeps running', async () => {
     // A proxy in front of the shared Redis: closing it makes Redis unreachable for this role alone.
     const sockets = new Set<net.Socket>();

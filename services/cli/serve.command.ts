@@ -1,4 +1,5 @@
 import { createDatabase } from '../../events/database.ts';
+import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import { migrateToLatest } from '../../events/migrator.ts';
 import type { Config } from '../config.ts';
 import { hs256KeyFor, mintToken } from '../dev-token.ts';
@@ -90,22 +91,20 @@ export async function runServe(
   const deps = { config, db, docker, logger, telemetry, ...(hs256 ? { jwtSecret: hs256.secret } : {}) };
 
   const roles: RunningRole[] = [];
-  if (role === 'all' || role === 'api') {
-    const api = await startApiRole(deps);
-    roles.push(api);
-    logger.info({ url: api.url }, 'API listening');
-    if (hs256?.generated)
-      await printDevelopmentBanner(
-        out,
-        api.url,
-        hs256.secret,
-        config.sandbox.allowedImages[0] ?? 'IMAGE',
-        config.auth.maxTokenAgeSeconds,
-      );
+  try {
+    await startRoles();
+  } catch (error) {
+    // One JSON line saying why, not main's raw stack; the supervisor (compose, systemd) restarts it.
+    logger.fatal(
+      { err: error },
+      isDatabaseUnavailable(error)
+        ? `the ${role} role could not start: Postgres became unreachable; exiting so it is started again`
+        : `the ${role} role could not start`,
+    );
+    for (const running of roles) await running.stop().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
+    return 1;
   }
-  if (role === 'projector') roles.push(await startProjectorRole(deps));
-  if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
-  if (role === 'all' || role === 'worker') roles.push(await startWorkerRole(deps));
 
   await stopSignal;
   logger.info('shutting down');
@@ -113,6 +112,25 @@ export async function runServe(
   await db.destroy();
   await telemetry.shutdown();
   return 0;
+
+  async function startRoles() {
+    if (role === 'all' || role === 'api') {
+      const api = await startApiRole(deps);
+      roles.push(api);
+      logger.info({ url: api.url }, 'API listening');
+      if (hs256?.generated)
+        await printDevelopmentBanner(
+          out,
+          api.url,
+          hs256.secret,
+          config.sandbox.allowedImages[0] ?? 'IMAGE',
+          config.auth.maxTokenAgeSeconds,
+        );
+    }
+    if (role === 'projector') roles.push(await startProjectorRole(deps));
+    if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
+    if (role === 'all' || role === 'worker') roles.push(await startWorkerRole(deps));
+  }
 }
 
 async function printDevelopmentBanner(
