@@ -174,11 +174,17 @@ describe('a job that leaves 100,000 files in /out', () => {
 describe('a job that switches between stdout and stderr on every line', () => {
   it('appends at most the cap of JobOutput events, and together they still hold all of its output', async () => {
     const id = await submit({
-      command: ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done'],
+      // A pause after each line, so each reaches the worker as a chunk of its own.
+      command: [
+        'sh',
+        '-c',
+        'i=0; while [ $i -lt 1000 ]; do echo o$i; sleep 0.001; echo e$i >&2; sleep 0.001; i=$((i+1)); done',
+      ],
+      timeoutMs: 30_000,
     });
     const job = await finished(id);
     expect(job.status).toBe('succeeded');
-    expect(job.stdout).toContain('o2999\n');
+    expect(job.stdout).toContain('o999\n');
     const events = await stack.store.readStream(jobStreamId(id));
     const chunks = events
       .filter((event) => event.type === 'JobOutput')
