@@ -1,11 +1,7 @@
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import { createFaultLog } from './logger.ts';
-
-/** A lost connection of ioredis, whose errors carry no code. */
-const isRedisConnectionLoss = (error: unknown) =>
-  error instanceof Error &&
-  (error.message === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError');
+import { isRedisUnavailable } from './redis-errors.ts';
 
 export type ProcessFaultKind = 'unhandledRejection' | 'uncaughtException';
 
@@ -20,7 +16,7 @@ export function createProcessFaultHandler(logger: Logger, exit: (code: number) =
     'an infrastructure fault escaped its handler; the role keeps running and retries',
   );
   return (kind: ProcessFaultKind, error: unknown): void => {
-    if (isDatabaseUnavailable(error) || isRedisConnectionLoss(error)) {
+    if (isDatabaseUnavailable(error) || isRedisUnavailable(error)) {
       report(error);
       return;
     }

@@ -82,8 +82,10 @@ const queueHint = 'the queue reported an error; the reconciler re-derives lost m
 
 // BullMQ's blocking commands must wait forever rather than fail after a retry count. Without an
 // 'error' listener ioredis prints raw `[ioredis] Unhandled error event` text on every reconnect.
-function redisFor(url: string, logger: Logger): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null });
+function redisFor(url: string, logger: Logger, options: { readonly failFast?: boolean } = {}): Redis {
+  // The API's commands (request limits, readiness) must fail within a reconnect attempt instead:
+  // queued until Redis returns, every request hung until its timeout.
+  const redis = new Redis(url, { maxRetriesPerRequest: options.failFast ? 1 : null });
   redis.on('error', createFaultLog(logger)('redis', redisHint));
   return redis;
 }
@@ -116,7 +118,7 @@ const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePref
 export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
   const { auth } = deps.config;
   const store = createInstrumentedEventStore(deps.db);
-  const redis = redisFor(deps.config.redisUrl, deps.logger.child({ role: 'api' }));
+  const redis = redisFor(deps.config.redisUrl, deps.logger.child({ role: 'api' }), { failFast: true });
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
   const notifierLog = createFaultLog(deps.logger.child({ role: 'api' }));

@@ -555,6 +555,65 @@ describe('roles around faults', () => {
     }
   });
 
+  it('the API answers 503 at once while its Redis is unreachable, and 2xx when it is back', async () => {
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(6379, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port: redisPort } = proxy.address() as net.AddressInfo;
+    const secret = 'postgres-faults-secret-long-enough-for-hs256';
+    const apiPort = 20_000 + Math.floor(Math.random() * 20_000);
+    const api = startRoleProcess('api', {
+      ...env(database.url, `redis://127.0.0.1:${redisPort}`),
+      PORT: String(apiPort),
+      JWT_SECRET: secret,
+    });
+    processes.push(api);
+    const token = await mintToken({ secret, subject: 'redis-fault-user' });
+    const submitJob = async () => {
+      const started = Date.now();
+      const response = await fetch(`http://127.0.0.1:${apiPort}/v1/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ image: testImage, command: ['true'] }),
+      });
+      const body = (await response.json()) as { code?: string };
+      return {
+        status: response.status,
+        code: body.code,
+        ms: Date.now() - started,
+        retryAfter: response.headers.get('retry-after'),
+      };
+    };
+    try {
+      await api.waitFor(/API listening/);
+      expect((await submitJob()).status).toBe(202);
+      await new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      const during = await submitJob();
+      // Queued until Redis returned, it hung for the whole request timeout (15 s) before.
+      expect(during).toMatchObject({ status: 503, code: 'rate-limiter-unavailable', retryAfter: '2' });
+      expect(during.ms).toBeLessThan(5_000);
+      await new Promise<void>((resolve) => proxy.listen(redisPort, '127.0.0.1', resolve));
+      const after = await eventually(submitJob, (result) => result.status === 202, 20_000);
+      expect(after.status).toBe(202);
+      expect(api.child.exitCode).toBeNull();
+    } finally {
+      await api.kill();
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it('a role whose Redis goes away logs JSON lines only, a few of them, and keeps running', async () => {
     // A proxy in front of the shared Redis: closing it makes Redis unreachable for this role alone.
     const sockets = new Set<net.Socket>();

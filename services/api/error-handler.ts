@@ -6,6 +6,7 @@ import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import { JobDomainError } from '../../events/job/job-domain-error.ts';
 import { createLogThrottle } from '../logger.ts';
+import { isRedisUnavailable } from '../redis-errors.ts';
 import { isClientAbort } from './client-abort.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { unreadableEventProblem } from './unreadable-problem.ts';
@@ -19,8 +20,16 @@ const domainStatus = {
   'job-not-retryable': 409,
 } as const;
 
-// A Postgres restart takes a few seconds; sooner would only add load while it comes back.
+// A Postgres or Redis restart takes a few seconds; sooner would only add load while it comes back.
 const databaseRetryAfterSeconds = 2;
+
+// Logged once per few seconds while the outage lasts, saying what to check.
+const outageMessages: Readonly<Record<string, string>> = {
+  'database-unavailable':
+    'database unreachable: answering 503; check that Postgres is up and DATABASE_URL points at it',
+  'rate-limiter-unavailable':
+    'Redis unreachable: answering 503 (request limits live there); check that Redis is up and REDIS_URL points at it',
+};
 
 const clientClosedRequest = new ProblemError({
   status: 499 as ContentfulStatusCode,
@@ -58,6 +67,16 @@ function toProblem(error: unknown): ProblemError | undefined {
       headers: { 'retry-after': String(databaseRetryAfterSeconds) },
     });
   }
+  if (isRedisUnavailable(error)) {
+    // The request limits live in Redis; without them the API refuses rather than admit unmetered.
+    return new ProblemError({
+      status: 503,
+      code: 'rate-limiter-unavailable',
+      title: 'Request limits unavailable',
+      detail: 'request limits cannot be checked right now; retry after the indicated delay',
+      headers: { 'retry-after': String(databaseRetryAfterSeconds) },
+    });
+  }
   if (error instanceof HTTPException) {
     // Hono raises these for malformed bodies and oversized requests; its message is safe to show.
     const status = error.status;
@@ -81,13 +100,10 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
       return problemResponse(c, clientClosedRequest);
     }
     const problem = toProblem(error);
-    if (problem?.code === 'database-unavailable') {
-      const held = throttle.allow('database-unavailable');
-      if (held !== undefined)
-        logger.warn(
-          { err: error, path: c.req.path, alsoRefused: held },
-          'database unreachable: answering 503; check that Postgres is up and DATABASE_URL points at it',
-        );
+    const outage = problem ? outageMessages[problem.code] : undefined;
+    if (outage) {
+      const held = throttle.allow(outage);
+      if (held !== undefined) logger.warn({ err: error, path: c.req.path, alsoRefused: held }, outage);
     }
     if (problem) return problemResponse(c, problem);
     // The client gets an id to quote, never the stack or the SQL; the log keeps both.
