@@ -16,6 +16,7 @@ import {
   startWorkerRole,
 } from '../roles.ts';
 import { startTelemetry } from '../telemetry/telemetry.ts';
+import { waitForDependencies } from '../wait-for-dependencies.ts';
 import { waitForSchema } from '../wait-for-schema.ts';
 
 export const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
@@ -54,19 +55,12 @@ export async function runServe(
   out: { write(text: string): unknown },
   err: { write(text: string): unknown },
 ): Promise<number> {
-  if (!(await preflight(config, needs[role], err))) return 1;
+  // `npm start` (all roles, a person at a terminal) says what is missing and stops; a role run on
+  // its own is supervised, so it waits for its servers and logs (as JSON) what it waits for.
+  if (role === 'all' && !(await preflight(config, needs[role], err))) return 1;
   const logger = createLogger(config.logLevel, { role });
   installProcessFaultHandlers(logger);
   const docker = createDockerClient(config.dockerHost);
-  await ensureDatabase(config.databaseUrl);
-  const db = createDatabase({
-    connectionString: config.databaseUrl,
-    applicationName: `omni-${role}`,
-    onIdleConnectionError: createFaultLog(logger)(
-      'postgres',
-      'a database connection closed (Postgres restarted or ended the session); the pool reconnects',
-    ),
-  });
   const stopping = new AbortController();
   const stopSignal = new Promise<void>((resolve) => {
     const stop = () => {
@@ -75,6 +69,18 @@ export async function runServe(
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+  });
+  const dependenciesAnswer = () =>
+    waitForDependencies(config, needs[role], docker, logger, { signal: stopping.signal });
+  if (role !== 'all' && !(await dependenciesAnswer())) return 0;
+  await ensureDatabase(config.databaseUrl);
+  const db = createDatabase({
+    connectionString: config.databaseUrl,
+    applicationName: `omni-${role}`,
+    onIdleConnectionError: createFaultLog(logger)(
+      'postgres',
+      'a database connection closed (Postgres restarted or ended the session); the pool reconnects',
+    ),
   });
   if (role === 'all') logger.info({ applied: await migrateToLatest(db) }, 'migrations are current');
   else if (!(await waitForSchema(db, logger, { signal: stopping.signal }))) {
@@ -91,19 +97,27 @@ export async function runServe(
   const deps = { config, db, docker, logger, telemetry, ...(hs256 ? { jwtSecret: hs256.secret } : {}) };
 
   const roles: RunningRole[] = [];
-  try {
-    await startRoles();
-  } catch (error) {
-    // One JSON line saying why, not main's raw stack; the supervisor (compose, systemd) restarts it.
-    logger.fatal(
-      { err: error },
-      isDatabaseUnavailable(error)
-        ? `the ${role} role could not start: Postgres became unreachable; exiting so it is started again`
-        : `the ${role} role could not start`,
-    );
-    for (const running of roles) await running.stop().catch(() => undefined);
-    await db.destroy().catch(() => undefined);
-    return 1;
+  for (;;) {
+    try {
+      await startRoles();
+      break;
+    } catch (error) {
+      for (const running of roles.splice(0)) await running.stop().catch(() => undefined);
+      // A server that went away while the role started is an outage, not a defect: wait for it and
+      // start again (a role run alone); anything else is one JSON line saying why, and exit 1.
+      if (role !== 'all' && isDatabaseUnavailable(error)) {
+        logger.warn(
+          { err: error },
+          `the ${role} role could not start: Postgres became unreachable; waiting for it`,
+        );
+        if (await dependenciesAnswer()) continue;
+        await db.destroy().catch(() => undefined);
+        return 0;
+      }
+      logger.fatal({ err: error }, `the ${role} role could not start`);
+      await db.destroy().catch(() => undefined);
+      return 1;
+    }
   }
 
   await stopSignal;
