@@ -34,7 +34,9 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
     ...(options.json
       ? {}
       : {
-          onProgress: (checked: number) => out.write(`\rverifying: ${checked.toLocaleString('en')} events`),
+          onProgress: (checked: number) => {
+            out.write(`\rverifying: ${checked.toLocaleString('en')} events`);
+          },
         }),
   });
   // The chain walk cannot see a tail rewritten together with its stream head; the anchors can.
