@@ -38,11 +38,16 @@ async function problemPointers(response: Response): Promise<string[]> {
   return (problem.errors ?? []).map((error) => error.pointer);
 }
 
-async function listed(id: string) {
+/** The job's row in GET /v1/jobs once the read model (which trails the log) shows it in `status`. */
+async function listed(id: string, status: string) {
   const jobs = await eventually(
     async () =>
-      ((await (await stack.app.request('/v1/jobs', { headers })).json()) as { jobs: { id: string }[] }).jobs,
-    (rows) => rows.some((row) => row.id === id),
+      (
+        (await (await stack.app.request('/v1/jobs', { headers })).json()) as {
+          jobs: { id: string; status: string }[];
+        }
+      ).jobs,
+    (rows) => rows.some((row) => row.id === id && row.status === status),
   );
   return jobs.find((row) => row.id === id);
 }
@@ -66,7 +71,7 @@ describe('dates and durations at the edge of what the API allows', () => {
       30_000,
     );
     expect(done.status).toBe('succeeded');
-    expect(await listed(id)).toMatchObject({ status: 'succeeded' });
+    expect(await listed(id, 'succeeded')).toMatchObject({ status: 'succeeded' });
 
     // The latest instant a year ahead, with the other extreme offset, and the longest queue wait.
     const latest = new Date(Date.now() + inputBounds.maxAheadMs - minute);
@@ -88,7 +93,7 @@ describe('dates and durations at the edge of what the API allows', () => {
       (job) => job !== undefined,
     );
     expect(await message?.getState()).toBe('delayed');
-    expect(await listed(delayedId)).toMatchObject({ status: 'queued' });
+    expect(await listed(delayedId, 'queued')).toMatchObject({ status: 'queued' });
 
     const byDelay = await submit({ delayMs: inputBounds.maxAheadMs, queueTimeoutMs: max });
     expect(byDelay.status).toBe(202);
