@@ -150,9 +150,15 @@ export async function startPrivateDockerd(root: string): Promise<PrivateDockerd>
       const started = Date.now();
       process.kill(pid(), 'SIGSTOP');
       try {
-        const stat = await readFile(`/proc/${pid()}/stat`, 'utf8');
-        // Field 3, after the parenthesised command name.
-        const stopped = /\)\s+T\s/.test(stat);
+        // The stop is delivered asynchronously (to every thread of the engine): on a loaded
+        // machine the first look at its state can come before it took effect, so look for a while.
+        let stopped = false;
+        for (let look = 0; look < 50 && !stopped; look += 1) {
+          const stat = await readFile(`/proc/${pid()}/stat`, 'utf8');
+          // Field 3, after the parenthesised command name.
+          stopped = /\)\s+T\s/.test(stat);
+          if (!stopped) await sleep(20);
+        }
         const pingTimedOut = await ping(1_000).then(
           () => false,
           () => true,
