@@ -11,6 +11,9 @@ COPY --from=dependencies /app/node_modules ./node_modules
 COPY package.json ./
 COPY schemas ./schemas
 COPY events ./events
+COPY jobs ./jobs
+COPY files ./files
+COPY secrets ./secrets
 COPY workers ./workers
 COPY services ./services
 # Workers talk to the Docker socket, which is root-owned; the other roles could run as `node`.

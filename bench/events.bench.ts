@@ -6,9 +6,9 @@ import pg from 'pg';
 import { createDatabase } from '../events/database.ts';
 import { createEventStore } from '../events/event-store.ts';
 import { migrateToLatest } from '../events/migrator.ts';
-import { jobsProjection } from '../events/projections/jobs.projection.ts';
 import { replayProjection } from '../events/projections/replay.ts';
 import type { Database } from '../events/tables.ts';
+import { jobsProjection } from '../jobs/jobs.projection.ts';
 
 const quick = process.argv.includes('--quick');
 const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';

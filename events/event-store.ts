@@ -1,6 +1,5 @@
 import { type Kysely, sql } from 'kysely';
 import { type CoalescerOptions, createCoalescer, type Waiting } from './coalescer.ts';
-import { createCommitNotifier } from './commit-notifier.ts';
 import { assertReadable, type EventReadSchemas } from './event-readability.ts';
 import { appendRefusal } from './event-store-errors.ts';
 import {
@@ -9,6 +8,7 @@ import {
   createGroupCommit,
   type GroupCommitOptions,
 } from './group-commit.ts';
+import { createNotifyAfterCommit } from './notify-after-commit.ts';
 import type { Database } from './tables.ts';
 import { noUpcasters, type Upcasters } from './upcasters.ts';
 import { uuidV7 } from './uuid-v7.ts';
@@ -163,7 +163,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
   const upcasters = options.upcasters ?? noUpcasters;
   const toCurrent = (row: Omit<EventRow, 'recorded_at'>, recordedAt: Date) =>
     upcasters.upcast(toRecordedEvent(row, recordedAt));
-  const notify = createCommitNotifier(db);
+  const notify = createNotifyAfterCommit(db);
   const appendOne = async ({ streamId, expectedVersion, events }: AppendRequest): Promise<Appended> => {
     try {
       const { rows } = await sql<{ global_position: number; stream_version: number }>`

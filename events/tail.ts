@@ -1,9 +1,9 @@
-import { type AppendNotifier, nextAppend } from './append-notifier.ts';
+import { type AppendListener, nextAppend } from './append-listener.ts';
 import type { EventStore, LogPosition, ReadAllOptions, RecordedEvent } from './event-store.ts';
 
 export interface TailOptions {
   readonly store: EventStore;
-  readonly notifier?: AppendNotifier;
+  readonly notifier?: AppendListener;
   readonly signal: AbortSignal;
   /** Longest wait between reads when no notification arrives. */
   readonly maxWaitMs?: number;

@@ -1,3 +1,4 @@
+import type { FilesConfig } from '../files/configured-blob-store.ts';
 import {
   type AutoInstrumentation,
   autoInstrumentationSchema,
@@ -51,21 +52,6 @@ export interface Config {
   readonly otlpEndpoint?: string;
   /** Libraries whose calls become spans when traces are exported. */
   readonly autoInstrument: readonly AutoInstrumentation[];
-}
-
-/** Where file bytes are kept, and how large one upload may be. */
-export interface FilesConfig {
-  readonly maxUploadBytes: number;
-  readonly store:
-    | { readonly kind: 'postgres' }
-    | {
-        readonly kind: 's3';
-        readonly bucket: string;
-        readonly region: string;
-        readonly prefix: string;
-        readonly forcePathStyle: boolean;
-        readonly endpoint?: string;
-      };
 }
 
 /** Configuration that failed validation; the message names every bad or missing variable. */

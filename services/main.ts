@@ -189,7 +189,7 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     case 'verify':
       return withDatabase(config, async (db) => {
-        const { configuredBlobStore } = await import('./files/configured-blob-store.ts');
+        const { configuredBlobStore } = await import('../files/configured-blob-store.ts');
         const blobs = configuredBlobStore(config.files, db);
         const anchorFile = values.anchor ?? process.env.ANCHOR_FILE;
         const publicKeyFile = values['public-key'] ?? process.env.ANCHOR_PUBLIC_KEY_FILE;

@@ -10,13 +10,16 @@ import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { loadAnchorPrivateKey } from '../events/anchor-signature.ts';
 import { startAnchorTimer } from '../events/anchor-timer.ts';
-import { createAppendNotifier } from '../events/append-notifier.ts';
+import { createAppendListener } from '../events/append-listener.ts';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
-import { jobsProjection } from '../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../events/projections/projection-runner.ts';
 import type { Database } from '../events/tables.ts';
+import { configuredBlobStore } from '../files/configured-blob-store.ts';
+import { createFileCatalog, type FileCatalog } from '../files/file-catalog.ts';
+import { jobsProjection } from '../jobs/jobs.projection.ts';
 import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
+import { createSecretVault, type SecretVault } from '../secrets/secret-vault.ts';
 import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
@@ -33,11 +36,8 @@ import { createApp } from './api/app.ts';
 import { serveApp } from './api/serve.ts';
 import { createTokenVerifier } from './api/token-verifier.ts';
 import type { Config } from './config.ts';
-import { configuredBlobStore } from './files/configured-blob-store.ts';
-import { createFileCatalog, type FileCatalog } from './files/file-catalog.ts';
 import { createFaultLog } from './logger.ts';
 import { createReadinessCheck } from './readiness.ts';
-import { createSecretVault, type SecretVault } from './secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from './telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from './telemetry/instrument-sandbox.ts';
 import { instruments } from './telemetry/instruments.ts';
@@ -122,7 +122,7 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
   const notifierLog = createFaultLog(deps.logger.child({ role: 'api' }));
-  const notifier = await createAppendNotifier(
+  const notifier = await createAppendListener(
     deps.config.databaseUrl,
     notifierLog('postgres', 'append notifications lost; feeds poll until the session is back'),
     {
@@ -222,11 +222,14 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
   const queue = createJobQueue({ connection, prefix: deps.config.queuePrefix });
   // Errors of BullMQ's own connections and scripts; unheard, BullMQ prints them as raw stacks.
   queue.on('error', createFaultLog(logger)('queue', queueHint));
+  // Unreadable events are counted (omni_events_unreadable_total) besides the table and the alert line.
+  const unreadable = createReportingUnreadableEventLog(deps.db, logger);
   const dispatcher = await startDispatcher({
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     queue,
     logger,
+    unreadable,
   });
   const stopObservingQueue = observeQueue(queue);
   const anchors = await anchorTimerFor(deps, () => dispatcher.isOwner(), logger);
@@ -236,6 +239,7 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     queue,
     leases: createWorkerLeases(deps.db),
     logger,
+    unreadable,
     intervalMs: deps.config.reconcileIntervalMs,
     // An attempt a live worker no longer holds (its outcome lost) waits this long before it is abandoned.
     unheldGraceMs: Math.max(10_000, 2 * deps.config.workerLeaseMs),

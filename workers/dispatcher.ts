@@ -3,20 +3,20 @@ import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { createEventStore, type RecordedEvent } from '../events/event-store.ts';
-import { defaultJobTenant } from '../events/job/job.evolve.ts';
-import { JobHistoryUnreadableError, unreadableEventOf } from '../events/job/job-history-unreadable-error.ts';
-import { jobStreamPrefix, loadJob, toJobEvent } from '../events/job/job-stream.ts';
 import { type RunningSubscription, startSubscription } from '../events/subscription.ts';
 import type { Database } from '../events/tables.ts';
+import { contextFromTraceparent, currentTraceparent } from '../events/trace-context.ts';
 import {
+  createUnreadableEventLog,
   isDataError,
   type UnreadableEvent,
   type UnreadableEventLog,
   unreadableEvent,
 } from '../events/unreadable-events.ts';
+import { defaultJobTenant } from '../jobs/job.evolve.ts';
+import { JobHistoryUnreadableError, unreadableEventOf } from '../jobs/job-history-unreadable-error.ts';
+import { jobStreamPrefix, loadJob, toJobEvent } from '../jobs/job-stream.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
-import { contextFromTraceparent, currentTraceparent } from '../services/telemetry/trace-context.ts';
-import { createReportingUnreadableEventLog } from '../services/telemetry/unreadable-event-reporting.ts';
 import { attemptMessageId, type RunJobMessage } from './job-queue.ts';
 import { attemptMessage } from './lifecycle/attempt-message.ts';
 
@@ -64,7 +64,7 @@ const blame = (event: RecordedEvent, error: unknown): UnreadableEvent =>
  */
 export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubscription> {
   const store = createEventStore(deps.db);
-  const unreadable = deps.unreadable ?? createReportingUnreadableEventLog(deps.db, deps.logger);
+  const unreadable = deps.unreadable ?? createUnreadableEventLog({ db: deps.db, logger: deps.logger });
   const reader = deps.subscriptionId ?? dispatcherSubscriptionId;
   return startSubscription({
     db: deps.db,

@@ -1,7 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { contextFromTraceparent } from '../services/telemetry/trace-context.ts';
+import { contextFromTraceparent } from '../events/trace-context.ts';
 import { jobQueueName, type RunJobMessage } from './job-queue.ts';
 
 export interface ExecutorWorkerOptions {

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { EventMetadata, EventStore } from '../events/event-store.ts';
-import { attemptCaps } from '../events/job/attempt-caps.ts';
-import { jobStreamId } from '../events/job/job-stream.ts';
+import { attemptCaps } from '../jobs/attempt-caps.ts';
+import { jobStreamId } from '../jobs/job-stream.ts';
 import { jobEventSchemas } from '../schemas/job-events.schema.ts';
-import { createStreamMasker, type StreamMasker } from '../services/secrets/mask-stream.ts';
+import { createStreamMasker, type StreamMasker } from '../secrets/mask-stream.ts';
 import type { SandboxOutputChunk } from './sandbox/sandbox.ts';
 
 export interface JobOutputAppenderDeps {

@@ -4,9 +4,9 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../events/tables.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
 import { createVerifyRuns, type VerifyRun } from '../../events/verify-runs.ts';
+import type { BlobStore } from '../../files/blob-store.ts';
+import { verifyStoredFiles } from '../../files/verify-files.ts';
 import { verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
-import type { BlobStore } from '../files/blob-store.ts';
-import { verifyStoredFiles } from '../files/verify-files.ts';
 import { ProblemError } from './problem.ts';
 import { validationHook } from './validation-hook.ts';
 

@@ -5,12 +5,12 @@ import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { AppendListener } from '../../events/append-listener.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
+import type { FileCatalog } from '../../files/file-catalog.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
-import type { FileCatalog } from '../files/file-catalog.ts';
-import type { SecretVault } from '../secrets/secret-vault.ts';
+import type { SecretVault } from '../../secrets/secret-vault.ts';
 import { createAdminRoutes } from './admin.routes.ts';
 import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
 import { type ClientAddressVariables, clientAddress } from './client-address.ts';
@@ -53,7 +53,7 @@ export interface AppDeps {
   /** Counts refused requests by status, for metrics. */
   readonly onRefused?: (status: 401 | 403 | 429) => void;
   /** Wakes live feeds when any process appends; without it they poll. */
-  readonly notifier?: AppendNotifier;
+  readonly notifier?: AppendListener;
   /** The product version shown in the OpenAPI document. */
   readonly version?: string;
   /** Prometheus text for `/metrics`; absent: no such route. */

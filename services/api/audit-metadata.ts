@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { EventMetadata } from '../../events/event-store.ts';
-import { currentTraceparent } from '../telemetry/trace-context.ts';
+import { currentTraceparent } from '../../events/trace-context.ts';
 import type { Principal } from './token-verifier.ts';
 
 /** The audit facts every command event carries: who, for which tenant, from where, in which request. */

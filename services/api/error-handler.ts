@@ -4,7 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
-import { JobDomainError } from '../../events/job/job-domain-error.ts';
+import { JobDomainError } from '../../jobs/job-domain-error.ts';
 import { createLogThrottle } from '../logger.ts';
 import { isRedisUnavailable } from '../redis-errors.ts';
 import { isClientAbort } from './client-abort.ts';

@@ -1,19 +1,19 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { AppendListener } from '../../events/append-listener.ts';
 import { type EventStore, type LogPosition, logStart, type RecordedEvent } from '../../events/event-store.ts';
 import { tailLog } from '../../events/tail.ts';
+import { toEventView } from '../../jobs/job-view.ts';
 import { queryInstantSchema } from '../../schemas/input-bounds.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
-import { toEventView } from './job-view.ts';
 import { parseCursor, toCursor } from './log-cursor.ts';
 import { sseResponse } from './sse.ts';
 import { validationHook } from './validation-hook.ts';
 
 export interface EventsRoutesDeps {
   readonly store: EventStore;
-  readonly notifier?: AppendNotifier;
+  readonly notifier?: AppendListener;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };

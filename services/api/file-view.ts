@@ -1,4 +1,4 @@
-import type { FileRecord } from '../files/file-catalog.ts';
+import type { FileRecord } from '../../files/file-catalog.ts';
 
 export const fileLinks = (id: string) => ({ content: `/v1/files/${id}`, meta: `/v1/files/${id}/meta` });
 

@@ -1,8 +1,8 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { FileCatalog } from '../files/file-catalog.ts';
-import { FileIntegrityError } from '../files/file-catalog.ts';
+import type { FileCatalog } from '../../files/file-catalog.ts';
+import { FileIntegrityError } from '../../files/file-catalog.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { attachmentDisposition, fileLinks, toFileView } from './file-view.ts';

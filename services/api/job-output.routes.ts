@@ -1,21 +1,20 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { AppendListener } from '../../events/append-listener.ts';
 import type { EventStore, RecordedEvent } from '../../events/event-store.ts';
-import type { JobState } from '../../events/job/job.state.ts';
-
+import type { JobState } from '../../jobs/job.state.ts';
+import { followJobHistory, type JobHistoryFeed } from '../../jobs/job-history-feed.ts';
 import { jobEventSchemas } from '../../schemas/job-events.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { loadVisibleJob } from './jobs.routes.ts';
 import { sseResponse } from './sse.ts';
 import { validationHook } from './validation-hook.ts';
-import { type JobWatch, watchJob } from './watch-job.ts';
 
 export interface JobOutputRoutesDeps {
   readonly store: EventStore;
   /** Wakes followers when output is appended; without it they poll. */
-  readonly notifier?: AppendNotifier;
+  readonly notifier?: AppendListener;
 }
 
 async function* onlyOutput(events: AsyncIterable<RecordedEvent>): AsyncGenerator<RecordedEvent> {
@@ -65,11 +64,11 @@ export function createJobOutputRoutes(deps: JobOutputRoutesDeps) {
       // A reconnect resumes after the last chunk it saw (SSE sends Last-Event-ID by itself).
       const resumeAfter = Number.parseInt(c.req.header('last-event-id') ?? '0', 10);
       const afterVersion = Number.isSafeInteger(resumeAfter) && resumeAfter > 0 ? resumeAfter : 0;
-      let watch: JobWatch | undefined;
+      let watch: JobHistoryFeed | undefined;
       return sseResponse(
         c,
         (signal) => {
-          watch = watchJob(deps, id, afterVersion, signal);
+          watch = followJobHistory(deps, id, afterVersion, signal);
           return onlyOutput(watch.events);
         },
         (event) => {

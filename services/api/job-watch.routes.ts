@@ -2,20 +2,20 @@ import { upgradeWebSocket } from '@hono/node-server';
 import { zValidator } from '@hono/zod-validator';
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AppendNotifier } from '../../events/append-notifier.ts';
+import type { AppendListener } from '../../events/append-listener.ts';
 import type { EventStore } from '../../events/event-store.ts';
-import { loadJobAt } from '../../events/job/load-job-at.ts';
+import { followJobHistory } from '../../jobs/job-history-feed.ts';
+import { toEventView, toJobView } from '../../jobs/job-view.ts';
+import { loadJobAt } from '../../jobs/load-job-at.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
-import { toEventView, toJobView } from './job-view.ts';
 import { loadVisibleJob } from './jobs.routes.ts';
 import { ProblemError } from './problem.ts';
 import { sseResponse } from './sse.ts';
 import { validationHook } from './validation-hook.ts';
-import { watchJob } from './watch-job.ts';
 
 export interface JobWatchRoutesDeps {
   readonly store: EventStore;
-  readonly notifier?: AppendNotifier;
+  readonly notifier?: AppendListener;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -41,7 +41,7 @@ export function createJobWatchRoutes(deps: JobWatchRoutesDeps) {
         if (!isUpgrade(c)) {
           return sseResponse(
             c,
-            (signal) => watchJob(deps, id, afterVersion, signal).events,
+            (signal) => followJobHistory(deps, id, afterVersion, signal).events,
             (event) => ({ event: event.type, id: String(event.streamVersion), data: toEventView(event) }),
           );
         }
@@ -49,7 +49,7 @@ export function createJobWatchRoutes(deps: JobWatchRoutesDeps) {
         const upgrade = upgradeWebSocket(() => ({
           onOpen: async (_event, ws) => {
             try {
-              for await (const event of watchJob(deps, id, afterVersion, controller.signal).events) {
+              for await (const event of followJobHistory(deps, id, afterVersion, controller.signal).events) {
                 ws.send(JSON.stringify({ event: event.type, ...toEventView(event) }));
               }
               ws.close(1000, 'job finished');

@@ -2,7 +2,7 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { putSecretBodySchema } from '../../schemas/api.schema.ts';
-import { type SecretVault, secretNamePattern } from '../secrets/secret-vault.ts';
+import { type SecretVault, secretNamePattern } from '../../secrets/secret-vault.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';

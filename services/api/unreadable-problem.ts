@@ -1,5 +1,5 @@
 import { UnreadableEventError } from '../../events/event-store-errors.ts';
-import { JobHistoryUnreadableError } from '../../events/job/job-history-unreadable-error.ts';
+import { JobHistoryUnreadableError } from '../../jobs/job-history-unreadable-error.ts';
 import { ProblemError } from './problem.ts';
 
 /**

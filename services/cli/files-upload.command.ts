@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { contentTypeFor } from '../files/content-type.ts';
+import { contentTypeFor } from '../../files/content-type.ts';
 import type { ApiClient } from './api-client.ts';
 import type { Output } from './output.ts';
 

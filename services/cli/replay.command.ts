@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import { jobsProjection } from '../../events/projections/jobs.projection.ts';
 import type { Projection } from '../../events/projections/projection.ts';
 import { replayProjection } from '../../events/projections/replay.ts';
 import type { Database } from '../../events/tables.ts';
+import { jobsProjection } from '../../jobs/jobs.projection.ts';
 
 /** Projections `omni replay` can rebuild. Side-effecting subscribers (the dispatcher) are not here. */
 export const replayableProjections: Readonly<Record<string, Projection>> = { jobs: jobsProjection };

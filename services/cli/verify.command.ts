@@ -4,8 +4,8 @@ import { loadAnchorPublicKey } from '../../events/anchor-signature.ts';
 import type { Database } from '../../events/tables.ts';
 import { type AnchorVerification, verifyAnchors } from '../../events/verify-anchors.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
-import type { BlobStore } from '../files/blob-store.ts';
-import { verifyStoredFiles } from '../files/verify-files.ts';
+import type { BlobStore } from '../../files/blob-store.ts';
+import { verifyStoredFiles } from '../../files/verify-files.ts';
 
 export interface VerifyDeps {
   readonly db: Kysely<Database>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '../../events/event-store.ts';
-import { executeJobCommand } from '../../events/job/job-stream.ts';
+import { executeJobCommand } from '../../jobs/job-stream.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 
 export const workloadSpec: ResolvedJobSpec = {

@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { createAppendNotifier } from '../../events/append-notifier.ts';
+import { createAppendListener } from '../../events/append-listener.ts';
 import type { EventStore } from '../../events/event-store.ts';
-import { jobsProjection } from '../../events/projections/jobs.projection.ts';
 import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
 import type { RunningSubscription } from '../../events/subscription.ts';
+import { createFileCatalog, type FileCatalog } from '../../files/file-catalog.ts';
+import { createPostgresBlobStore } from '../../files/postgres-blob-store.ts';
+import { jobsProjection } from '../../jobs/jobs.projection.ts';
 import type { FileLimits, SandboxPolicy } from '../../schemas/config.schema.ts';
+import { createSecretVault } from '../../secrets/secret-vault.ts';
 import { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
 import { mintToken } from '../../services/dev-token.ts';
-import { createFileCatalog, type FileCatalog } from '../../services/files/file-catalog.ts';
-import { createPostgresBlobStore } from '../../services/files/postgres-blob-store.ts';
 import { createLogger } from '../../services/logger.ts';
-import { createSecretVault } from '../../services/secrets/secret-vault.ts';
 import { createInstrumentedEventStore } from '../../services/telemetry/instrument-event-store.ts';
 import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
 import { createReportingUnreadableEventLog } from '../../services/telemetry/unreadable-event-reporting.ts';
@@ -107,7 +107,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     tenantSlots: createTenantSlots({ redis, prefix, limit: options.tenantMaxRunning ?? 8 }),
   });
   const secrets = createSecretVault(database.db, store, [testSecretKey]);
-  const notifier = await createAppendNotifier(database.url);
+  const notifier = await createAppendListener(database.url);
   const app = createApp({
     store,
     db: database.db,
@@ -132,7 +132,13 @@ export async function startTestStack(label: string, options: TestStackOptions = 
   let dispatcher: RunningSubscription | undefined;
   let lifecycle: RunningWorkerLifecycle | undefined;
   if (options.withWorkers ?? true) {
-    dispatcher = await startDispatcher({ db: database.db, connectionString: database.url, queue, logger });
+    dispatcher = await startDispatcher({
+      db: database.db,
+      connectionString: database.url,
+      queue,
+      logger,
+      unreadable: createReportingUnreadableEventLog(database.db, logger),
+    });
     lifecycle = await startWorkerLifecycle({
       workerId,
       store,

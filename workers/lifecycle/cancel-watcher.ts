@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import type { EventStore } from '../../events/event-store.ts';
-import { jobStreamPrefix, loadJob } from '../../events/job/job-stream.ts';
+import { jobStreamPrefix, loadJob } from '../../jobs/job-stream.ts';
 import type { AttemptControl } from './attempt-control.ts';
 
 export interface CancelWatcherOptions {

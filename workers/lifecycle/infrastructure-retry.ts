@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { EventMetadata, EventStore, RecordedEvent } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
-import { JobDomainError } from '../../events/job/job-domain-error.ts';
-import { executeJobCommand } from '../../events/job/job-stream.ts';
+import { JobDomainError } from '../../jobs/job-domain-error.ts';
+import { executeJobCommand } from '../../jobs/job-stream.ts';
 import type { SandboxError } from '../sandbox/sandbox.ts';
 import type { OutageGate } from './outage-gate.ts';
 

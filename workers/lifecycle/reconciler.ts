@@ -4,17 +4,17 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
-import type { JobCommand } from '../../events/job/job.decider.ts';
-import { JobDomainError } from '../../events/job/job-domain-error.ts';
-import {
-  JobHistoryUnreadableError,
-  unreadableEventOf,
-} from '../../events/job/job-history-unreadable-error.ts';
-import { executeJobCommand, type LoadedJob, loadJob } from '../../events/job/job-stream.ts';
 import type { Database } from '../../events/tables.ts';
-import type { UnreadableEvent, UnreadableEventLog } from '../../events/unreadable-events.ts';
+import {
+  createUnreadableEventLog,
+  type UnreadableEvent,
+  type UnreadableEventLog,
+} from '../../events/unreadable-events.ts';
 import { createWakeableSleep } from '../../events/wakeable-sleep.ts';
-import { createReportingUnreadableEventLog } from '../../services/telemetry/unreadable-event-reporting.ts';
+import type { JobCommand } from '../../jobs/job.decider.ts';
+import { JobDomainError } from '../../jobs/job-domain-error.ts';
+import { JobHistoryUnreadableError, unreadableEventOf } from '../../jobs/job-history-unreadable-error.ts';
+import { executeJobCommand, type LoadedJob, loadJob } from '../../jobs/job-stream.ts';
 import { attemptMessageId, type RunJobMessage } from '../job-queue.ts';
 import { attemptMessage } from './attempt-message.ts';
 import type { WorkerLeases } from './worker-leases.ts';
@@ -171,7 +171,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
   }
   for (const key of unheldSince.keys()) if (!stillUnheld.has(key)) unheldSince.delete(key);
   if (unreadable.length > 0)
-    await (deps.unreadable ?? createReportingUnreadableEventLog(deps.db, deps.logger)).report(
+    await (deps.unreadable ?? createUnreadableEventLog({ db: deps.db, logger: deps.logger })).report(
       'reconciler',
       unreadable,
     );

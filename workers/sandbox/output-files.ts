@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { extract, type Header } from 'tar-stream';
-import { attemptCaps, type RefusalTally, refusalSummary } from '../../events/job/attempt-caps.ts';
+import { attemptCaps, type RefusalTally, refusalSummary } from '../../jobs/attempt-caps.ts';
 import type { RefusedOutputReason } from '../../schemas/job-events.schema.ts';
 
 /** A declared output read from /out, within the caps. */

@@ -1,0 +1,78 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+
+// The rooms and the direction of their arrows (DESIGN.md): schemas ← events ← {jobs, files,
+// secrets} ← {workers, services}. A room imports only the rooms listed for it; `workers` never
+// imports `services`, and the event store knows nothing of jobs.
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const allowedImports: Readonly<Record<string, readonly string[]>> = {
+  schemas: [],
+  events: ['schemas'],
+  jobs: ['schemas', 'events'],
+  files: ['schemas', 'events'],
+  secrets: ['schemas', 'events'],
+  workers: ['schemas', 'events', 'jobs', 'files', 'secrets'],
+  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers'],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Every relative module a file names: static imports, re-exports and dynamic imports. */
+function importedPaths(file: string, text: string): string[] {
+  const specifiers = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*['"]([^'"]+)['"]/g),
+    ...text.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g),
+    ...text.matchAll(/(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g),
+  ].map((match) => match[1] as string);
+  return specifiers
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) => resolve(dirname(file), specifier));
+}
+
+const roomOf = (path: string) => relative(root, path).split('/')[0] ?? '';
+
+/** Arrows against the rule, as `from → to` lines. */
+function arrowsAgainstTheRule(files: readonly string[], read: (file: string) => string): string[] {
+  const wrong: string[] = [];
+  for (const file of files) {
+    const from = roomOf(file);
+    const allowed = allowedImports[from];
+    if (!allowed) continue;
+    for (const target of importedPaths(file, read(file))) {
+      const to = roomOf(target);
+      if (to === from || !(to in allowedImports)) continue;
+      if (!allowed.includes(to)) wrong.push(`${relative(root, file)} → ${relative(root, target)}`);
+    }
+  }
+  return wrong;
+}
+
+it('every import follows schemas ← events ← {jobs, files, secrets} ← {workers, services}', () => {
+  const files = Object.keys(allowedImports).flatMap((room) => sourceFiles(join(root, room)));
+  expect(files.length).toBeGreaterThan(100);
+  expect(arrowsAgainstTheRule(files, (file) => readFileSync(file, 'utf8'))).toEqual([]);
+});
+
+it('would catch a worker importing the services folder, or the event store importing the job domain', () => {
+  const worker = join(root, 'workers/dispatcher.ts');
+  const store = join(root, 'events/event-store.ts');
+  const sources: Record<string, string> = {
+    [worker]: "import { x } from '../services/roles.ts';\nconst y = await import('../services/main.ts');",
+    [store]: "import type { JobState } from '../jobs/job.state.ts';",
+  };
+  expect(arrowsAgainstTheRule(Object.keys(sources), (file) => sources[file] ?? '')).toEqual([
+    'workers/dispatcher.ts → services/roles.ts',
+    'workers/dispatcher.ts → services/main.ts',
+    'events/event-store.ts → jobs/job.state.ts',
+  ]);
+});
