@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -44,15 +45,8 @@ export async function waitForDependencies(
         );
       }
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, pollMs);
-      function done() {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      options.signal?.addEventListener('abort', done, { once: true });
-    });
+    // Ends early (without throwing) when the signal aborts: the loop then returns false.
+    await delay(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
   }
   return false;
 }

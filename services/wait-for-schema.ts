@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
@@ -40,15 +41,8 @@ export async function waitForSchema(
       loggedAt = Date.now();
       logger.warn({ pending }, reason);
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, pollMs);
-      function done() {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      options.signal?.addEventListener('abort', done, { once: true });
-    });
+    // Ends early (without throwing) when the signal aborts: the loop then returns false.
+    await delay(pollMs, undefined, { signal: options.signal }).catch(() => undefined);
   }
   return false;
 }
