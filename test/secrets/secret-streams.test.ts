@@ -57,8 +57,12 @@ describe('composeStreamId', () => {
     const oldId = (parts: readonly string[]) => ['secret', ...parts].join('-');
     // Old ids were only ever made from parts without % (tenants and secret names never allowed it).
     const oldPart = fc.string({ unit: fc.constantFrom('-', 'a', 'b', 'X'), maxLength: 6 });
+    // A secret's stream always has two parts (tenant, name): the old ids of one category and arity
+    // are what a new id could collide with. Across arities the old scheme was already ambiguous
+    // (['-', ''] and ['', '', ''] both joined to secret---), and no category mixes arities.
+    const pair = fc.array(part, { minLength: 2, maxLength: 2 });
     fc.assert(
-      fc.property(fc.array(oldPart, { minLength: 2, maxLength: 2 }), tuple, (old, current) => {
+      fc.property(fc.array(oldPart, { minLength: 2, maxLength: 2 }), pair, (old, current) => {
         fc.pre(JSON.stringify(old) !== JSON.stringify(current));
         expect(composeStreamId('secret', ...current)).not.toBe(oldId(old));
       }),
