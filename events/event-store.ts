@@ -111,9 +111,9 @@ export interface EventStore {
   readStream(streamId: string): Promise<readonly RecordedEvent[]>;
   /**
    * Events committed after `after`, in commit-safe order; never returns one that could still be
-   * preceded. A number is the limit (the original signature).
+   * preceded.
    */
-  readAll(after: LogPosition, limitOrOptions: number | ReadAllOptions): Promise<readonly RecordedEvent[]>;
+  readAll(after: LogPosition, options: ReadAllOptions): Promise<readonly RecordedEvent[]>;
 }
 
 const columns = [
@@ -254,9 +254,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
 
     readStream,
 
-    async readAll(after, limitOrOptions) {
-      const { limit, types, streamPrefix, omitDataKeys } =
-        typeof limitOrOptions === 'number' ? { limit: limitOrOptions } : limitOrOptions;
+    async readAll(after, { limit, types, streamPrefix, omitDataKeys }) {
       const data =
         omitDataKeys === undefined || omitDataKeys.length === 0
           ? sql`data`

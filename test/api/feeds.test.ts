@@ -144,7 +144,7 @@ describe('inspection', () => {
       all.push(...body.events.map((event) => event.eventId));
       after = body.next;
     }
-    const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, 100_000)).map(
+    const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, { limit: 100_000 })).map(
       (event) => event.eventId,
     );
     // Workers may append after the last page was read: the pages are a prefix of the log, each event once.

@@ -106,7 +106,7 @@ describe('readAll filters', () => {
     expect(limited.map((e) => e.type)).toEqual(['Opened', 'Noted']);
     // A prefix is matched literally: LIKE wildcards in it match nothing extra.
     expect(await store.readAll(logStart, { limit: 100, streamPrefix: 'filter-%' })).toEqual([]);
-    expect((await store.readAll(logStart, 3)).length).toBe(3);
+    expect((await store.readAll(logStart, { limit: 3 })).length).toBe(3);
   });
 
   it('leaves out the data keys a reader names, and only those, without touching the stored event', async () => {

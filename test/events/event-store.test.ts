@@ -83,7 +83,7 @@ describe('event store', () => {
     await store.append(stream, 0, [event('A'), event('B'), event('C')]);
     const mineIn = (events: readonly RecordedEvent[]) => events.filter((e) => e.streamId === stream);
     const all = await eventually(
-      () => store.readAll(logStart, 10_000),
+      () => store.readAll(logStart, { limit: 10_000 }),
       (events) => mineIn(events).length === 3,
     );
     const mine = mineIn(all);
@@ -92,7 +92,7 @@ describe('event store', () => {
     if (!first) throw new Error('no events read');
     const rest = await store.readAll(
       { transactionId: first.transactionId, globalPosition: first.globalPosition },
-      10_000,
+      { limit: 10_000 },
     );
     expect(rest.filter((e) => e.streamId === stream).map((e) => e.type)).toEqual(['B', 'C']);
   });

@@ -45,7 +45,7 @@ describe('replay', () => {
 
     // Global reads stop below the oldest transaction running anywhere on the server.
     await eventually(
-      () => store.readAll(logStart, 100),
+      () => store.readAll(logStart, { limit: 100 }),
       (events) => events.length === 5,
     );
     await replayProjection(database.db, jobsProjection);
