@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { createDatabase } from '../events/database.ts';
 import { createEventStore } from '../events/event-store.ts';
 import { migrateToLatest } from '../events/migrator.ts';
+import { defaultJobTenant } from '../jobs/job.evolve.ts';
 import { executeJobCommand } from '../jobs/job-stream.ts';
 import type { SandboxPolicy } from '../schemas/config.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
     const submit = async () => {
       const jobId = randomUUID();
       await executeJobCommand(store, jobId, { type: 'SubmitJob', spec }, { actor: 'bench' });
-      return { data: { jobId, attempt: 1 } } as Job<RunJobMessage>;
+      return { data: { jobId, attempt: 1, tenant: defaultJobTenant } } as Job<RunJobMessage>;
     };
     const process_ = async (message: Job<RunJobMessage>) => {
       const outcome = await processor(message);

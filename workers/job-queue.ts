@@ -10,7 +10,7 @@ export const runJobMessageSchema = z.object({
   attempt: z.number().int().positive(),
   traceparent: z.string().optional(),
   // The owning tenant, so a worker can check its running limit before reading the job.
-  tenant: z.string().optional(),
+  tenant: z.string(),
 });
 export type RunJobMessage = z.infer<typeof runJobMessageSchema>;
 

@@ -207,9 +207,9 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     if (deps.gate && !deps.gate.isOpen())
       return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
     let slot: TenantSlot | undefined;
-    // With the tenant on the message the limit is checked before any database read: a flooding
+    // The tenant is on the message, so the limit is checked before any database read: a flooding
     // tenant's messages bounce cheaply.
-    if (deps.tenantSlots && tenant !== undefined) {
+    if (deps.tenantSlots) {
       slot = await deps.tenantSlots.acquire(tenant, attemptMessageId(jobId, attempt));
       if (!slot)
         return later(
@@ -219,7 +219,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
         );
     }
     try {
-      return await runAttempt(message, token, jobId, attempt, log, slot);
+      return await runQueuedAttempt(message, token, jobId, attempt, log);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       // Postgres is down (reading the job, recording its start): not the job's failure. The message
@@ -239,13 +239,12 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     }
   };
 
-  async function runAttempt(
+  async function runQueuedAttempt(
     message: Job<RunJobMessage>,
     token: string | undefined,
     jobId: string,
     attempt: number,
     log: Logger,
-    heldSlot: TenantSlot | undefined,
   ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> {
     const loaded = await loadJob(deps.store, jobId);
     if (loaded.state.status !== 'queued' || loaded.state.attempt !== attempt) {
@@ -269,16 +268,6 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     // A message re-derived without its delay (or a clock ahead of the dispatcher's) waits its turn.
     if (queued.dueAt && queued.dueAt.getTime() > now().getTime() + 50)
       return later(message, token, queued.dueAt.getTime());
-    if (deps.tenantSlots && !heldSlot) {
-      // A message without the tenant on it (enqueued by an older dispatcher): checked here instead.
-      const slot = await deps.tenantSlots.acquire(queued.tenant, attemptMessageId(jobId, attempt));
-      if (!slot) return later(message, token, Date.now() + tenantBusyDelayMs);
-      try {
-        return await runAttempt(message, token, jobId, attempt, log, slot);
-      } finally {
-        await slot.release();
-      }
-    }
     const spec = loaded.state.spec;
     const submitted = loaded.events[0];
     const metadata: EventMetadata = {
@@ -327,7 +316,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     // what tells the recording to give up.
     const handle = deps.control?.begin(jobId, attempt);
     try {
-      return await runStarted({
+      return await runStartedAttempt({
         message,
         token,
         interruptible: freeInterruptionsLeft(loaded.events, attempt),
@@ -348,7 +337,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     }
   }
 
-  async function runStarted(started: {
+  async function runStartedAttempt(started: {
     readonly message: Job<RunJobMessage>;
     readonly token: string | undefined;
     /** Whether an engine fault may still end this attempt at no cost (see freeInterruptionsLeft). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultJobTenant } from '../../jobs/job.evolve.ts';
 import { executeJobCommand, jobStreamId } from '../../jobs/job-stream.ts';
 import { resolveJobSpec } from '../../jobs/resolve-job-spec.ts';
 import type { RunJobMessage } from '../../workers/job-queue.ts';
@@ -110,7 +111,7 @@ describe('at-least-once delivery', () => {
       },
       { actor: 'test' },
     );
-    const message = { data: { jobId: id, attempt: 1 } } as Job<RunJobMessage>;
+    const message = { data: { jobId: id, attempt: 1, tenant: defaultJobTenant } } as Job<RunJobMessage>;
     const outcomes = await Promise.all([stack.processor(message), stack.processor(message)]);
     expect(outcomes.filter((outcome) => outcome === 'ran').length).toBeLessThanOrEqual(1);
     await awaitFinished(id);

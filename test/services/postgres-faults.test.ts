@@ -10,6 +10,7 @@ import { createDatabase } from '../../events/database.ts';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import { migrateToLatest } from '../../events/migrator.ts';
 import type { Database } from '../../events/tables.ts';
+import { defaultJobTenant } from '../../jobs/job.evolve.ts';
 import { executeJobCommand, loadJob } from '../../jobs/job-stream.ts';
 import { resolveJobSpec } from '../../jobs/resolve-job-spec.ts';
 import { createApp } from '../../services/api/app.ts';
@@ -242,7 +243,7 @@ describe('an outcome known while Postgres is unreachable', () => {
     try {
       const jobId = randomUUID();
       await submit(jobId, ['sleep', '2']);
-      const message = attemptMessage({ jobId, attempt: 1 }, Date.now());
+      const message = attemptMessage({ jobId, attempt: 1, tenant: defaultJobTenant }, Date.now());
       await queue.add(message.name, message.data, message.opts);
       await eventually(
         async () => (await loadJob(store, jobId)).state.status,
@@ -310,7 +311,7 @@ describe('Postgres unreachable before an attempt starts', () => {
       const jobId = randomUUID();
       await submit(jobId, ['true']);
       await takeDown(database.name);
-      const message = attemptMessage({ jobId, attempt: 1 }, Date.now());
+      const message = attemptMessage({ jobId, attempt: 1, tenant: defaultJobTenant }, Date.now());
       await queue.add(message.name, message.data, message.opts);
       // Delivered while Postgres is down: it must go back, not fail.
       await eventually(

@@ -7,7 +7,7 @@ export const defaultJobPriority = 50;
 export interface AttemptToQueue {
   readonly jobId: string;
   readonly attempt: number;
-  readonly tenant?: string;
+  readonly tenant: string;
   readonly priority?: number;
   /** Not before; absent or past: now. */
   readonly dueAt?: Date;
@@ -28,7 +28,7 @@ export function attemptMessage(
     data: {
       jobId: item.jobId,
       attempt: item.attempt,
-      ...(item.tenant === undefined ? {} : { tenant: item.tenant }),
+      tenant: item.tenant,
       ...(item.traceparent === undefined ? {} : { traceparent: item.traceparent }),
     },
     opts: {

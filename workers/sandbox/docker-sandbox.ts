@@ -107,11 +107,11 @@ async function wrapperStdin(request: SandboxRunRequest, marker: string): Promise
 export function createDockerSandbox(deps: DockerSandboxDeps): Sandbox {
   return {
     prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),
-    run: (request) => runAttempt(deps, request),
+    run: (request) => runInFreshContainer(deps, request),
   };
 }
 
-async function runAttempt(deps: DockerSandboxDeps, request: SandboxRunRequest): Promise<SandboxResult> {
+async function runInFreshContainer(deps: DockerSandboxDeps, request: SandboxRunRequest): Promise<SandboxResult> {
   const { docker, policy } = deps;
   const { image } = request.spec;
   // Checked again even with a prepared id: the allowlist is the last word on what runs.
