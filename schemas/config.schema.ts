@@ -29,11 +29,8 @@ const registryAuthSchema = z
   .strict();
 export type RegistryAuth = z.infer<typeof registryAuthSchema>;
 
-/**
- * The process environment, parsed once at start-up. Only the entry point reads `process.env`;
- * everything else receives the slice it needs.
- */
-export const environmentSchema = z
+/** The process environment as variables: each one's name, default and validation, checked together. */
+const environmentSchema = z
   .object({
     // Postgres holding the event store and read models.
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/omni'),
@@ -229,7 +226,125 @@ export const environmentSchema = z
     }
   });
 
-export type Environment = z.infer<typeof environmentSchema>;
+/** JWT_JWKS once checked: the public keys, as `jose`'s local key set takes them. */
+interface JwkSet {
+  readonly keys: readonly Record<string, unknown>[];
+}
+
+/**
+ * The configuration, parsed once at start-up from the process environment and shaped for its
+ * readers: the one place that knows variable names. Only the entry point reads `process.env`;
+ * everything else receives the slice it needs.
+ */
+export const configSchema = environmentSchema.transform((e) => {
+  const sandbox: SandboxPolicy = {
+    allowedImages: e.SANDBOX_IMAGES,
+    ...(e.SANDBOX_RUNTIME === undefined ? {} : { runtime: e.SANDBOX_RUNTIME }),
+    user: e.SANDBOX_USER,
+    defaults: {
+      memoryBytes: e.SANDBOX_DEFAULT_MEMORY_MB * mebibyte,
+      cpus: e.SANDBOX_DEFAULT_CPUS,
+      pids: e.SANDBOX_DEFAULT_PIDS,
+      timeoutMs: e.SANDBOX_DEFAULT_TIMEOUT_MS,
+    },
+    maxima: {
+      memoryBytes: e.SANDBOX_MAX_MEMORY_MB * mebibyte,
+      cpus: e.SANDBOX_MAX_CPUS,
+      pids: e.SANDBOX_MAX_PIDS,
+      timeoutMs: e.SANDBOX_MAX_TIMEOUT_MS,
+    },
+    outputLimitBytes: e.SANDBOX_OUTPUT_LIMIT_BYTES,
+    tmpfsBytes: e.SANDBOX_TMPFS_MB * mebibyte,
+    files: {
+      maxInputBytes: e.SANDBOX_MAX_INPUT_MB * mebibyte,
+      outputsTmpfsBytes: e.SANDBOX_OUTPUTS_MB * mebibyte,
+      artifactMaxBytes: e.ARTIFACT_MAX_MB * mebibyte,
+      artifactMaxCount: e.ARTIFACT_MAX_COUNT,
+    },
+    pullMissing: e.SANDBOX_PULL_MISSING,
+    ...(e.SANDBOX_REGISTRY_AUTH === undefined ? {} : { registryAuth: e.SANDBOX_REGISTRY_AUTH }),
+    retry: {
+      defaults: {
+        maxAttempts: e.RETRY_DEFAULT_MAX_ATTEMPTS,
+        backoff: {
+          initialMs: e.RETRY_DEFAULT_INITIAL_MS,
+          multiplier: e.RETRY_DEFAULT_MULTIPLIER,
+          maxMs: e.RETRY_DEFAULT_MAX_DELAY_MS,
+          jitter: e.RETRY_DEFAULT_JITTER,
+        },
+        on: e.RETRY_DEFAULT_ON,
+      },
+      maxima: { maxAttempts: e.RETRY_MAX_ATTEMPTS, maxDelayMs: e.RETRY_MAX_DELAY_MS },
+    },
+  };
+  return {
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    dockerHost: e.DOCKER_HOST,
+    http: { port: e.PORT, host: e.HOST },
+    auth: {
+      ...(e.JWT_SECRET === undefined ? {} : { jwtSecret: e.JWT_SECRET }),
+      ...(e.JWT_ISSUER === undefined ? {} : { issuer: e.JWT_ISSUER }),
+      ...(e.JWT_AUDIENCE === undefined ? {} : { audience: e.JWT_AUDIENCE }),
+      // Its shape was checked above; the keys themselves are jose's to judge.
+      ...(e.JWT_JWKS === undefined ? {} : { jwks: JSON.parse(e.JWT_JWKS) as JwkSet }),
+      ...(e.JWT_JWKS_URL === undefined ? {} : { jwksUrl: e.JWT_JWKS_URL }),
+      clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
+      // Longest lifetime a token may claim (exp - iat, or exp - now without iat).
+      maxTokenAgeSeconds: e.JWT_MAX_TOKEN_AGE_SECONDS,
+      tenantClaim: e.JWT_TENANT_CLAIM,
+    },
+    corsOrigins: e.CORS_ORIGINS,
+    rateLimit: {
+      windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+      perSubject: e.RATE_LIMIT_PER_SUBJECT,
+      perTenant: e.RATE_LIMIT_PER_TENANT,
+      perAddressUnauthenticated: e.RATE_LIMIT_PER_ADDRESS_UNAUTHENTICATED,
+    },
+    // Reverse proxies in front of the API whose X-Forwarded-For is believed.
+    trustProxy: e.TRUST_PROXY,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    // Secret-encryption keys, the first one active.
+    secretKeys: e.SECRETS_KEYS.map((entry) => {
+      const [id = '', key = ''] = entry.split(':');
+      return { id, key: Buffer.from(key, 'base64') };
+    }),
+    sandbox,
+    files: {
+      maxUploadBytes: e.FILES_MAX_UPLOAD_MB * mebibyte,
+      store:
+        e.FILES_STORE === 's3'
+          ? {
+              kind: 's3' as const,
+              bucket: e.FILES_S3_BUCKET ?? '',
+              region: e.FILES_S3_REGION,
+              prefix: e.FILES_S3_PREFIX,
+              forcePathStyle: e.FILES_S3_FORCE_PATH_STYLE,
+              ...(e.FILES_S3_ENDPOINT === undefined ? {} : { endpoint: e.FILES_S3_ENDPOINT }),
+            }
+          : { kind: 'postgres' as const },
+    },
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    tenantMaxRunning: e.TENANT_MAX_RUNNING,
+    workerShutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+    workerLeaseMs: e.WORKER_LEASE_MS,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    // The dispatcher's anchor timer; absent: no anchors written by the product itself.
+    ...(e.ANCHOR_INTERVAL_MS !== undefined && e.ANCHOR_FILE !== undefined && e.ANCHOR_KEY_FILE !== undefined
+      ? { anchor: { intervalMs: e.ANCHOR_INTERVAL_MS, file: e.ANCHOR_FILE, keyFile: e.ANCHOR_KEY_FILE } }
+      : {}),
+    logLevel: e.LOG_LEVEL,
+    // Libraries whose calls become spans when traces are exported.
+    autoInstrument: autoInstrumentationSchema.options.filter(
+      (name) => !e.OTEL_NODE_DISABLED_INSTRUMENTATIONS.includes(name),
+    ),
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? {}
+      : { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '') }),
+  };
+});
 
 /** Operator policy for sandboxes: what the worker and the API's clamping both read. */
 export interface SandboxPolicy {

@@ -20,22 +20,31 @@ export const retryPolicySchema = z.object({
   on: z.array(retryReasonSchema),
 });
 
-const resolvedSpecSchema = z.object({
+/**
+ * A spec after the operator's defaults and maxima were applied (`ResolvedJobSpec`, inferred from
+ * this): what `JobSubmitted` carries.
+ */
+export const resolvedSpecSchema = z.object({
   image: z.string(),
   command: z.array(z.string()),
   env: z.record(z.string(), z.string()),
+  // Environment variable → secret name; values never travel through events.
   secrets: z.record(z.string(), z.string()).optional(),
   stdin: z.string().optional(),
+  // Written under /tmp before the command starts.
   files: z
     .array(z.object({ path: z.string(), content: z.string(), mode: z.number().int().optional() }))
     .optional(),
+  // Uploaded files placed under /tmp before the command starts; the hash pins the exact bytes.
   inputs: z
     .array(z.object({ file: z.string(), path: z.string(), sha256: z.string(), size: z.number().int() }))
     .optional(),
+  // Patterns under /out collected as artifacts after the job exits.
   outputs: z.array(z.string()).optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),
-  // Absent on jobs submitted before retries, priorities and queue deadlines existed.
+  // Absent on jobs submitted before retries, priorities and queue deadlines existed (those never
+  // retry; priority 0..100, higher first, absent meaning 50).
   retry: retryPolicySchema.optional(),
   priority: z.number().int().optional(),
   queueTimeoutMs: z.number().int().optional(),

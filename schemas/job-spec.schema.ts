@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationMsSchema, inputBounds, scheduleInstantSchema } from './input-bounds.ts';
-import { type RetryReason, retryReasonSchema } from './job-events.schema.ts';
+import { type resolvedSpecSchema, type retryPolicySchema, retryReasonSchema } from './job-events.schema.ts';
+import type { Immutable } from './immutable.ts';
 
 /** Resource limits a client may ask for; the operator's maxima clamp them before they reach a container. */
 export const jobLimitsSchema = z
@@ -173,54 +174,10 @@ export type JobSpecInput = z.infer<typeof jobSpecSchema>;
 export type JobLimitsInput = z.infer<typeof jobLimitsSchema>;
 
 /** A spec after the operator's defaults and maxima were applied: every limit is concrete. */
-export interface ResolvedJobSpec {
-  readonly image: string;
-  readonly command: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  /** Environment variable → secret name. */
-  readonly secrets?: Readonly<Record<string, string>>;
-  readonly stdin?: string;
-  /** Written under /tmp before the command starts. */
-  readonly files?: readonly InputFile[];
-  /** Uploaded files placed under /tmp before the command starts; the hash pins the exact bytes. */
-  readonly inputs?: readonly ResolvedInput[];
-  /** Patterns under /out collected as artifacts after the job exits. */
-  readonly outputs?: readonly string[];
-  readonly timeoutMs: number;
-  readonly limits: ResolvedLimits;
-  /** Absent on jobs submitted before retries existed: those never retry. */
-  readonly retry?: RetryPolicy;
-  /** 0..100, higher first; absent means the default (50). */
-  readonly priority?: number;
-  readonly queueTimeoutMs?: number;
-}
-
-export interface InputFile {
-  readonly path: string;
-  readonly content: string;
-  readonly mode?: number;
-}
-
-export interface ResolvedInput {
-  readonly file: string;
-  readonly path: string;
-  readonly sha256: string;
-  readonly size: number;
-}
-
-export interface RetryPolicy {
-  readonly maxAttempts: number;
-  readonly backoff: {
-    readonly initialMs: number;
-    readonly multiplier: number;
-    readonly maxMs: number;
-    readonly jitter: number;
-  };
-  readonly on: readonly RetryReason[];
-}
-
-export interface ResolvedLimits {
-  readonly memoryBytes: number;
-  readonly cpus: number;
-  readonly pids: number;
-}
+export type ResolvedJobSpec = Immutable<z.output<typeof resolvedSpecSchema>>;
+/** Written under /tmp before the command starts. */
+export type InputFile = NonNullable<ResolvedJobSpec['files']>[number];
+/** An uploaded file placed under /tmp before the command starts; the hash pins the exact bytes. */
+export type ResolvedInput = NonNullable<ResolvedJobSpec['inputs']>[number];
+export type ResolvedLimits = ResolvedJobSpec['limits'];
+export type RetryPolicy = Immutable<z.output<typeof retryPolicySchema>>;
