@@ -1,8 +1,8 @@
 import type { AppendListener } from '../events/append-listener.ts';
 import type { EventStore, RecordedEvent } from '../events/event-store.ts';
 import { tailStream } from '../events/tail.ts';
-import { evolve } from './job.evolve.ts';
-import type { JobState } from './job.state.ts';
+import { jobDecider } from './job.decider.ts';
+import { isTerminal, type JobState } from './job.state.ts';
 import { jobStreamId, toJobEvent } from './job-stream.ts';
 
 export interface JobHistoryFeedDeps {
@@ -19,8 +19,6 @@ export interface JobHistoryFeed {
   state(): JobState;
 }
 
-const finished: ReadonlySet<JobState['status']> = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
-
 /**
  * Follows one job. The state is folded alongside, so "finished" means what the job view says,
  * whatever events led there (a failure with a retry scheduled is not finished).
@@ -31,14 +29,14 @@ export function followJobHistory(
   afterVersion: number,
   signal: AbortSignal,
 ): JobHistoryFeed {
-  let state: JobState = { status: 'initial' };
+  let state = jobDecider.initialState();
   const source = tailStream({
     store: deps.store,
     ...(deps.notifier ? { notifier: deps.notifier } : {}),
     signal,
     streamId: jobStreamId(id),
     afterVersion: 0,
-    isDone: () => finished.has(state.status),
+    isDone: () => isTerminal(state),
   });
   return {
     state: () => state,
@@ -47,7 +45,7 @@ export function followJobHistory(
         // An unreadable event (written by hand) is passed on as stored but not folded: the feed
         // keeps going instead of ending the client's stream with an error.
         try {
-          state = evolve(state, toJobEvent(event));
+          state = jobDecider.evolve(state, toJobEvent(event));
         } catch (error) {
           deps.onUnreadable?.(event, error);
         }

@@ -1,8 +1,8 @@
 import type { EventMetadata, EventStore, RecordedEvent } from '../events/event-store.ts';
 import { type JobEvent, type JobEventType, jobEventSchemas } from '../schemas/job-events.schema.ts';
-import { decide, type JobCommand } from './job.decider.ts';
+import { type JobCommand, jobDecider } from './job.decider.ts';
 import { foldJob, type JobEventEnvelope } from './job.evolve.ts';
-import { initialJobState, type JobState } from './job.state.ts';
+import type { JobState } from './job.state.ts';
 import { JobHistoryUnreadableError } from './job-history-unreadable-error.ts';
 
 export const jobStreamPrefix = 'job-';
@@ -36,7 +36,7 @@ export interface LoadedJob {
 }
 
 /** A job whose stream does not exist yet: what reading a freshly generated id would return, without the read. */
-export const newJob: LoadedJob = { state: initialJobState(), version: 0, events: [] };
+export const newJob: LoadedJob = { state: jobDecider.initialState(), version: 0, events: [] };
 
 /** Parses each event of a job's stream; one its schema refuses fails the whole with JobHistoryUnreadableError. */
 export function toJobHistory(events: readonly RecordedEvent[]): JobEventEnvelope[] {
@@ -52,7 +52,7 @@ export function toJobHistory(events: readonly RecordedEvent[]): JobEventEnvelope
 export async function loadJob(store: EventStore, jobId: string): Promise<LoadedJob> {
   const events = await store.readStream(jobStreamId(jobId));
   return {
-    state: foldJob(initialJobState(), toJobHistory(events)),
+    state: foldJob(jobDecider.initialState(), toJobHistory(events)),
     version: events.at(-1)?.streamVersion ?? 0,
     events,
   };
@@ -70,7 +70,7 @@ export async function executeJobCommand(
   loaded?: LoadedJob,
 ): Promise<{ readonly events: readonly JobEvent[]; readonly version: number }> {
   const { state, version } = loaded ?? (await loadJob(store, jobId));
-  const events = decide(command, state);
+  const events = jobDecider.decide(command, state);
   // An idempotent command (cancelling a cancelled job) decides nothing: there is nothing to append.
   if (events.length === 0) return { events, version };
   const result = await store.append(

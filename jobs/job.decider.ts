@@ -6,7 +6,8 @@ import type {
 } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { capRefusals } from './attempt-caps.ts';
-import type { JobState } from './job.state.ts';
+import { evolve } from './job.evolve.ts';
+import { initialState, type JobState } from './job.state.ts';
 import { JobDomainError } from './job-domain-error.ts';
 import { scheduleRetry } from './retry-schedule.ts';
 
@@ -113,7 +114,7 @@ function queueDeadline(spec: ResolvedJobSpec, dueAt: Date): { expiresAt?: string
 }
 
 /** Decides which events a command produces in the given state. Pure; throws JobDomainError to refuse. */
-export function decide(command: JobCommand, state: JobState): JobEvent[] {
+function decide(command: JobCommand, state: JobState): JobEvent[] {
   switch (command.type) {
     case 'SubmitJob': {
       if (state.status !== 'initial') throw new JobDomainError('job-exists', 'the job was already submitted');
@@ -262,11 +263,17 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
               },
             },
           ];
-        default:
+        case 'succeeded':
+        case 'failed':
+        case 'expired':
           throw new JobDomainError(
             'job-finished',
-            `the job already ${state.status === 'expired' ? 'expired' : state.status}; there is nothing to cancel`,
+            `the job already ${state.status}; there is nothing to cancel`,
           );
+        default: {
+          const unhandled: never = state;
+          throw new Error(`unknown job status ${(unhandled as { status: string }).status}`);
+        }
       }
 
     case 'RetryJob': {
@@ -309,3 +316,9 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
     }
   }
 }
+
+/**
+ * The job aggregate as one decider: `decide(command, state)` and `evolve(state, event)`, both pure,
+ * from `initialState()`. Callers go through it, so the aggregate reads as one thing.
+ */
+export const jobDecider = { decide, evolve, initialState } as const;

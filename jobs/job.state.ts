@@ -1,5 +1,6 @@
 import type { RefusedOutputReason, RetryReason } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
+import { isTerminalJobStatus, type JobStatus } from '../schemas/job-status.schema.ts';
 import type { RecordList } from './record-list.ts';
 
 export interface AttemptRecord {
@@ -50,49 +51,48 @@ interface Known {
   readonly refusedOutputs?: RecordList<RefusedOutputRecord>;
 }
 
-/** The job aggregate, keyed on `status`; folded from the job's events by `evolve`. */
+/** What a job holds in each status, beyond what every submitted job holds. */
+interface StatusDetails {
+  readonly queued: {
+    readonly attempt: number;
+    /** Not before: a delayed job's runAt, a retry's due time. */
+    readonly dueAt?: Date;
+    /** The queue-wait deadline: not started by then, the attempt expires. */
+    readonly expiresAt?: Date;
+  };
+  readonly running: { readonly attempt: number; readonly current: AttemptRecord };
+  readonly succeeded: {
+    readonly attempt: number;
+    readonly current: AttemptRecord;
+    readonly outcome: RunOutcome;
+  };
+  readonly failed: {
+    readonly attempt: number;
+    readonly current?: AttemptRecord;
+    /** Absent when the attempt was abandoned: it never reported one. */
+    readonly outcome?: RunOutcome;
+    readonly reason: RetryReason;
+    readonly message?: string;
+  };
+  readonly cancelled: {
+    readonly attempt: number;
+    readonly cancelledAt: Date;
+    readonly cancelledBy?: string;
+    readonly reason?: string;
+  };
+  readonly expired: { readonly attempt: number; readonly expiredAt: Date };
+}
+
+/**
+ * The job aggregate, keyed on `status`; folded from the job's events by `evolve`. One variant per
+ * status of the schema (a status without its details above fails the type check), and `initial`:
+ * no job yet.
+ */
 export type JobState =
   | { readonly status: 'initial' }
-  | (Known & {
-      readonly status: 'queued';
-      readonly attempt: number;
-      /** Not before: a delayed job's runAt, a retry's due time. */
-      readonly dueAt?: Date;
-      /** The queue-wait deadline: not started by then, the attempt expires. */
-      readonly expiresAt?: Date;
-    })
-  | (Known & { readonly status: 'running'; readonly attempt: number; readonly current: AttemptRecord })
-  | (Known & {
-      readonly status: 'succeeded';
-      readonly attempt: number;
-      readonly current: AttemptRecord;
-      readonly outcome: RunOutcome;
-    })
-  | (Known & {
-      readonly status: 'failed';
-      readonly attempt: number;
-      readonly current?: AttemptRecord;
-      /** Absent when the attempt was abandoned: it never reported one. */
-      readonly outcome?: RunOutcome;
-      readonly reason: RetryReason;
-      readonly message?: string;
-    })
-  | (Known & {
-      readonly status: 'cancelled';
-      readonly attempt: number;
-      readonly cancelledAt: Date;
-      readonly cancelledBy?: string;
-      readonly reason?: string;
-    })
-  | (Known & { readonly status: 'expired'; readonly attempt: number; readonly expiredAt: Date });
-
-export type JobStatus = JobState['status'];
+  | { [Status in JobStatus]: Known & { readonly status: Status } & StatusDetails[Status] }[JobStatus];
 
 /** States no worker will move on; only an operator's re-run (failed, cancelled, expired) leaves them. */
-export const isTerminal = (state: JobState): boolean =>
-  state.status === 'succeeded' ||
-  state.status === 'failed' ||
-  state.status === 'cancelled' ||
-  state.status === 'expired';
+export const isTerminal = (state: JobState): boolean => isTerminalJobStatus(state.status);
 
-export const initialJobState = (): JobState => ({ status: 'initial' });
+export const initialState = (): JobState => ({ status: 'initial' });

@@ -3,14 +3,16 @@ import type { RecordedEvent } from '../events/event-store.ts';
 import { arrayLiteral } from '../events/projections/array-literal.ts';
 import type { Projection } from '../events/projections/projection.ts';
 import type { Database } from '../events/tables.ts';
+import { type JobEventType, jobEventTypes } from '../schemas/job-events.schema.ts';
+import type { JobStatus } from '../schemas/job-status.schema.ts';
 import { defaultJobTenant } from './job.evolve.ts';
-import { jobStreamPrefix } from './job-stream.ts';
+import { isJobEventType, jobStreamPrefix } from './job-stream.ts';
 
 /** One row of the jobs read model, as JSON (timestamps as ISO strings) so it round-trips unchanged. */
 export interface JobRow {
   readonly id: string;
   readonly tenant: string | null;
-  readonly status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
+  readonly status: JobStatus;
   readonly image: string;
   readonly attempt: number;
   readonly submitted_by: string | null;
@@ -71,7 +73,10 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
   const data = (event.data ?? {}) as Fields;
   const at = event.recordedAt.toISOString();
   const seen = { version: event.streamVersion, last_position: event.globalPosition };
-  switch (event.type) {
+  // A job stream holds job events only (the store refuses any its read schemas do not know).
+  if (!isJobEventType(event.type)) throw new Error(`event ${event.eventId} has unknown type ${event.type}`);
+  const type: JobEventType = event.type;
+  switch (type) {
     case 'JobSubmitted': {
       if (row) return { ...row, ...seen };
       const spec = (data.spec ?? {}) as Fields;
@@ -160,8 +165,15 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
     case 'JobExpired':
       if (!row) return row;
       return { ...row, status: 'expired', finished_at: at, due_at: null, expires_at: null, ...seen };
-    default:
+    case 'JobOutput':
+    case 'ArtifactStored':
+    case 'ArtifactRefused':
+      // Not read by the runner (see foldedEventTypes); the row keeps no output or files.
       return row && { ...row, ...seen };
+    default: {
+      const unhandled: never = type;
+      throw new Error(`the jobs projection does not fold ${unhandled}`);
+    }
   }
 }
 
@@ -220,21 +232,31 @@ async function applyJobEvents(
   `.execute(db);
 }
 
+/**
+ * Which job events change a job's row; the runner reads only these. Every job event type is named,
+ * so a new one fails the type check here until someone decides whether the read model folds it.
+ */
+const foldedEventTypes = {
+  JobSubmitted: true,
+  JobStarted: true,
+  JobSucceeded: true,
+  JobFailed: true,
+  JobRetryScheduled: true,
+  JobAttemptAbandoned: true,
+  JobCancelled: true,
+  JobExpired: true,
+  // Output is the bulk of the log and files live in the job view; reading them would only cost.
+  JobOutput: false,
+  ArtifactStored: false,
+  ArtifactRefused: false,
+} as const satisfies Record<JobEventType, boolean>;
+
 /** The jobs read model: one row per job, folded from the job streams. */
 export const jobsProjection: Projection = {
   name: 'jobs',
   checkpointId: 'projection:jobs',
   table: 'jobs',
-  types: [
-    'JobSubmitted',
-    'JobStarted',
-    'JobSucceeded',
-    'JobFailed',
-    'JobRetryScheduled',
-    'JobAttemptAbandoned',
-    'JobCancelled',
-    'JobExpired',
-  ],
+  types: jobEventTypes.filter((type) => foldedEventTypes[type]),
   streamPrefix: jobStreamPrefix,
   // A result's output can be megabytes; the read model keeps none of it.
   omitDataKeys: ['stdout', 'stderr'],

@@ -1,6 +1,6 @@
 import type { EventStore } from '../events/event-store.ts';
+import { jobDecider } from './job.decider.ts';
 import { foldJob } from './job.evolve.ts';
-import { initialJobState } from './job.state.ts';
 import { jobStreamId, type LoadedJob, toJobHistory } from './job-stream.ts';
 
 /**
@@ -13,7 +13,7 @@ export async function loadJobAt(store: EventStore, jobId: string, position: numb
     (event) => event.globalPosition <= position,
   );
   return {
-    state: foldJob(initialJobState(), toJobHistory(events)),
+    state: foldJob(jobDecider.initialState(), toJobHistory(events)),
     version: events.at(-1)?.streamVersion ?? 0,
     events,
   };

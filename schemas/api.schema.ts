@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jobStatusSchema } from './job-status.schema.ts';
 
 /** RFC 9457 problem details, as every error leaves the API. */
 export const problemSchema = z.object({
@@ -23,7 +24,7 @@ export const jobAcceptedSchema = z.object({
 export const jobViewSchema = z
   .object({
     id: z.uuid(),
-    status: z.string().describe('queued, running, succeeded, failed, cancelled, ...'),
+    status: jobStatusSchema,
     attempt: z.number().int(),
     image: z.string(),
     command: z.array(z.string()),
@@ -125,14 +126,16 @@ export const readinessSchema = z.object({
 
 export const jobListSchema = z.object({
   jobs: z.array(
-    z.object({ id: z.uuid(), status: z.string(), image: z.string(), submittedAt: z.iso.datetime() }).loose(),
+    z
+      .object({ id: z.uuid(), status: jobStatusSchema, image: z.string(), submittedAt: z.iso.datetime() })
+      .loose(),
   ),
   nextCursor: z.string().nullable(),
 });
 
 export const jobOutputSchema = z.object({
   id: z.uuid(),
-  status: z.string(),
+  status: jobStatusSchema,
   finished: z.boolean(),
   chunks: z.array(
     z

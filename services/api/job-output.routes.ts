@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppendListener } from '../../events/append-listener.ts';
 import type { EventStore, RecordedEvent } from '../../events/event-store.ts';
-import type { JobState } from '../../jobs/job.state.ts';
+import { isTerminal } from '../../jobs/job.state.ts';
 import { followJobHistory, type JobHistoryFeed } from '../../jobs/job-history-feed.ts';
 import { jobEventSchemas } from '../../schemas/job-events.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
@@ -34,10 +34,6 @@ function toChunk(event: RecordedEvent) {
 const chunksOf = (events: readonly RecordedEvent[], afterVersion = 0) =>
   events.filter((event) => event.type === 'JobOutput' && event.streamVersion > afterVersion).map(toChunk);
 
-/** Neither waiting nor running: no more output will come (a retry would move it back to queued). */
-const isFinished = (state: JobState) =>
-  state.status !== 'initial' && state.status !== 'queued' && state.status !== 'running';
-
 /**
  * GET /v1/jobs/:id/output: the live output recorded so far as ordered chunks; `?follow=1` streams
  * it as Server-Sent Events (history first, then new chunks as workers append them) and ends with
@@ -57,7 +53,8 @@ export function createJobOutputRoutes(deps: JobOutputRoutesDeps) {
         return c.json({
           id,
           status: first.state.status,
-          finished: isFinished(first.state),
+          // Terminal: no more output will come (a retry would move it back to queued).
+          finished: isTerminal(first.state),
           chunks: chunksOf(first.events),
         });
       }

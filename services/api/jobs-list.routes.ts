@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { jobLinks } from '../../jobs/job-view.ts';
 import { queryInstantSchema } from '../../schemas/input-bounds.ts';
+import { jobStatusSchema } from '../../schemas/job-status.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
 import { hasScope } from './token-verifier.ts';
@@ -17,15 +18,13 @@ export interface JobsListRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
-
 export const jobsListQuerySchema = z
   .object({
     // One status or several, comma separated: ?status=failed or ?status=queued,running
     status: z
       .string()
       .transform((value) => value.split(',').map((item) => item.trim()))
-      .pipe(z.array(z.enum(statuses)).min(1))
+      .pipe(z.array(jobStatusSchema).min(1))
       .optional(),
     image: z.string().min(1).max(255).optional(),
     submittedBy: z.string().min(1).max(255).optional(),

@@ -1,5 +1,5 @@
 import type { ApiClient } from './api-client.ts';
-import { type Output, paint, statusStyle } from './output.ts';
+import { eventStyle, type Output, paint } from './output.ts';
 
 export interface EventsTailOptions {
   readonly after?: string;
@@ -35,7 +35,7 @@ export async function runEventsTail(
     if (options.json) out.write(`${JSON.stringify(view)}\n`);
     else {
       out.write(
-        `${paint(out, 'dim', String(view.position).padStart(8))} ${paint(out, 'dim', view.recordedAt)} ${paint(out, statusStyle(view.type), view.type.padEnd(20))} v${view.streamVersion} ${view.metadata.actor ?? ''}\n`,
+        `${paint(out, 'dim', String(view.position).padStart(8))} ${paint(out, 'dim', view.recordedAt)} ${paint(out, eventStyle(view.type), view.type.padEnd(20))} v${view.streamVersion} ${view.metadata.actor ?? ''}\n`,
       );
     }
     seen += 1;

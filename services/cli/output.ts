@@ -1,4 +1,6 @@
 import { styleText } from 'node:util';
+import type { JobEventType } from '../../schemas/job-events.schema.ts';
+import { isTerminalJobStatus } from '../../schemas/job-status.schema.ts';
 
 export interface Output {
   write(text: string): unknown;
@@ -12,11 +14,24 @@ type Style = Parameters<typeof styleText>[0];
 export const paint = (out: Output, style: Style, text: string): string =>
   out.color ? styleText(style, text, { validateStream: false }) : text;
 
-/** The colour of a job status or event type, so a glance tells success from failure. */
+/** The colour of a job status, so a glance tells success from failure; a status yet to end waits in yellow. */
 export function statusStyle(status: string): Style {
-  if (/succeeded|JobSucceeded/.test(status)) return 'green';
-  if (/failed|expired|cancelled|abandoned|JobFailed|JobExpired|JobCancelled|JobAttemptAbandoned/.test(status))
-    return 'red';
-  if (/running|JobStarted/.test(status)) return 'cyan';
+  if (status === 'succeeded') return 'green';
+  if (isTerminalJobStatus(status)) return 'red';
+  if (status === 'running') return 'cyan';
   return 'yellow';
 }
+
+// The events that end an attempt or start one, coloured as the status they lead to.
+const eventStyles: Readonly<Record<string, Style>> = {
+  JobSucceeded: 'green',
+  JobFailed: 'red',
+  JobAttemptAbandoned: 'red',
+  JobCancelled: 'red',
+  JobExpired: 'red',
+  JobStarted: 'cyan',
+} satisfies Partial<Record<JobEventType, Style>>;
+
+/** The colour of an event type in a feed; any other event (output, files, secrets) is yellow. */
+export const eventStyle = (type: string): Style =>
+  (Object.hasOwn(eventStyles, type) && eventStyles[type]) || 'yellow';

@@ -1,5 +1,5 @@
 import type { ApiClient } from './api-client.ts';
-import { type Output, paint, statusStyle } from './output.ts';
+import { eventStyle, type Output, paint, statusStyle } from './output.ts';
 
 export interface WatchOptions {
   readonly jobId: string;
@@ -41,7 +41,7 @@ export async function runWatch(client: ApiClient, options: WatchOptions, out: Ou
     if (options.json) out.write(`${JSON.stringify(view)}\n`);
     else
       out.write(
-        `${paint(out, 'dim', view.recordedAt)} ${paint(out, statusStyle(view.type), view.type.padEnd(20))} ${describe(view).trimEnd()}\n`,
+        `${paint(out, 'dim', view.recordedAt)} ${paint(out, eventStyle(view.type), view.type.padEnd(20))} ${describe(view).trimEnd()}\n`,
       );
   }
   const job = await client.json<{

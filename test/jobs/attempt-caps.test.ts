@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attemptCaps } from '../../jobs/attempt-caps.ts';
-import { decide } from '../../jobs/job.decider.ts';
+import { jobDecider } from '../../jobs/job.decider.ts';
 import { foldJob, type JobEventEnvelope } from '../../jobs/job.evolve.ts';
-import { initialJobState } from '../../jobs/job.state.ts';
 import { recordsOf } from '../../jobs/record-list.ts';
 import { resolveJobSpec } from '../../jobs/resolve-job-spec.ts';
 import type { JobEvent } from '../../schemas/job-events.schema.ts';
@@ -20,7 +19,7 @@ const output = { exitCode: 0, stdout: '', stderr: '', outputTruncated: false, du
 const envelope = (event: JobEvent): JobEventEnvelope => ({ ...event, recordedAt: at });
 const submitted: JobEvent = { type: 'JobSubmitted', data: { spec: JSON.parse(JSON.stringify(spec)) } };
 const started: JobEvent = { type: 'JobStarted', data: { attempt: 1, workerId: 'w1' } };
-const running = foldJob(initialJobState(), [submitted, started].map(envelope));
+const running = foldJob(jobDecider.initialState(), [submitted, started].map(envelope));
 
 const refusals = (count: number) =>
   Array.from({ length: count }, (_, index) => ({
@@ -31,7 +30,7 @@ const refusals = (count: number) =>
 
 describe('what one attempt may write to its stream', () => {
   it('records at most the cap of refusals, the last one summing up the rest', () => {
-    const events = decide(
+    const events = jobDecider.decide(
       {
         type: 'CompleteAttempt',
         attempt: 1,
@@ -59,7 +58,7 @@ describe('what one attempt may write to its stream', () => {
       reason: 'too-many' as const,
       detail: '1,000 more files were not kept (too-many: 990, symlink: 10)',
     };
-    const events = decide(
+    const events = jobDecider.decide(
       {
         type: 'CompleteAttempt',
         attempt: 1,
@@ -89,7 +88,7 @@ describe('what one attempt may write to its stream', () => {
     ].map(envelope);
     // CPU time, not wall time: the suite shares its cores (see scheduler-times.ts).
     const startedAt = schedulerTimesMs().running;
-    const state = foldJob(initialJobState(), history);
+    const state = foldJob(jobDecider.initialState(), history);
     expect(schedulerTimesMs().running - startedAt).toBeLessThan(3_000);
     expect(state.status).toBe('running');
     const kept = state.status === 'initial' ? [] : recordsOf(state.refusedOutputs);
