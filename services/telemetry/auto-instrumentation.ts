@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -60,22 +59,18 @@ function instrumentationFor(name: AutoInstrumentation) {
 }
 
 /**
- * Patches the named libraries so their calls become spans (and HTTP server durations metrics) on
- * the given providers. Returns a function that removes the patches.
+ * The instrumentations for the named libraries, for the SDK to enable on its providers, and a
+ * step to run once it has: requiring the modules so the patches reach the ESM imports too.
  */
-export function enableAutoInstrumentation(
-  names: readonly AutoInstrumentation[],
-  providers: { readonly tracerProvider: TracerProvider; readonly meterProvider: MeterProvider },
-): () => void {
-  const enabled = [...new Set(names)].map((name) => {
-    const { instrumentation, modules } = instrumentationFor(name);
-    instrumentation.setTracerProvider(providers.tracerProvider);
-    instrumentation.setMeterProvider(providers.meterProvider);
-    instrumentation.enable();
-    for (const module of modules) require(module);
-    return instrumentation;
-  });
-  return () => {
-    for (const instrumentation of enabled) instrumentation.disable();
+export function autoInstrumentation(names: readonly AutoInstrumentation[]): {
+  readonly instrumentations: readonly ReturnType<typeof instrumentationFor>['instrumentation'][];
+  patchLoadedModules(): void;
+} {
+  const chosen = [...new Set(names)].map(instrumentationFor);
+  return {
+    instrumentations: chosen.map(({ instrumentation }) => instrumentation),
+    patchLoadedModules() {
+      for (const { modules } of chosen) for (const module of modules) require(module);
+    },
   };
 }

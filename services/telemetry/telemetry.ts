@@ -1,20 +1,19 @@
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { getBooleanFromEnv } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
-  TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { AutoInstrumentation } from '../../schemas/config.schema.ts';
-import { enableAutoInstrumentation } from './auto-instrumentation.ts';
+import { autoInstrumentation } from './auto-instrumentation.ts';
 
 export interface TelemetryOptions {
   readonly serviceName: string;
@@ -36,11 +35,17 @@ export interface Telemetry {
 }
 
 /**
- * Registers the global tracer and meter providers. Instrumentation in the code only uses
- * `@opentelemetry/api`, so without this call every span and metric is a no-op.
+ * Starts the OpenTelemetry NodeSDK and so registers the global tracer and meter providers, the
+ * context manager and the propagator. Instrumentation in the code only uses `@opentelemetry/api`,
+ * so without this call every span and metric is a no-op.
+ *
+ * The SDK reads the standard environment itself: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
+ * over the resource detected from the host and process, `OTEL_TRACES_SAMPLER`, span limits,
+ * `OTEL_PROPAGATORS`, `OTEL_BSP_*`, the OTLP exporters' headers and timeouts, `OTEL_SDK_DISABLED`.
+ * The exporters are chosen here, not by `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`: `/metrics`
+ * always serves Prometheus text, and nothing is sent anywhere unless a collector is configured.
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const resource = resourceFromAttributes({ 'service.name': options.serviceName });
   const spanProcessors: SpanProcessor[] = [];
   if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
   if (options.otlpEndpoint)
@@ -49,39 +54,52 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
         exporter: new OTLPTraceExporter({ url: `${options.otlpEndpoint}/v1/traces` }),
       }),
     );
-  const tracerProvider = new TracerProvider({ resource, spanProcessors });
-
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  trace.setGlobalTracerProvider(tracerProvider);
 
   const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const readers: MetricReader[] = [prometheus as unknown as MetricReader];
+  const metricReaders: MetricReader[] = [prometheus as unknown as MetricReader];
   if (options.otlpEndpoint) {
-    readers.push(
+    metricReaders.push(
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter({ url: `${options.otlpEndpoint}/v1/metrics` }),
         exportIntervalMillis: 15_000,
       }),
     );
   }
-  const meterProvider = new MeterProvider({ resource, readers });
-  metrics.setGlobalMeterProvider(meterProvider);
-  const serializer = new PrometheusSerializer();
-  const disableAutoInstrumentation =
+  const instrumented =
     spanProcessors.length > 0 && options.autoInstrument?.length
-      ? enableAutoInstrumentation(options.autoInstrument, { tracerProvider, meterProvider })
-      : () => undefined;
+      ? autoInstrumentation(options.autoInstrument)
+      : undefined;
+
+  const sdk = new NodeSDK({
+    // The lowest layer: the detectors (host, process, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
+    // are merged over it, so an operator's service name wins over the role's.
+    resource: defaultResource().merge(resourceFromAttributes({ 'service.name': options.serviceName })),
+    // Given, even when empty: an absent list makes the SDK build OTLP exporters to localhost.
+    spanProcessors,
+    metricReaders,
+    logRecordProcessors: [],
+    instrumentations: [...(instrumented?.instrumentations ?? [])],
+  });
+  sdk.start();
+  instrumented?.patchLoadedModules();
+  // The resource (host name, process command line and owner) is left out of /metrics: no credential
+  // guards that route, and a scrape names its target itself. OTLP exports carry the whole resource.
+  const serializer = new PrometheusSerializer(undefined, undefined, undefined, true);
+  // With the SDK disabled nothing collects: /metrics answers empty rather than failing. Read with
+  // the SDK's own parser, so both agree on what counts as disabled.
+  const disabled = getBooleanFromEnv('OTEL_SDK_DISABLED');
 
   return {
     async prometheusText() {
+      if (disabled) return '';
       const { resourceMetrics } = await prometheus.collect();
       return serializer.serialize(resourceMetrics as never);
     },
     async shutdown() {
-      disableAutoInstrumentation();
-      await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
+      // The SDK flushes and ends its providers; the patches and the global registrations are
+      // undone here, so a process (or a test file) can start telemetry again.
+      for (const instrumentation of instrumented?.instrumentations ?? []) instrumentation.disable();
+      await sdk.shutdown().catch(() => undefined);
       trace.disable();
       metrics.disable();
       propagation.disable();
