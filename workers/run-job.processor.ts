@@ -180,11 +180,17 @@ async function prepareImage(sandbox: Sandbox, spec: ResolvedJobSpec): Promise<Pr
   }
 }
 
+/** What became of one delivered message (a message put back for later throws DelayedError instead). */
+export type RunJobOutcome = 'ran' | 'dropped' | 'expired' | 'stopped';
+
+/** Handles one delivered attempt message; the worker's BullMQ processor. */
+export type RunJobProcessor = (message: Job<RunJobMessage>, token?: string) => Promise<RunJobOutcome>;
+
 /**
  * Runs one queued attempt. BullMQ delivers at least once; appending `JobStarted` at the version
  * just read makes the run happen at most once: a duplicate delivery loses that race and is dropped.
  */
-export function createRunJobProcessor(deps: RunJobProcessorDeps) {
+export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcessor {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   // Puts the message back until `at`; BullMQ then treats the run as neither done nor failed.
@@ -197,10 +203,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     throw new DelayedError();
   };
 
-  return async (
-    message: Job<RunJobMessage>,
-    token?: string,
-  ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> => {
+  return async (message, token) => {
     const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
     // The engine (or Postgres) is down: the message goes back as it came, no attempt is spent.
@@ -245,7 +248,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps) {
     jobId: string,
     attempt: number,
     log: Logger,
-  ): Promise<'ran' | 'dropped' | 'expired' | 'stopped'> {
+  ): Promise<RunJobOutcome> {
     const loaded = await loadJob(deps.store, jobId);
     if (loaded.state.status !== 'queued' || loaded.state.attempt !== attempt) {
       log.info({ status: loaded.state.status }, 'attempt is not waiting to run; dropping the message');
