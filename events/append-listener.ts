@@ -16,10 +16,11 @@ export interface AppendListenerOptions {
 }
 
 /**
- * LISTENs on `omni_events` (notified by `append_events` with the stream id). Notifications only
- * shorten waits: readers still poll, so a lost connection costs latency, never events. A lost
- * session (a Postgres restart) is reopened with backoff, so feeds do not stay on polling until the
- * process restarts; the first connect must succeed (the caller starts only with the database up).
+ * LISTENs on `omni_events`, which the store notifies with the stream id after an append commits
+ * (notify-after-commit.ts). Notifications only shorten waits: readers still poll, so a lost
+ * connection costs latency, never events. A lost session (a Postgres restart) is reopened with
+ * backoff, so feeds do not stay on polling until the process restarts; the first connect must
+ * succeed (the caller starts only with the database up).
  */
 export async function createAppendListener(
   connectionString: string,
