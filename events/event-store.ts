@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { type CoalescerOptions, createCoalescer, type Waiting } from './coalescer.ts';
 import { assertReadable, type EventReadSchemas } from './event-readability.ts';
 import { appendRefusal } from './event-store-errors.ts';
@@ -9,7 +9,7 @@ import {
   type GroupCommitOptions,
 } from './group-commit.ts';
 import { createNotifyAfterCommit } from './notify-after-commit.ts';
-import type { Database } from './tables.ts';
+import type { Database, EventsTable } from './tables.ts';
 import { noUpcasters, type Upcasters } from './upcasters.ts';
 import { uuidV7 } from './uuid-v7.ts';
 
@@ -129,18 +129,8 @@ const columns = [
   'recorded_at',
 ] as const;
 
-interface EventRow {
-  readonly global_position: number;
-  readonly transaction_id: string;
-  readonly stream_id: string;
-  readonly stream_version: number;
-  readonly event_id: string;
-  readonly type: string;
-  readonly schema_version: number;
-  readonly data: unknown;
-  readonly metadata: unknown;
-  readonly recorded_at: Date;
-}
+/** The columns an event is read with: every one but the hash, which a read event does not carry. */
+type EventRow = Pick<Selectable<EventsTable>, (typeof columns)[number]>;
 
 /** A row as an event; the time comes separately, as global reads fetch it as epoch milliseconds. */
 function toRecordedEvent(row: Omit<EventRow, 'recorded_at'>, recordedAt: Date): RecordedEvent {

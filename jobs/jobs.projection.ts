@@ -4,35 +4,12 @@ import { arrayLiteral } from '../events/projections/array-literal.ts';
 import type { Projection } from '../events/projections/projection.ts';
 import type { Database } from '../events/tables.ts';
 import { type JobEventType, jobEventTypes } from '../schemas/job-events.schema.ts';
-import type { JobStatus } from '../schemas/job-status.schema.ts';
 import { defaultJobTenant } from './job.evolve.ts';
 import { isJobEventType, jobStreamPrefix } from './job-stream.ts';
+import type { JobsTableRow, JsonRow } from './jobs.table.ts';
 
 /** One row of the jobs read model, as JSON (timestamps as ISO strings) so it round-trips unchanged. */
-export interface JobRow {
-  readonly id: string;
-  readonly tenant: string | null;
-  readonly status: JobStatus;
-  readonly image: string;
-  readonly attempt: number;
-  readonly submitted_by: string | null;
-  readonly submitted_at: string;
-  readonly started_at: string | null;
-  readonly finished_at: string | null;
-  readonly exit_code: number | null;
-  readonly failure_reason: string | null;
-  readonly failure_message: string | null;
-  readonly worker_id: string | null;
-  readonly duration_ms: number | null;
-  /** 0..100, higher first (null: the default). */
-  readonly priority: number | null;
-  /** A queued attempt's not-before (a delayed job, a retry's backoff) and its queue-wait deadline. */
-  readonly due_at: string | null;
-  readonly expires_at: string | null;
-  readonly cancelled_by: string | null;
-  readonly version: number;
-  readonly last_position: number;
-}
+export type JobRow = JsonRow<JobsTableRow>;
 
 // Every column but the id, with its SQL type: rows are written column-wise, one typed array each,
 // which the server parses about three times faster than the same rows as JSON objects.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import type { Immutable } from './immutable.ts';
 import { durationMsSchema, inputBounds, scheduleInstantSchema } from './input-bounds.ts';
 import { type resolvedSpecSchema, type retryPolicySchema, retryReasonSchema } from './job-events.schema.ts';
-import type { Immutable } from './immutable.ts';
 
 /** Resource limits a client may ask for; the operator's maxima clamp them before they reach a container. */
 export const jobLimitsSchema = z

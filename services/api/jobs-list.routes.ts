@@ -4,6 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { jobLinks } from '../../jobs/job-view.ts';
+import type { JobsTableRow } from '../../jobs/jobs.table.ts';
 import { queryInstantSchema } from '../../schemas/input-bounds.ts';
 import { jobStatusSchema } from '../../schemas/job-status.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
@@ -38,23 +39,24 @@ export const jobsListQuerySchema = z
   })
   .strict();
 
-interface ListedRow {
-  readonly id: string;
-  readonly tenant: string;
-  readonly status: string;
-  readonly image: string;
-  readonly attempt: number;
-  readonly priority: number | null;
-  readonly submitted_by: string | null;
-  readonly submitted_at: Date;
-  readonly submitted_at_text: string;
-  readonly started_at: Date | null;
-  readonly finished_at: Date | null;
-  readonly due_at: Date | null;
-  readonly expires_at: Date | null;
-  readonly exit_code: number | null;
-  readonly failure_reason: string | null;
-}
+/** The columns a listed job shows, plus the exact sort key the cursor carries. */
+type ListedRow = Pick<
+  JobsTableRow,
+  | 'id'
+  | 'tenant'
+  | 'status'
+  | 'image'
+  | 'attempt'
+  | 'priority'
+  | 'submitted_by'
+  | 'submitted_at'
+  | 'started_at'
+  | 'finished_at'
+  | 'due_at'
+  | 'expires_at'
+  | 'exit_code'
+  | 'failure_reason'
+> & { readonly submitted_at_text: string };
 
 // The cursor is the last row's exact sort key (Postgres' microsecond timestamp text and the id),
 // opaque to clients. A JS Date would drop the microseconds and skip or repeat rows.
