@@ -7,7 +7,7 @@ import { type Kysely, sql } from 'kysely';
 const ticksPerSecond = 100;
 
 /** User plus system CPU of one process in milliseconds; 0 when it is gone or /proc is unreadable. */
-export function processCpuMs(pid: number): number {
+function processCpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after its closing parenthesis.

@@ -99,7 +99,7 @@ export interface EventStoreOptions {
 
 export type { EventReadSchema, EventReadSchemas } from './event-readability.ts';
 
-export const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
+const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
 
 export interface EventStore {
   /** Appends atomically if the stream is at `expectedVersion` (0: new stream; null: any). */

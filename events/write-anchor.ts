@@ -26,7 +26,7 @@ export type WriteAnchorResult =
   | { readonly written: false; readonly last: Anchor | undefined };
 
 /** The anchor file's last line and its parsed anchor; a malformed last line is an error, never skipped. */
-export async function readLastAnchor(file: string): Promise<{ line: string; anchor: Anchor } | undefined> {
+async function readLastAnchor(file: string): Promise<{ line: string; anchor: Anchor } | undefined> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return '';
     throw error;

@@ -24,8 +24,7 @@ const associatedData = (tenant: string, name: string) => `${tenant}\u0000${name}
  * version; the log's readers and verify see them in the global log), so streams written under the
  * old, ambiguous `secret-${tenant}-${name}` stay where they are and remain readable there.
  */
-export const secretStreamId = (tenant: string, name: string): string =>
-  composeStreamId('secret', tenant, name);
+const secretStreamId = (tenant: string, name: string): string => composeStreamId('secret', tenant, name);
 
 /** Secrets encrypted at rest in Postgres with the configured keys (the first one seals). */
 export function createSecretVault(

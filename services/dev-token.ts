@@ -4,7 +4,7 @@ import { type Scope, scopes } from './api/token-verifier.ts';
 import type { Config } from './config.ts';
 
 /** A random HS256 secret for local runs that configured none. */
-export const generateDevSecret = (): string => randomBytes(32).toString('base64url');
+const generateDevSecret = (): string => randomBytes(32).toString('base64url');
 
 /** The HS256 secret a process verifies with, and whether it was generated for development. */
 export type Hs256Key = { readonly secret: string; readonly generated: boolean } | undefined;

@@ -53,8 +53,6 @@ export function createLogThrottle(intervalMs = 5_000, now: () => number = Date.n
   };
 }
 
-export type LogThrottle = ReturnType<typeof createLogThrottle>;
-
 /**
  * Reports errors of a dependency (Redis, Postgres, BullMQ) as one short JSON line with what to do,
  * at most once per few seconds per kind of error: an outage prints a line every few seconds, not
@@ -76,5 +74,3 @@ export function createFaultLog(logger: Logger, intervalMs = 5_000) {
       );
     };
 }
-
-export type FaultLog = ReturnType<typeof createFaultLog>;

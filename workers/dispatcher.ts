@@ -20,7 +20,7 @@ import type { JobEvent } from '../schemas/job-events.schema.ts';
 import { attemptMessageId, type RunJobMessage } from './job-queue.ts';
 import { attemptMessage } from './lifecycle/attempt-message.ts';
 
-export const dispatcherSubscriptionId = 'dispatcher';
+const dispatcherSubscriptionId = 'dispatcher';
 
 /**
  * Records the hand-over to the queue as a span in the submitting request's trace and returns the

@@ -21,7 +21,7 @@ export type RunJobMessage = z.infer<typeof runJobMessageSchema>;
 export const attemptMessageId = (jobId: string, attempt: number): string => `${jobId}-${attempt}`;
 
 /** How long finished messages stay in Redis: the window in which a re-add is recognised as a duplicate. */
-export const keepFinishedMessagesSeconds = 7 * 24 * 3600;
+const keepFinishedMessagesSeconds = 7 * 24 * 3600;
 
 export interface JobQueueOptions {
   readonly connection: Redis;

@@ -33,7 +33,7 @@ export const uploadQuerySchema = z.object({
     })
     .optional(),
 });
-export const fileIdParamSchema = z.object({ id: z.string() });
+const fileIdParamSchema = z.object({ id: z.string() });
 export const listFilesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   before: z.uuid().optional(),

@@ -39,7 +39,7 @@ const notFound = () => new ProblemError({ status: 404, code: 'job-not-found', ti
 const jobIdParam = z.object({ id: z.string() });
 
 /** The most events one page of a job's history holds (and the default). */
-export const maxJobEventsPage = 1000;
+const maxJobEventsPage = 1000;
 
 /** A page of a job's history: the events after stream version `after`, at most `limit` of them. */
 export const jobEventsQuerySchema = z

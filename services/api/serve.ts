@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
  * never reads what the client says), so anything bigger is refused with close code 1009 as soon
  * as its frame header announces it, instead of being buffered (ws allows 100 MiB by default).
  */
-export const maxWebSocketMessageBytes = 4 * 1024;
+const maxWebSocketMessageBytes = 4 * 1024;
 
 /**
  * Only WebSocket upgrades leave the HTTP parser. @hono/node-server's 'upgrade' listener ignores

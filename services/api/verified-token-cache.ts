@@ -8,7 +8,7 @@ export interface VerifiedTokenCacheOptions {
   readonly now?: () => number;
 }
 
-export const defaultVerifiedTokenCache = { maxEntries: 10_000, maxAgeMs: 60_000 } as const;
+const defaultVerifiedTokenCache = { maxEntries: 10_000, maxAgeMs: 60_000 } as const;
 
 interface Remembered {
   readonly principal: Principal;

@@ -5,7 +5,7 @@ import type { Database } from '../../events/tables.ts';
 import { jobsProjection } from '../../jobs/jobs.projection.ts';
 
 /** Projections `omni replay` can rebuild. Side-effecting subscribers (the dispatcher) are not here. */
-export const replayableProjections: Readonly<Record<string, Projection>> = { jobs: jobsProjection };
+const replayableProjections: Readonly<Record<string, Projection>> = { jobs: jobsProjection };
 
 export interface ReplayDeps {
   readonly db: Kysely<Database>;

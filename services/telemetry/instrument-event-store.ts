@@ -16,7 +16,7 @@ const outcomeOf: Readonly<Record<string, string>> = {
 };
 
 /** Wraps a store so every append is a span, its latency a histogram, and outcomes are counted. */
-export function instrumentEventStore(store: EventStore): EventStore {
+function instrumentEventStore(store: EventStore): EventStore {
   const tracer = trace.getTracer('omni-events');
   const { appendLatency, jobsFinished } = instruments();
   return {

@@ -3,7 +3,7 @@ import type { EventStore } from '../../events/event-store.ts';
 import { executeJobCommand } from '../../jobs/job-stream.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 
-export const workloadSpec: ResolvedJobSpec = {
+const workloadSpec: ResolvedJobSpec = {
   image: 'omni-busybox:latest',
   command: ['echo', 'hi'],
   env: {},

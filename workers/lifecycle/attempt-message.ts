@@ -2,7 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import { attemptMessageId, type RunJobMessage } from '../job-queue.ts';
 
 /** The default job priority (0..100, higher first). */
-export const defaultJobPriority = 50;
+const defaultJobPriority = 50;
 
 export interface AttemptToQueue {
   readonly jobId: string;

@@ -34,7 +34,7 @@ export function reportEngineFault(
  * failing one job's runs (or kills too slowly to confirm) would otherwise rerun it forever; past
  * this the fault is recorded as the attempt's sandbox-error, and the retry policy decides.
  */
-export const maxFreeInterruptions = 5;
+const maxFreeInterruptions = 5;
 
 /** Whether the attempt may still be interrupted for free, from the job's history. */
 export function freeInterruptionsLeft(history: readonly RecordedEvent[], attempt: number): boolean {

@@ -15,7 +15,7 @@ const unreachableCodes = new Set([
 ]);
 
 /** What an operator should do when the engine does not answer; part of every such log line. */
-export const engineFaultAction =
+const engineFaultAction =
   'check that dockerd is running and answering (docker info) and that this worker can reach its socket; work resumes on its own once it answers';
 
 /** The HTTP status of an engine API error (docker-modem sets `statusCode`), if any. */

@@ -17,7 +17,7 @@ import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
  * The marker and status live in shell variables, never in the environment the job inherits.
  * Needs `sh` and `tar` in the image (busybox has both).
  */
-export const wrapperScript = `IFS= read -r omni_marker || exit 125
+const wrapperScript = `IFS= read -r omni_marker || exit 125
 if ! tar -x -f - -C /; then
   echo 'omni: the input files could not be unpacked (the image needs sh and tar)' >&2
   exit 125

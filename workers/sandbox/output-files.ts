@@ -32,7 +32,7 @@ const listedRefusals = attemptCaps.refusedOutputs - 1;
 const entriesPerTurn = 128;
 
 /** `*` matches within one path segment; everything else literally. */
-export function outputMatcher(patterns: readonly string[]): (path: string) => boolean {
+function outputMatcher(patterns: readonly string[]): (path: string) => boolean {
   const expressions = patterns.map(
     (pattern) =>
       new RegExp(
