@@ -144,9 +144,9 @@ describe('inspection', () => {
       all.push(...body.events.map((event) => event.eventId));
       after = body.next;
     }
-    const expected = (await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, { limit: 100_000 })).map(
-      (event) => event.eventId,
-    );
+    const expected = (
+      await stack.store.readAll({ transactionId: '0', globalPosition: 0 }, { limit: 100_000 })
+    ).map((event) => event.eventId);
     // Workers may append after the last page was read: the pages are a prefix of the log, each event once.
     expect(all.length).toBeGreaterThan(0);
     expect(all).toEqual(expected.slice(0, all.length));

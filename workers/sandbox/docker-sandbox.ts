@@ -111,7 +111,10 @@ export function createDockerSandbox(deps: DockerSandboxDeps): Sandbox {
   };
 }
 
-async function runInFreshContainer(deps: DockerSandboxDeps, request: SandboxRunRequest): Promise<SandboxResult> {
+async function runInFreshContainer(
+  deps: DockerSandboxDeps,
+  request: SandboxRunRequest,
+): Promise<SandboxResult> {
   const { docker, policy } = deps;
   const { image } = request.spec;
   // Checked again even with a prepared id: the allowlist is the last word on what runs.
