@@ -5,7 +5,8 @@ import { expect, it } from 'vitest';
 
 // The rooms and the direction of their arrows (DESIGN.md): schemas ← events ← {jobs, files,
 // secrets} ← {workers, services}. A room imports only the rooms listed for it; `workers` never
-// imports `services`, and the event store knows nothing of jobs.
+// imports `services`, and the event store knows nothing of jobs. The console (the browser's side)
+// imports nothing from any of them: it talks to the API over HTTP only.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -17,13 +18,14 @@ const allowedImports: Readonly<Record<string, readonly string[]>> = {
   secrets: ['schemas', 'events'],
   workers: ['schemas', 'events', 'jobs', 'files', 'secrets'],
   services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers'],
+  console: [],
 };
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith('.ts') ? [path] : [];
+    return path.endsWith('.ts') || path.endsWith('.tsx') ? [path] : [];
   });
 }
 
@@ -74,5 +76,15 @@ it('would catch a worker importing the services folder, or the event store impor
     'workers/dispatcher.ts → services/roles.ts',
     'workers/dispatcher.ts → services/main.ts',
     'events/event-store.ts → jobs/job.state.ts',
+  ]);
+});
+
+it('would catch the console importing a server folder', () => {
+  const page = join(root, 'console/src/pages/job-page.tsx');
+  const source =
+    "import type { JobView } from '../../../jobs/job-view.ts';\nimport { x } from '../../../schemas/api.schema.ts';";
+  expect(arrowsAgainstTheRule([page], () => source)).toEqual([
+    'console/src/pages/job-page.tsx → jobs/job-view.ts',
+    'console/src/pages/job-page.tsx → schemas/api.schema.ts',
   ]);
 });

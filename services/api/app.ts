@@ -14,16 +14,20 @@ import type { SecretVault } from '../../secrets/secret-vault.ts';
 import { createAdminRoutes } from './admin.routes.ts';
 import { type AuthVariables, bearerAuth, requireScope } from './bearer-auth.middleware.ts';
 import { type ClientAddressVariables, clientAddress } from './client-address.ts';
+import { createConsoleRoutes } from './console.routes.ts';
 import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
 import { createFilesRoutes } from './files.routes.ts';
+import { createJobCountsRoutes } from './job-counts.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
 import { createJobOutputRoutes } from './job-output.routes.ts';
 import { createJobWatchRoutes } from './job-watch.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { createJobsListRoutes } from './jobs-list.routes.ts';
+import { createMeRoutes } from './me.routes.ts';
 import { ProblemError, problemResponse } from './problem.ts';
+import { createQueueHealthRoutes } from './queue-health.routes.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
 import { type RequestIdVariables, requestIds } from './request-id.middleware.ts';
 import { createSecretsRoutes } from './secrets.routes.ts';
@@ -62,6 +66,8 @@ export interface AppDeps {
   readonly readiness?: () => Promise<
     Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>
   >;
+  /** The built console (default: console/dist); absent files make /console a 503 saying so. */
+  readonly consoleAssetsDirectory?: string;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
@@ -113,6 +119,11 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/', (c) => c.redirect('/console', 302));
+  app.route(
+    '/console',
+    createConsoleRoutes(deps.consoleAssetsDirectory ? { assetsDirectory: deps.consoleAssetsDirectory } : {}),
+  );
   app.route('/', createDocsRoutes({ version: deps.version ?? '0.0.0' }));
   app.get('/readyz', async (c) => {
     const checks = deps.readiness ? await deps.readiness() : {};
@@ -141,7 +152,10 @@ export function createApp(deps: AppDeps) {
   }
   app.use('/v1/*', bearerAuth({ verify: deps.verifyToken, logger: deps.logger }));
   if (deps.rateLimit) app.use('/v1/*', rateLimit(deps.rateLimit));
+  app.route('/v1/me', createMeRoutes());
   app.route('/v1/jobs', createJobsListRoutes(deps));
+  // Before the job routes, whose /:id would otherwise take "counts" for a job id.
+  app.route('/v1/jobs', createJobCountsRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));
   app.route('/v1/jobs', createJobLifecycleRoutes(deps));
   app.route('/v1/jobs', createJobOutputRoutes(deps));
@@ -152,6 +166,7 @@ export function createApp(deps: AppDeps) {
   if (deps.db) {
     app.use('/v1/admin/*', requireScope('admin'));
     const files = deps.files;
+    app.route('/v1/admin', createQueueHealthRoutes({ db: deps.db }));
     app.route(
       '/v1/admin',
       createAdminRoutes({

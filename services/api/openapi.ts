@@ -20,8 +20,11 @@ import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
+import { jobCountsQuerySchema, jobCountsSchema } from './job-counts.routes.ts';
 import { jobEventsQuerySchema } from './jobs.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
+import { meSchema } from './me.routes.ts';
+import { queueHealthSchema } from './queue-health.routes.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
 export interface DocumentedOperation {
@@ -407,6 +410,53 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     scope: 'files:write',
     success: { status: 204, description: 'Deleted' },
     errors: [401, 403, 404, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/me',
+    summary: 'Who the bearer token says you are: subject, tenant, scopes, expiry',
+    success: {
+      status: 200,
+      description: 'The verified principal',
+      schema: meSchema,
+      example: { subject: 'dev-user', tenant: 'default', scopes: ['jobs:read'], expiresAt: null },
+    },
+    errors: [401, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/counts',
+    summary: "How many of the tenant's jobs are in each status (the list's filters but status)",
+    scope: 'jobs:read',
+    query: jobCountsQuerySchema,
+    success: {
+      status: 200,
+      description: 'Counts per status',
+      schema: jobCountsSchema,
+      example: {
+        counts: { queued: 2, running: 1, succeeded: 40, failed: 3, cancelled: 0, expired: 0 },
+        total: 46,
+      },
+    },
+    errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/queue-health',
+    summary: 'Backlog and running jobs per tenant, and p50/p95 submitted → started over the last hour',
+    scope: 'admin',
+    success: {
+      status: 200,
+      description: 'Queue health from the jobs read model',
+      schema: queueHealthSchema,
+      example: {
+        tenants: [{ tenant: 'default', queued: 3, running: 1 }],
+        queued: 3,
+        running: 1,
+        schedulingDelay: { windowSeconds: 3600, started: 12, p50Ms: 140, p95Ms: 910 },
+      },
+    },
+    errors: [401, 403, 429],
   },
   {
     method: 'get',

@@ -172,5 +172,9 @@ Submit a job:
 Then read it:  curl -s ${url}/v1/jobs/<id> -H "authorization: Bearer $TOKEN"
 API reference: ${url}/docs
 
+Operators' console, signed in with that token (the part after # never leaves the browser):
+
+  ${url}/console/#token=${token}
+
 `);
 }

@@ -1,0 +1,171 @@
+import { useEffect, useState } from 'preact/hooks';
+import { formatDuration, formatTime } from '../format.ts';
+import { useSession } from '../session-context.ts';
+import type { JobEventsPage, LoggedEvent } from '../types.ts';
+
+const pageSize = 200;
+
+interface Group {
+  readonly attempt: number;
+  readonly events: readonly LoggedEvent[];
+}
+
+/** Events by attempt, in order: JobSubmitted opens attempt 1; an event naming an attempt joins it. */
+function byAttempt(events: readonly LoggedEvent[]): Group[] {
+  const groups: { attempt: number; events: LoggedEvent[] }[] = [];
+  for (const event of events) {
+    const named = event.data.attempt;
+    const attempt = typeof named === 'number' ? named : (groups.at(-1)?.attempt ?? 1);
+    const last = groups.at(-1);
+    if (last && last.attempt === attempt) last.events.push(event);
+    else groups.push({ attempt, events: [event] });
+  }
+  return groups;
+}
+
+/** How an attempt ended, from its events: what the group's heading says. */
+function outcomeOf(group: Group): string {
+  const types = group.events.map((event) => event.type);
+  if (types.includes('JobAttemptAbandoned')) return 'abandoned';
+  if (types.includes('JobSucceeded')) return 'succeeded';
+  if (types.includes('JobFailed')) return 'failed';
+  if (types.includes('JobCancelled')) return 'cancelled';
+  if (types.includes('JobExpired')) return 'expired';
+  if (types.includes('JobStarted')) return 'running';
+  return 'waiting';
+}
+
+/** One line of what an event says, as text. */
+function summary(event: LoggedEvent): string {
+  const data = event.data;
+  switch (event.type) {
+    case 'JobOutput':
+      return `${String(data.stream)}: ${String(data.text).slice(0, 120)}`;
+    case 'JobFailed':
+      return `reason ${String(data.reason)}${data.exitCode === undefined ? '' : `, exit ${String(data.exitCode)}`}`;
+    case 'JobSucceeded':
+      return data.exitCode === undefined ? '' : `exit ${String(data.exitCode)}`;
+    case 'JobRetryScheduled':
+      return `reason ${String(data.reason)}, due ${formatTime(String(data.dueAt))}`;
+    case 'JobAttemptAbandoned':
+      return `reason ${String(data.reason)}, worker ${String(data.workerId)}`;
+    case 'JobCancelled':
+      return data.wasRunning ? 'while running' : 'while waiting';
+    case 'JobStarted':
+      return data.workerId === undefined ? '' : `on ${String(data.workerId)}`;
+    default:
+      return '';
+  }
+}
+
+/**
+ * A job's history a page at a time (a job with thousands of events never loads whole), grouped
+ * per attempt; the newest page follows the log every second. A click shows an event's raw JSON.
+ */
+export function JobTimeline(props: { readonly id: string }) {
+  const { api } = useSession();
+  const [events, setEvents] = useState<readonly LoggedEvent[]>([]);
+  const [more, setMore] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [open, setOpen] = useState<string | undefined>(undefined);
+  const [wanted, setWanted] = useState(pageSize);
+
+  useEffect(() => {
+    setEvents([]);
+    setOpen(undefined);
+    setWanted(pageSize);
+  }, [props.id]);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let loaded: LoggedEvent[] = [];
+    const load = async () => {
+      try {
+        // Pages until `wanted` events are shown; past that the operator asks for more.
+        while (!controller.signal.aborted) {
+          const after = loaded.at(-1)?.streamVersion ?? 0;
+          const room = wanted - loaded.length;
+          if (room <= 0) break;
+          const page = await api.get<JobEventsPage>(
+            `/v1/jobs/${encodeURIComponent(props.id)}/events?after=${after}&limit=${Math.min(room, 1000)}`,
+            controller.signal,
+          );
+          loaded = [...loaded, ...page.events];
+          setEvents(loaded);
+          setError(undefined);
+          if (page.next === null) {
+            setMore(false);
+            break;
+          }
+          setMore(loaded.length >= wanted);
+          if (loaded.length >= wanted) break;
+        }
+      } catch (caught) {
+        if (!controller.signal.aborted) setError(caught instanceof Error ? caught.message : String(caught));
+      }
+      if (!controller.signal.aborted) timer = setTimeout(load, 1000);
+    };
+    void load();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [api, props.id, wanted]);
+
+  const groups = byAttempt(events);
+  let previous: string | undefined;
+  return (
+    <section class="timeline" data-testid="timeline">
+      <h2>Timeline</h2>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {groups.map((group, index) => (
+        <div class="attempt" key={`${group.attempt}-${index}`} data-attempt={group.attempt}>
+          <h3>
+            Attempt {group.attempt} <span class={`outcome outcome-${outcomeOf(group)}`}>{outcomeOf(group)}</span>
+          </h3>
+          <table>
+            <tbody>
+              {group.events.map((event) => {
+                const gap = previous === undefined ? null : Date.parse(event.recordedAt) - Date.parse(previous);
+                previous = event.recordedAt;
+                const isOpen = open === event.eventId;
+                return [
+                  <tr
+                    key={event.eventId}
+                    class={`event ${isOpen ? 'open' : ''}`}
+                    data-event-type={event.type}
+                    onClick={() => setOpen(isOpen ? undefined : event.eventId)}
+                  >
+                    <td class="mono">#{event.streamVersion}</td>
+                    <td class="type">{event.type}</td>
+                    <td>{formatTime(event.recordedAt)}</td>
+                    <td class="muted">{gap === null ? '' : `+${formatDuration(gap)}`}</td>
+                    <td>{String(event.metadata.actor ?? '—')}</td>
+                    <td class="summary">{summary(event)}</td>
+                  </tr>,
+                  isOpen && (
+                    <tr key={`${event.eventId}-raw`} class="raw">
+                      <td colSpan={6}>
+                        <pre data-testid="raw-event">{JSON.stringify(event, null, 2)}</pre>
+                      </td>
+                    </tr>
+                  ),
+                ];
+              })}
+            </tbody>
+          </table>
+        </div>
+      ))}
+      {more && (
+        <button type="button" onClick={() => setWanted((count) => count + pageSize)}>
+          Show {pageSize} more events
+        </button>
+      )}
+    </section>
+  );
+}
