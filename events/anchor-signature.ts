@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, ve
 import type { Anchor, UnsignedAnchor } from '../schemas/anchor.schema.ts';
 
 /** A key the anchor code refuses: not Ed25519, or not the kind (private/public) it needs. */
-export class AnchorKeyError extends Error {
+class AnchorKeyError extends Error {
   readonly code = 'anchor-key-invalid';
 }
 

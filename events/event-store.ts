@@ -97,8 +97,6 @@ export interface EventStoreOptions {
   readonly schemas?: EventReadSchemas;
 }
 
-export type { EventReadSchema, EventReadSchemas } from './event-readability.ts';
-
 const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
 
 export interface EventStore {

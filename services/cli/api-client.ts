@@ -5,7 +5,7 @@ export interface ApiClientOptions {
 }
 
 /** A failed API call; carries the problem+json the API answered with. */
-export class ApiCallError extends Error {
+class ApiCallError extends Error {
   readonly status: number;
   readonly problem: unknown;
   constructor(status: number, problem: unknown) {
