@@ -8,6 +8,7 @@ import { type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
+  NoopSpanProcessor,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
@@ -40,8 +41,9 @@ export interface Telemetry {
  * so without this call every span and metric is a no-op.
  *
  * The SDK reads the standard environment itself: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
- * over the resource detected from the host and process, `OTEL_TRACES_SAMPLER`, span limits,
- * `OTEL_PROPAGATORS`, `OTEL_BSP_*`, the OTLP exporters' headers and timeouts, `OTEL_SDK_DISABLED`.
+ * over the resource detected from the host and process (`OTEL_NODE_RESOURCE_DETECTORS` picks the
+ * detectors), `OTEL_TRACES_SAMPLER`, span limits, `OTEL_PROPAGATORS`, `OTEL_SDK_DISABLED`; the OTLP
+ * exporters read their headers and timeouts (`OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT`).
  * The exporters are chosen here, not by `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`: `/metrics`
  * always serves Prometheus text, and nothing is sent anywhere unless a collector is configured.
  */
@@ -65,17 +67,19 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       }),
     );
   }
+  const exportsSpans = spanProcessors.length > 0;
   const instrumented =
-    spanProcessors.length > 0 && options.autoInstrument?.length
-      ? autoInstrumentation(options.autoInstrument)
-      : undefined;
+    exportsSpans && options.autoInstrument?.length ? autoInstrumentation(options.autoInstrument) : undefined;
 
   const sdk = new NodeSDK({
     // The lowest layer: the detectors (host, process, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
     // are merged over it, so an operator's service name wins over the role's.
     resource: defaultResource().merge(resourceFromAttributes({ 'service.name': options.serviceName })),
-    // Given, even when empty: an absent list makes the SDK build OTLP exporters to localhost.
-    spanProcessors,
+    // Given, never absent: without a list the SDK builds OTLP exporters to localhost. With no
+    // exporter spans still get ids (the SDK registers a tracer only for some processor), so a job's
+    // log lines share one trace_id across the API, the dispatcher and the worker, and its events
+    // carry their traceparent.
+    spanProcessors: exportsSpans ? spanProcessors : [new NoopSpanProcessor()],
     metricReaders,
     logRecordProcessors: [],
     instrumentations: [...(instrumented?.instrumentations ?? [])],
