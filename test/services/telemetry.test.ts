@@ -121,6 +121,12 @@ describe('OpenTelemetry', () => {
     expect(text).toContain('omni_sandbox_run_duration');
   });
 
+  it('keeps the detected host and process attributes out of /metrics, which no credential guards', async () => {
+    const text = await telemetry.prometheusText();
+    expect(text).not.toContain('target_info');
+    expect(text).not.toContain(process.execPath);
+  });
+
   it('auto-instruments http, pg and ioredis unless the operator turns some off', () => {
     expect(loadConfig({}).autoInstrument).toEqual(['http', 'pg', 'ioredis']);
     expect(loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg, ioredis' }).autoInstrument).toEqual([
