@@ -69,16 +69,16 @@ describe('the operators console in a browser', () => {
     expect(scopes).toEqual(expect.arrayContaining(['jobs:read', 'jobs:cancel', 'events:read']));
     // Not an admin: the admin pages are not offered.
     expect(await page.getByRole('link', { name: 'Event log' }).count()).toBe(0);
-    expect(await page.evaluate(() => window.history.length)).toBe(2);
+    expect(await page.evaluate<number>('window.history.length')).toBe(2);
   });
 
   it('shows a job submitted through the API and turns it succeeded live, without a reload', async () => {
-    await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+    await page.evaluate('window.sameDocument = true');
     const id = await submit(['sh', '-c', 'echo hello-console']);
     const row = page.locator(`tr[data-job-id="${id}"]`);
     await row.waitFor();
     await row.locator('[data-status=succeeded]').waitFor();
-    expect(await page.evaluate(() => 'sameDocument' in window)).toBe(true);
+    expect(await page.evaluate<boolean>("'sameDocument' in window")).toBe(true);
     expect(await page.locator('[data-count=succeeded]').textContent()).toBe('1');
 
     // Its page: the header, the stored output, the timeline and an event's raw JSON.
