@@ -19,7 +19,7 @@ import { startTelemetry } from '../telemetry/telemetry.ts';
 import { waitForDependencies } from '../wait-for-dependencies.ts';
 import { waitForSchema } from '../wait-for-schema.ts';
 
-export const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
+const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
 export type ServeRole = (typeof serveRoles)[number];
 
 const needs: Record<ServeRole, readonly Dependency[]> = {

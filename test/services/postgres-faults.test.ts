@@ -142,7 +142,7 @@ describe('terminated connections', () => {
     }
   });
 
-  it('the append notifier reconnects: a feed is woken by NOTIFY again after its session is terminated', async () => {
+  it('the append listener reconnects: a feed is woken by NOTIFY again after its session is terminated', async () => {
     const errors: unknown[] = [];
     const notifier = await createAppendListener(database.url, (error) => errors.push(error), {
       reconnectDelayMs: 100,
