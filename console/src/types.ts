@@ -25,6 +25,8 @@ export interface JobRow {
   readonly finishedAt: string | null;
   readonly exitCode: number | null;
   readonly failureReason: string | null;
+  /** The command as one line of text (when the list carries it). */
+  readonly command?: string;
   readonly labels?: Labels;
 }
 

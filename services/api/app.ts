@@ -19,6 +19,7 @@ import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
 import { createFilesRoutes } from './files.routes.ts';
+import { createJobBulkRoutes } from './job-bulk.routes.ts';
 import { createJobCountsRoutes } from './job-counts.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
 import { createJobOutputRoutes } from './job-output.routes.ts';
@@ -156,6 +157,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobsListRoutes(deps));
   // Before the job routes, whose /:id would otherwise take "counts" for a job id.
   app.route('/v1/jobs', createJobCountsRoutes(deps));
+  app.route('/v1/jobs', createJobBulkRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));
   app.route('/v1/jobs', createJobLifecycleRoutes(deps));
   app.route('/v1/jobs', createJobOutputRoutes(deps));

@@ -20,6 +20,7 @@ import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
+import { bulkActionBodySchema, bulkActionResultSchema } from './job-bulk.routes.ts';
 import { jobCountsQuerySchema, jobCountsSchema } from './job-counts.routes.ts';
 import { jobEventsQuerySchema } from './jobs.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
@@ -440,6 +441,38 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     },
     errors: [400, 401, 403, 429, 503],
   },
+  ...(['cancel', 'retry'] as const).map(
+    (action): DocumentedOperation => ({
+      method: 'post',
+      path: `/v1/jobs/bulk-${action}`,
+      summary: `${action === 'cancel' ? 'Cancel' : 'Retry'} every job the list filter matches (at most maxJobs), as one operation whose id every event carries`,
+      scope: action === 'cancel' ? 'jobs:cancel' : 'jobs:submit',
+      body: {
+        schema: bulkActionBodySchema,
+        example: {
+          filter: { status: ['failed'], label: ['team=data'] },
+          reason: 'disk replaced',
+          maxJobs: 50,
+        },
+      },
+      success: {
+        status: 200,
+        description: 'What happened to each job (dryRun: only how many match)',
+        schema: bulkActionResultSchema,
+        example: {
+          operationId: '0b9a7f1e-2d4c-4e5f-8a6b-7c8d9e0f1a2b',
+          action,
+          dryRun: false,
+          matched: 1,
+          results: [
+            { id: exampleJobId, outcome: 'changed', status: action === 'cancel' ? 'cancelled' : 'queued' },
+          ],
+          summary: { changed: 1, unchanged: 0, refused: 0, missing: 0 },
+        },
+      },
+      errors: [400, 401, 403, 429, 503],
+    }),
+  ),
   {
     method: 'get',
     path: '/v1/admin/queue-health',

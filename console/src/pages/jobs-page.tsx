@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { BulkActions } from '../components/bulk-actions.tsx';
 import { LabelList, StatusBadge } from '../components/status-badge.tsx';
 import { between, formatDuration, formatTime } from '../format.ts';
 import { href, Link, navigate } from '../router.tsx';
@@ -7,7 +8,7 @@ import { type JobCounts, type JobList, jobStatuses } from '../types.ts';
 import { usePolling } from '../use-polling.ts';
 
 /** The list filters the page keeps in its address (`/console/jobs?status=failed&label=team=a`). */
-const filterKeys = ['status', 'image', 'submittedBy', 'tenant', 'label'] as const;
+const filterKeys = ['status', 'image', 'submittedBy', 'tenant', 'label', 'q'] as const;
 
 function filtersOf(query: URLSearchParams): URLSearchParams {
   const filters = new URLSearchParams();
@@ -28,6 +29,7 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
   const countsQuery = new URLSearchParams(filters);
   countsQuery.delete('status');
   countsQuery.delete('label');
+  countsQuery.delete('q');
   const list = usePolling(`jobs?${listQuery}`, (signal) => api.get<JobList>(`/v1/jobs?${listQuery}`, signal));
   const counts = usePolling(`counts?${countsQuery}`, (signal) =>
     api.get<JobCounts>(`/v1/jobs/counts?${countsQuery}`, signal),
@@ -53,6 +55,7 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
           </Link>
         ))}
       </nav>
+      <BulkActions filters={filters} />
       {list.error && (
         <p class="error" role="alert">
           {list.error.message}
@@ -64,6 +67,7 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
             <th>job</th>
             <th>status</th>
             <th>image</th>
+            <th>command</th>
             <th>labels</th>
             <th>attempt</th>
             <th>submitted</th>
@@ -85,6 +89,7 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
                 <StatusBadge status={job.status} />
               </td>
               <td class="mono">{job.image}</td>
+              <td class="mono command">{job.command ?? '—'}</td>
               <td>
                 <LabelList labels={job.labels} />
               </td>
@@ -113,6 +118,7 @@ function FilterForm(props: { readonly filters: URLSearchParams; readonly isAdmin
   const [image, setImage] = useState(props.filters.get('image') ?? '');
   const [labels, setLabels] = useState(props.filters.getAll('label').join(' '));
   const [tenant, setTenant] = useState(props.filters.get('tenant') ?? '');
+  const [search, setSearch] = useState(props.filters.get('q') ?? '');
   // A link or back/forward changes the filters under the form: show what the page lists.
   const key = props.filters.toString();
   useEffect(() => {
@@ -120,6 +126,7 @@ function FilterForm(props: { readonly filters: URLSearchParams; readonly isAdmin
     setImage(props.filters.get('image') ?? '');
     setLabels(props.filters.getAll('label').join(' '));
     setTenant(props.filters.get('tenant') ?? '');
+    setSearch(props.filters.get('q') ?? '');
   }, [key]);
   const submit = (event: Event) => {
     event.preventDefault();
@@ -128,6 +135,7 @@ function FilterForm(props: { readonly filters: URLSearchParams; readonly isAdmin
     if (image.trim()) next.set('image', image.trim());
     for (const label of labels.split(/[\s,]+/).filter(Boolean)) next.append('label', label);
     if (props.isAdmin && tenant.trim()) next.set('tenant', tenant.trim());
+    if (search.trim()) next.set('q', search.trim());
     const submittedBy = props.filters.get('submittedBy');
     if (submittedBy) next.set('submittedBy', submittedBy);
     navigate(href('/jobs', next));
@@ -156,6 +164,15 @@ function FilterForm(props: { readonly filters: URLSearchParams; readonly isAdmin
           placeholder="key=value key2=value2"
           value={labels}
           onInput={(event) => setLabels(event.currentTarget.value)}
+        />
+      </label>
+      <label>
+        search
+        <input
+          name="q"
+          placeholder="words in the command or labels"
+          value={search}
+          onInput={(event) => setSearch(event.currentTarget.value)}
         />
       </label>
       {props.isAdmin && (

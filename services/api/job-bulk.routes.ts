@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { type Kysely, sql } from 'kysely';
+import { z } from 'zod';
+import type { EventMetadata, EventStore } from '../../events/event-store.ts';
+import { ConcurrencyError } from '../../events/event-store-errors.ts';
+import type { Database } from '../../events/tables.ts';
+import type { JobCommand } from '../../jobs/job.decider.ts';
+import { JobDomainError } from '../../jobs/job-domain-error.ts';
+import { executeJobCommand, loadJob } from '../../jobs/job-stream.ts';
+import { queryInstantSchema } from '../../schemas/input-bounds.ts';
+import { auditMetadata } from './audit-metadata.ts';
+import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import { ProblemError } from './problem.ts';
+import { hasScope, type Principal } from './token-verifier.ts';
+import { validationHook } from './validation-hook.ts';
+
+export interface JobBulkRoutesDeps {
+  readonly store: EventStore;
+  /** The jobs read model the filter is matched against; absent: bulk actions answer 503. */
+  readonly db?: Kysely<Database>;
+}
+
+type Env = { Variables: AuthVariables & { requestId: string } };
+
+const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
+
+/** The most jobs one operation may touch: a larger selection must be narrowed (or run in parts). */
+export const maxBulkJobs = 1000;
+
+/** `key=value`, as in the list's `label` filter. */
+const labelFilter = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\p{Cc}]{0,255}$/u, 'must be key=value')
+  .transform((filter) => {
+    const separator = filter.indexOf('=');
+    return { [filter.slice(0, separator)]: filter.slice(separator + 1) };
+  });
+
+/** The list's filters, as a JSON body: what GET /v1/jobs would show is what the action touches. */
+export const bulkFilterSchema = z
+  .object({
+    status: z.array(z.enum(statuses)).min(1).optional(),
+    image: z.string().min(1).max(255).optional(),
+    submittedBy: z.string().min(1).max(255).optional(),
+    submittedAfter: queryInstantSchema.optional(),
+    submittedBefore: queryInstantSchema.optional(),
+    // Admins only, as in the list.
+    tenant: z.string().min(1).max(255).optional(),
+    label: z.array(labelFilter).min(1).max(16).optional(),
+  })
+  .strict();
+
+export const bulkActionBodySchema = z
+  .object({
+    filter: bulkFilterSchema,
+    reason: z.string().min(1).max(1000).optional(),
+    // Only count what matches (the console's confirmation), change nothing.
+    dryRun: z.boolean().default(false),
+    // Refuse rather than touch more than this many jobs (the count the operator confirmed).
+    maxJobs: z.number().int().min(1).max(maxBulkJobs).default(maxBulkJobs),
+  })
+  .strict();
+
+const outcomes = ['changed', 'unchanged', 'refused', 'missing'] as const;
+export const bulkActionResultSchema = z.object({
+  operationId: z.string().nullable(),
+  action: z.enum(['cancel', 'retry']),
+  dryRun: z.boolean(),
+  matched: z.number().int().nonnegative(),
+  results: z.array(
+    z.object({
+      id: z.string(),
+      outcome: z.enum(outcomes),
+      status: z.string().nullable(),
+      code: z.string().optional(),
+      detail: z.string().optional(),
+    }),
+  ),
+  summary: z.record(z.enum(outcomes), z.number().int().nonnegative()),
+});
+type BulkResult = z.infer<typeof bulkActionResultSchema>;
+
+type Filter = z.infer<typeof bulkFilterSchema>;
+
+async function matchingJobIds(db: Kysely<Database>, filter: Filter, principal: Principal, limit: number) {
+  const tenant = hasScope(principal, 'admin') ? filter.tenant : principal.tenant;
+  const conditions = [
+    tenant === undefined ? undefined : sql`tenant = ${tenant}`,
+    filter.status ? sql`status = any(${filter.status}::text[])` : undefined,
+    filter.image === undefined ? undefined : sql`image = ${filter.image}`,
+    filter.submittedBy === undefined ? undefined : sql`submitted_by = ${filter.submittedBy}`,
+    filter.submittedAfter === undefined
+      ? undefined
+      : sql`submitted_at >= ${filter.submittedAfter}::timestamptz`,
+    filter.submittedBefore === undefined
+      ? undefined
+      : sql`submitted_at < ${filter.submittedBefore}::timestamptz`,
+    ...(filter.label ?? []).map((label) => sql`labels @> ${JSON.stringify(label)}::jsonb`),
+  ].filter((condition) => condition !== undefined);
+  const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
+  const { rows } = await sql<{ id: string }>`
+    select id from jobs ${where} order by submitted_at, id limit ${limit}
+  `.execute(db);
+  return rows.map((row) => row.id);
+}
+
+/** Runs `work` over `items`, at most `width` at a time, keeping their order in the answer. */
+async function inParallel<T, R>(
+  items: readonly T[],
+  width: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    for (let index = next++; index < items.length; index = next++)
+      results[index] = await work(items[index] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  return results;
+}
+
+/**
+ * POST /v1/jobs/bulk-cancel and /v1/jobs/bulk-retry: the action on every job the list filter
+ * matches in the read model (at most `maxJobs`), each decided on the job's own stream as the
+ * single-job routes do. Every event carries one `operationId` and the operator as actor, so the
+ * log shows what one operation did; the answer says what happened to each job.
+ */
+export function createJobBulkRoutes(deps: JobBulkRoutesDeps) {
+  const perform = async (
+    action: 'cancel' | 'retry',
+    principal: Principal,
+    body: z.output<typeof bulkActionBodySchema>,
+    metadataFor: (id: string, operationId: string) => EventMetadata,
+  ): Promise<BulkResult> => {
+    const { db } = deps;
+    if (!db)
+      throw new ProblemError({
+        status: 503,
+        code: 'listing-unavailable',
+        title: 'Listing is not available here',
+      });
+    const ids = await matchingJobIds(db, body.filter, principal, body.maxJobs + 1);
+    if (ids.length > body.maxJobs) {
+      throw new ProblemError({
+        status: 400,
+        code: 'bulk-too-many',
+        title: 'The filter matches too many jobs',
+        detail: `more than ${body.maxJobs} jobs match: narrow the filter or raise maxJobs (at most ${maxBulkJobs})`,
+        errors: [{ pointer: '/maxJobs', detail: `more than ${body.maxJobs} jobs match` }],
+      });
+    }
+    const summary = Object.fromEntries(outcomes.map((outcome) => [outcome, 0])) as BulkResult['summary'];
+    if (body.dryRun)
+      return { operationId: null, action, dryRun: true, matched: ids.length, results: [], summary };
+    const operationId = randomUUID();
+    const command = (): JobCommand =>
+      action === 'cancel'
+        ? { type: 'CancelJob', ...(body.reason === undefined ? {} : { reason: body.reason }) }
+        : {
+            type: 'RetryJob',
+            requestedBy: principal.subject,
+            now: new Date(),
+            ...(body.reason === undefined ? {} : { comment: body.reason }),
+          };
+    const results = await inParallel(ids, 8, async (id): Promise<BulkResult['results'][number]> => {
+      for (let attempt = 1; ; attempt += 1) {
+        const loaded = await loadJob(deps.store, id);
+        const { state } = loaded;
+        // The read model matched it; the stream decides (another tenant's job is never touched).
+        if (
+          state.status === 'initial' ||
+          (state.tenant !== principal.tenant && !hasScope(principal, 'admin'))
+        )
+          return { id, outcome: 'missing', status: null };
+        try {
+          const { events } = await executeJobCommand(
+            deps.store,
+            id,
+            command(),
+            metadataFor(id, operationId),
+            loaded,
+          );
+          if (events.length === 0) return { id, outcome: 'unchanged', status: state.status };
+          return { id, outcome: 'changed', status: (await loadJob(deps.store, id)).state.status };
+        } catch (error) {
+          if (error instanceof ConcurrencyError && attempt < 10) continue;
+          if (error instanceof JobDomainError)
+            return { id, outcome: 'refused', status: state.status, code: error.code, detail: error.message };
+          throw error;
+        }
+      }
+    });
+    for (const result of results) summary[result.outcome] += 1;
+    return { operationId, action, dryRun: false, matched: ids.length, results, summary };
+  };
+  return new Hono<Env>()
+    .post(
+      '/bulk-cancel',
+      requireScope('jobs:cancel'),
+      zValidator('json', bulkActionBodySchema, validationHook),
+      async (c) => {
+        const principal = c.get('principal');
+        return c.json<BulkResult>(
+          await perform('cancel', principal, c.req.valid('json'), (id, operationId) =>
+            auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-cancel' }),
+          ),
+        );
+      },
+    )
+    .post(
+      '/bulk-retry',
+      requireScope('jobs:submit'),
+      zValidator('json', bulkActionBodySchema, validationHook),
+      async (c) => {
+        const principal = c.get('principal');
+        return c.json<BulkResult>(
+          await perform('retry', principal, c.req.valid('json'), (id, operationId) =>
+            auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-retry' }),
+          ),
+        );
+      },
+    );
+}
