@@ -13,7 +13,10 @@ import { startAnchorTimer } from '../events/anchor-timer.ts';
 import { createAppendListener } from '../events/append-listener.ts';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
-import { startProjectionRunner } from '../events/projections/projection-runner.ts';
+import {
+  type RunningProjection,
+  startProjectionRunner,
+} from '../events/projections/projection-runner.ts';
 import type { Database } from '../events/tables.ts';
 import { configuredBlobStore } from '../files/configured-blob-store.ts';
 import { createFileCatalog, type FileCatalog } from '../files/file-catalog.ts';
@@ -29,7 +32,7 @@ import { startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
-import { createRunJobProcessor } from '../workers/run-job.processor.ts';
+import { createRunJobProcessor, type RunJobProcessor } from '../workers/run-job.processor.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
 import { dockerEngineProbe } from '../workers/sandbox/engine-probe.ts';
 import { createApp } from './api/app.ts';
@@ -56,6 +59,16 @@ export interface RoleDeps {
   readonly jwtSecret?: string;
   /** Serves `/metrics` when telemetry is on. */
   readonly telemetry?: Telemetry;
+  /**
+   * One Redis connection every role shares, owned (and closed) by the caller; default: each role
+   * opens its own from REDIS_URL, with the retry behaviour it needs.
+   */
+  readonly redis?: Redis;
+  /**
+   * Labels on every sandbox container, by which the worker's reaper finds its own leftovers;
+   * default: the deployment's label (QUEUE_PREFIX), so a reaper only ever touches its own.
+   */
+  readonly containerLabels?: Readonly<Record<string, string>>;
 }
 
 /** A started role; `stop` drains it. */
@@ -80,14 +93,21 @@ const redisHint =
   'Redis is unreachable: queueing waits until it is back; check that Redis is up and REDIS_URL';
 const queueHint = 'the queue reported an error; the reconciler re-derives lost messages from the log';
 
+/** A role's Redis connection, and how it lets go of it: only one it opened itself is closed. */
+interface RoleRedis {
+  readonly redis: Redis;
+  release(): void;
+}
+
 // BullMQ's blocking commands must wait forever rather than fail after a retry count. Without an
 // 'error' listener ioredis prints raw `[ioredis] Unhandled error event` text on every reconnect.
-function redisFor(url: string, logger: Logger, options: { readonly failFast?: boolean } = {}): Redis {
+function redisFor(deps: RoleDeps, logger: Logger, options: { readonly failFast?: boolean } = {}): RoleRedis {
+  if (deps.redis) return { redis: deps.redis, release: () => undefined };
   // The API's commands (request limits, readiness) must fail within a reconnect attempt instead:
   // queued until Redis returns, every request hung until its timeout.
-  const redis = new Redis(url, { maxRetriesPerRequest: options.failFast ? 1 : null });
+  const redis = new Redis(deps.config.redisUrl, { maxRetriesPerRequest: options.failFast ? 1 : null });
   redis.on('error', createFaultLog(logger)('redis', redisHint));
-  return redis;
+  return { redis, release: () => redis.disconnect() };
 }
 
 /** The jobs projection's failures: an outage as one throttled line, anything else in full. */
@@ -112,13 +132,39 @@ function postgresProbe(deps: RoleDeps): OutageProbe {
   };
 }
 
-/** Labels every sandbox container with its deployment, so a reaper only ever touches its own. */
-const deploymentLabel = (queuePrefix: string) => ({ 'omni.deployment': queuePrefix });
+/** The labels on every sandbox container the worker starts and its reaper may remove. */
+const containerLabelsFor = (deps: RoleDeps) =>
+  deps.containerLabels ?? { 'omni.deployment': deps.config.queuePrefix };
 
-export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
+/**
+ * The jobs read model behind GET /v1/jobs, kept by the API (or the projector role); with several
+ * replicas one owns it (an advisory lock) and the others stand by.
+ */
+function startJobsProjection(deps: RoleDeps): Promise<RunningProjection> {
+  return startProjectionRunner({
+    db: deps.db,
+    connectionString: deps.config.databaseUrl,
+    projection: jobsProjection,
+    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
+    // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
+    // projection transaction per 10 ms instead of one per commit.
+    gatherMs: 10,
+    onError: projectionErrorLog(deps.logger),
+  });
+}
+
+/** The API's application with what it needs running (notifications, the jobs read model), not yet served. */
+export interface ComposedApi {
+  readonly app: ReturnType<typeof createApp>;
+  readonly store: EventStore;
+  readonly files: FileCatalog;
+  stop(): Promise<void>;
+}
+
+export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
   const { auth } = deps.config;
   const store = createInstrumentedEventStore(deps.db);
-  const redis = redisFor(deps.config.redisUrl, deps.logger.child({ role: 'api' }), { failFast: true });
+  const { redis, release } = redisFor(deps, deps.logger.child({ role: 'api' }), { failFast: true });
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
   const notifierLog = createFaultLog(deps.logger.child({ role: 'api' }));
@@ -130,18 +176,8 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
         deps.logger.info({ role: 'api' }, 'append notifications are back; feeds wake on NOTIFY again'),
     },
   );
-  // The jobs read model behind GET /v1/jobs is kept here; with several API replicas one owns it (an
-  // advisory lock) and the others stand by.
-  const projection = await startProjectionRunner({
-    db: deps.db,
-    connectionString: deps.config.databaseUrl,
-    projection: jobsProjection,
-    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
-    // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
-    // projection transaction per 10 ms instead of one per commit.
-    gatherMs: 10,
-    onError: projectionErrorLog(deps.logger),
-  });
+  const projection = await startJobsProjection(deps);
+  const files = fileCatalogFor(deps);
   const app = createApp({
     store,
     db: deps.db,
@@ -160,7 +196,7 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     }),
     logger: deps.logger.child({ role: 'api' }),
     ...(secrets ? { secrets } : {}),
-    files: fileCatalogFor(deps),
+    files,
     maxUploadBytes: deps.config.files.maxUploadBytes,
     rateLimit: { redis, keyPrefix: deps.config.queuePrefix, ...deps.config.rateLimit },
     trustProxy: deps.config.trustProxy,
@@ -171,31 +207,34 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
     readiness: createReadinessCheck({ db: deps.db, redis }),
     ...(deps.telemetry ? { metricsText: deps.telemetry.prometheusText } : {}),
   });
-  const served = await serveApp(app, deps.config.http);
+  return {
+    app,
+    store,
+    files,
+    async stop() {
+      await projection.stop();
+      await notifier.close();
+      release();
+    },
+  };
+}
+
+export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { readonly url: string }> {
+  const api = await composeApi(deps);
+  const served = await serveApp(api.app, deps.config.http);
   return {
     name: 'api',
     url: served.url,
     async stop() {
       await served.close();
-      await projection.stop();
-      await notifier.close();
-      redis.disconnect();
+      await api.stop();
     },
   };
 }
 
 /** The jobs read model alone, for deployments that keep it out of the API processes. */
 export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
-  const projection = await startProjectionRunner({
-    db: deps.db,
-    connectionString: deps.config.databaseUrl,
-    projection: jobsProjection,
-    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
-    // The list (GET /v1/jobs) trails the log by at most this much more; a busy log costs one
-    // projection transaction per 10 ms instead of one per commit.
-    gatherMs: 10,
-    onError: projectionErrorLog(deps.logger),
-  });
+  const projection = await startJobsProjection(deps);
   return { name: 'projector', stop: () => projection.stop() };
 }
 
@@ -218,7 +257,7 @@ async function anchorTimerFor(deps: RoleDeps, isActive: () => boolean, logger: L
 
 export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> {
   const logger = deps.logger.child({ role: 'dispatcher' });
-  const connection = redisFor(deps.config.redisUrl, logger);
+  const { redis: connection, release } = redisFor(deps, logger);
   const queue = createJobQueue({ connection, prefix: deps.config.queuePrefix });
   // Errors of BullMQ's own connections and scripts; unheard, BullMQ prints them as raw stacks.
   queue.on('error', createFaultLog(logger)('queue', queueHint));
@@ -256,15 +295,22 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
       await reconciler.stop();
       await dispatcher.stop();
       await queue.close();
-      connection.disconnect();
+      release();
     },
   };
 }
 
-export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { readonly workerId: string }> {
+/** A worker's processor, wired; `start` begins taking work (the lifecycle: leases, reaper, executor). */
+export interface ComposedWorker {
+  readonly workerId: string;
+  readonly process: RunJobProcessor;
+  start(): Promise<RunningRole & { readonly workerId: string }>;
+}
+
+export function composeWorker(deps: RoleDeps): ComposedWorker {
   const workerId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const logger = deps.logger.child({ role: 'worker', workerId });
-  const connection = redisFor(deps.config.redisUrl, logger);
+  const { redis: connection, release } = redisFor(deps, logger);
   const store = createInstrumentedEventStore(deps.db);
   const secrets = secretVaultFor(deps, store);
   const control = createAttemptControl();
@@ -273,14 +319,14 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
     probes: { docker: dockerEngineProbe(deps.docker), postgres: postgresProbe(deps) },
     logger,
   });
-  const deployment = deploymentLabel(deps.config.queuePrefix);
+  const containerLabels = containerLabelsFor(deps);
   const leases = createWorkerLeases(deps.db);
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
     files: fileCatalogFor(deps),
     store,
     sandbox: instrumentSandbox(
-      createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: deployment }),
+      createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: containerLabels }),
     ),
     workerId,
     logger,
@@ -296,40 +342,50 @@ export async function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { r
       limit: deps.config.tenantMaxRunning,
     }),
   });
-  const lifecycle = await startWorkerLifecycle({
-    workerId,
-    store,
-    docker: deps.docker,
-    leases,
-    control,
-    gate,
-    connectionString: deps.config.databaseUrl,
-    logger,
-    leaseMs: deps.config.workerLeaseMs,
-    shutdownGraceMs: deps.config.workerShutdownGraceMs,
-    reaperLabels: Object.entries(deployment).map(([key, value]) => `${key}=${value}`),
-    startWorker: () => {
-      const worker: Worker = startExecutorWorker({
-        connection,
-        prefix: deps.config.queuePrefix,
-        concurrency: deps.config.workerConcurrency,
-        process: process_,
-      });
-      // Errors of BullMQ's own connections and scripts (`Missing key for job …` after a Redis
-      // wipe); unheard, BullMQ prints them as raw multi-line stacks.
-      worker.on('error', createFaultLog(logger)('queue', queueHint));
-      worker.on('failed', (job, error) =>
-        logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'),
-      );
-      return worker;
-    },
-  });
   return {
-    name: 'worker',
     workerId,
-    async stop() {
-      await lifecycle.stop();
-      connection.disconnect();
+    process: process_,
+    async start() {
+      const lifecycle = await startWorkerLifecycle({
+        workerId,
+        store,
+        docker: deps.docker,
+        leases,
+        control,
+        gate,
+        connectionString: deps.config.databaseUrl,
+        logger,
+        leaseMs: deps.config.workerLeaseMs,
+        shutdownGraceMs: deps.config.workerShutdownGraceMs,
+        reaperLabels: Object.entries(containerLabels).map(([key, value]) => `${key}=${value}`),
+        startWorker: () => {
+          const worker: Worker = startExecutorWorker({
+            connection,
+            prefix: deps.config.queuePrefix,
+            concurrency: deps.config.workerConcurrency,
+            process: process_,
+          });
+          // Errors of BullMQ's own connections and scripts (`Missing key for job …` after a Redis
+          // wipe); unheard, BullMQ prints them as raw multi-line stacks.
+          worker.on('error', createFaultLog(logger)('queue', queueHint));
+          worker.on('failed', (job, error) =>
+            logger.error({ err: error, messageId: job?.id }, 'attempt processing failed'),
+          );
+          return worker;
+        },
+      });
+      return {
+        name: 'worker',
+        workerId,
+        async stop() {
+          await lifecycle.stop();
+          release();
+        },
+      };
     },
   };
+}
+
+export function startWorkerRole(deps: RoleDeps): Promise<RunningRole & { readonly workerId: string }> {
+  return composeWorker(deps).start();
 }
