@@ -1,4 +1,4 @@
-// Takes the console screenshots in docs/ (shown in the README) against a real stack:
+// Takes the console screenshots in docs/ against a real stack (the README does not show them yet):
 //   npm run build:console && node test/console/take-screenshots.ts
 // Needs what the tests need (Postgres, Redis, Docker, the test image, /usr/bin/chromium).
 import { mkdir } from 'node:fs/promises';
