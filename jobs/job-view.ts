@@ -41,6 +41,7 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     stdout: outcome?.stdout ?? null,
     stderr: outcome?.stderr ?? null,
     outputTruncated: outcome?.outputTruncated ?? false,
+    labels: state.spec.labels ?? {},
     // Uploaded inputs by id and hash; declared outputs, what was kept of them and what was refused.
     inputs: (state.spec.inputs ?? []).map(({ file, path, sha256, size }) => ({ file, path, sha256, size })),
     outputs: state.spec.outputs ?? [],

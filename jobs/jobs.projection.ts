@@ -31,6 +31,8 @@ const jobColumnTypes = {
   due_at: 'timestamptz',
   expires_at: 'timestamptz',
   cancelled_by: 'text',
+  labels: 'jsonb',
+  command: 'text',
   version: 'bigint',
   last_position: 'bigint',
 } as const satisfies Record<Exclude<keyof JobRow, 'id'>, string>;
@@ -77,6 +79,10 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
         due_at: isoText(data.runAt),
         expires_at: isoText(data.expiresAt),
         cancelled_by: null,
+        labels: labelsOf(spec.labels),
+        command: Array.isArray(spec.command)
+          ? spec.command.filter((word) => typeof word === 'string').join(' ')
+          : '',
         ...seen,
       };
     }
@@ -154,6 +160,18 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
   }
 }
 
+/** A spec's labels as stored: string values only ({} when absent). */
+function labelsOf(value: unknown): Readonly<Record<string, string>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
+}
+
+/** A row's cell as an array literal element: the labels map as JSON text, read back by `::jsonb[]`. */
+const cell = (value: JobRow[keyof JobRow]) =>
+  typeof value === 'object' && value !== null ? JSON.stringify(value) : value;
+
 /** An ISO timestamp carried in event data (dueAt, expiresAt), as stored. */
 const isoText = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
@@ -200,7 +218,8 @@ async function applyJobEvents(
   if (changed.length === 0) return;
   const updates = sql.join(jobColumns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`));
   const arrays = jobColumns.map(
-    (column) => sql`${arrayLiteral(changed.map((row) => row[column]))}::${sql.raw(jobColumnTypes[column])}[]`,
+    (column) =>
+      sql`${arrayLiteral(changed.map((row) => cell(row[column])))}::${sql.raw(jobColumnTypes[column])}[]`,
   );
   await sql`
     insert into ${sql.table(table)} (id, ${sql.join(jobColumns.map((column) => sql.ref(column)))})

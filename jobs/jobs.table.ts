@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { JobStatus } from '../schemas/job-status.schema.ts';
 
 /**
- * The jobs read model (migrations 0003 and 0021), as the driver returns its rows. The jobs
+ * The jobs read model (migrations 0003, 0021 and 0063), as the driver returns its rows. The jobs
  * projection writes it (with unnest, not through Kysely), so every column has one type. It lives
  * here, not in events/tables.ts, because the event store knows nothing about jobs; its readers
  * query it with SQL of their own (a replay writes a shadow table named at run time, the list sorts
@@ -31,6 +31,10 @@ export interface JobsTable {
   readonly due_at: Date | null;
   readonly expires_at: Date | null;
   readonly cancelled_by: string | null;
+  /** The spec's labels ({} when it had none). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** The command's words joined by spaces: shown in lists and searched by `?q=`. */
+  readonly command: string;
   /** The job stream's version and the global position folded last: how fresh the row is. */
   readonly version: number;
   readonly last_position: number;

@@ -51,5 +51,6 @@ export function resolveJobSpec(
     retry: resolveRetryPolicy(input.retry, policy),
     ...(input.priority === undefined ? {} : { priority: input.priority }),
     ...(input.queueTimeoutMs === undefined ? {} : { queueTimeoutMs: input.queueTimeoutMs }),
+    ...(input.labels === undefined || Object.keys(input.labels).length === 0 ? {} : { labels: input.labels }),
   };
 }

@@ -38,6 +38,7 @@ export const jobViewSchema = z
     stdout: z.string().nullable(),
     stderr: z.string().nullable(),
     outputTruncated: z.boolean(),
+    labels: z.record(z.string(), z.string()),
     inputs: z
       .array(z.object({ file: z.uuid(), path: z.string(), sha256: z.string(), size: z.number().int() }))
       .optional(),
@@ -127,7 +128,14 @@ export const readinessSchema = z.object({
 export const jobListSchema = z.object({
   jobs: z.array(
     z
-      .object({ id: z.uuid(), status: jobStatusSchema, image: z.string(), submittedAt: z.iso.datetime() })
+      .object({
+        id: z.uuid(),
+        status: jobStatusSchema,
+        image: z.string(),
+        command: z.string(),
+        labels: z.record(z.string(), z.string()),
+        submittedAt: z.iso.datetime(),
+      })
       .loose(),
   ),
   nextCursor: z.string().nullable(),

@@ -48,6 +48,8 @@ export const resolvedSpecSchema = z.object({
   retry: retryPolicySchema.optional(),
   priority: z.number().int().optional(),
   queueTimeoutMs: z.number().int().optional(),
+  // Key → value, for finding jobs again; absent on jobs submitted without any (or before labels).
+  labels: z.record(z.string(), z.string()).optional(),
 });
 
 const runOutputSchema = z.object({

@@ -80,6 +80,28 @@ export const outputPatternSchema = z
     'must be a path under /out of letters, digits, ., _, - and *, without . or .. segments',
   );
 
+export const maxJobLabels = 16;
+/** A label's key: what `?label=key=value` filters on; `=` and `,` never appear in one. */
+export const jobLabelKeySchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/,
+    'must be 1-63 letters, digits, ., _, / or -, starting with a letter or digit',
+  );
+/** A label's value: printable text, since the console shows it and a filter names it. */
+export const jobLabelValueSchema = z
+  .string()
+  .max(256)
+  .refine(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it refuses
+    (value) => value.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(value),
+    'must be printable text',
+  );
+/** Small string map for finding jobs again (`team=data`, `batch=2026-12-02`); indexed in the read model. */
+export const jobLabelsSchema = z
+  .record(jobLabelKeySchema, jobLabelValueSchema)
+  .refine((labels) => Object.keys(labels).length <= maxJobLabels, `at most ${maxJobLabels} labels`);
+
 /** What a client submits: validated at the HTTP boundary, stored verbatim (after clamping) on `JobSubmitted`. */
 export const jobSpecSchema = z
   .object({
@@ -141,6 +163,7 @@ export const jobSpecSchema = z
     priority: z.number().int().min(0).max(100).optional(),
     // Longest an attempt may wait in the queue before it expires instead of running.
     queueTimeoutMs: durationMsSchema({ positive: true }).optional(),
+    labels: jobLabelsSchema.optional(),
   })
   .strict();
 
