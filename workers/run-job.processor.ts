@@ -398,6 +398,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
           labels: { jobId, attempt, workerId: deps.workerId },
           ...imageId,
           ...(inputs.length > 0 ? { inputs } : {}),
+          secretValues: prepared.values,
           onOutput: output.push,
           ...(handle ? { signal: handle.signal } : {}),
         })

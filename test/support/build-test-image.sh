@@ -5,12 +5,15 @@
 #
 # Usage: build-test-image.sh [--force]
 #   --force   rebuild even if the image already exists (default: skip when present)
-# Environment: OMNI_TEST_IMAGE overrides the image reference.
+# Environment: OMNI_TEST_IMAGE overrides the image reference; OMNI_TEST_IMAGE_TMP_MODE (default 1777)
+#              is the mode of the image's /tmp (0755 builds an image whose /tmp only root may write).
 # Exit codes: 0 built or already present; 1 a prerequisite (docker, busybox-static) is missing;
 #             2 bad usage; anything else: a failed build step.
 set -euo pipefail
 
 image="${OMNI_TEST_IMAGE:-omni-busybox:latest}"
+tmp_mode="${OMNI_TEST_IMAGE_TMP_MODE:-1777}"
+[[ "$tmp_mode" =~ ^[0-7]{3,4}$ ]] || { echo "build-test-image: OMNI_TEST_IMAGE_TMP_MODE must be an octal mode" >&2; exit 2; }
 force=0
 for arg in "$@"; do
   case "$arg" in
@@ -52,7 +55,7 @@ rootfs="$(mktemp -d)"
 trap 'rm -rf "$rootfs"' EXIT
 
 mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev"
-chmod 1777 "$rootfs/tmp"
+chmod "$tmp_mode" "$rootfs/tmp"
 cp "$busybox" "$rootfs/bin/busybox"
 chmod 0755 "$rootfs/bin/busybox"
 while IFS= read -r applet; do

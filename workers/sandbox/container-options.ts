@@ -44,6 +44,7 @@ export function buildContainerOptions(
   const hasStdin = wrapped || spec.stdin !== undefined;
   const outputsTmpfsBytes = (policy.files ?? defaultFileLimits).outputsTmpfsBytes;
   const collectsOutputs = (spec.outputs?.length ?? 0) > 0;
+  const owner = tmpfsOwner(policy.user);
 
   return {
     // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
@@ -85,9 +86,14 @@ export function buildContainerOptions(
       // and would break compile-and-run jobs and executable input files.
       // /out, only for jobs that declare outputs, is the same kind of capped tmpfs but noexec: it is
       // for results, read back by the wrapper before the container stops.
+      // Both belong to the job's user: the runtime copies the mode of a directory the image already
+      // has onto the tmpfs mounted over it (mode=1777 gives way to an image's 0755 /tmp, which only
+      // root could then write), but never its owner, so the job can write them whatever the image.
       Tmpfs: {
-        '/tmp': `rw,exec,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777`,
-        ...(collectsOutputs ? { '/out': `rw,noexec,nosuid,nodev,size=${outputsTmpfsBytes},mode=1777` } : {}),
+        '/tmp': `rw,exec,nosuid,nodev,size=${policy.tmpfsBytes},mode=1777${owner}`,
+        ...(collectsOutputs
+          ? { '/out': `rw,noexec,nosuid,nodev,size=${outputsTmpfsBytes},mode=1777${owner}` }
+          : {}),
       },
       // No binds, volumes or mounts of any kind: the host filesystem (and the Docker socket) stay out of reach.
       Binds: [],
@@ -126,6 +132,12 @@ export function buildContainerOptions(
       ...(policy.runtime ? { Runtime: policy.runtime } : {}),
     },
   };
+}
+
+/** `uid=…,gid=…` tmpfs options for a numeric `uid:gid` (the configuration only allows those). */
+function tmpfsOwner(user: string): string {
+  const match = /^(\d+):(\d+)$/.exec(user);
+  return match ? `,uid=${match[1]},gid=${match[2]}` : '';
 }
 
 function assertPositive(name: string, value: number): void {

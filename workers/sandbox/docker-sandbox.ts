@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
@@ -20,11 +19,11 @@ import { buildInputArchive } from './input-archive.ts';
 import { needsWrapper, stdinPath } from './job-wrapper.ts';
 import { createOutputBatcher, defaultBatching, type OutputBatcherOptions } from './output-batcher.ts';
 import { createOutputCapture } from './output-capture.ts';
+import { collectOut, type OutCollection } from './output-collector.ts';
 import { type CollectedOutputs, collectOutputs } from './output-files.ts';
 import { startPeakMemorySampler } from './peak-memory.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
-import { createTrailerSplitter, type TrailerSplitter } from './trailer-splitter.ts';
 
 export interface DockerSandboxDeps {
   readonly docker: Docker;
@@ -71,14 +70,17 @@ function deadlinesFor(deps: DockerSandboxDeps): EngineDeadlines {
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
 const drainTimeoutMs = 2_000;
 
+/** How often a wrapper whose /out was read is told again to exit, until the container stops. */
+const releaseRepeatMs = 1_000;
+
 /** Room for tar's headers on top of the /out tmpfs's size. */
-const trailerOverheadBytes = 1024 * 1024;
+const archiveOverheadBytes = 1024 * 1024;
 
 /**
- * What the wrapper reads on stdin: the marker line, then a tar of the inline files, the uploaded
- * inputs (read-only) and the job's own stdin. Undefined for a job that runs without the wrapper.
+ * What the wrapper reads on stdin: whether /out is collected, then a tar of the inline files, the
+ * uploaded inputs (read-only) and the job's own stdin. Undefined for a job that runs without it.
  */
-async function wrapperStdin(request: SandboxRunRequest, marker: string): Promise<Buffer | undefined> {
+async function wrapperStdin(request: SandboxRunRequest, collects: boolean): Promise<Buffer | undefined> {
   const { spec } = request;
   if (!needsWrapper(spec)) return undefined;
   const inputs = request.inputs ?? [];
@@ -97,7 +99,7 @@ async function wrapperStdin(request: SandboxRunRequest, marker: string): Promise
       ? []
       : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
   ]);
-  return Buffer.concat([Buffer.from(`${marker}\n`), archive]);
+  return Buffer.concat([Buffer.from(collects ? 'collect\n' : '\n'), archive]);
 }
 
 /**
@@ -129,10 +131,8 @@ async function runInFreshContainer(
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
   });
 
-  // A marker the job cannot predict, so no output of its own is ever mistaken for the trailer.
-  const marker =
-    (request.spec.outputs?.length ?? 0) > 0 ? `omni-outputs-${randomBytes(16).toString('hex')}` : '';
-  const stdin = await wrapperStdin(request, marker);
+  const collects = (request.spec.outputs?.length ?? 0) > 0;
+  const stdin = await wrapperStdin(request, collects);
 
   let container: Docker.Container | undefined;
   let engineFailed = false;
@@ -151,7 +151,7 @@ async function runInFreshContainer(
       policy,
       imageId,
       deps.batching ?? defaultBatching,
-      { marker, ...(stdin === undefined ? {} : { stdin }) },
+      { collects, ...(stdin === undefined ? {} : { stdin }) },
       deadlines,
     );
   } catch (error) {
@@ -171,7 +171,7 @@ async function supervise(
   policy: SandboxPolicy,
   imageId: string,
   batching: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>,
-  wrapper: { readonly marker: string; readonly stdin?: Buffer },
+  wrapper: { readonly collects: boolean; readonly stdin?: Buffer },
   deadlines: EngineDeadlines,
 ): Promise<SandboxResult> {
   const { engine } = deadlines;
@@ -180,17 +180,17 @@ async function supervise(
   const stdin = wrapper.stdin ?? (spec.stdin === undefined ? undefined : Buffer.from(spec.stdin, 'utf8'));
   const hasStdin = stdin !== undefined;
   const batcher = onOutput ? createOutputBatcher({ ...batching, emit: onOutput }) : undefined;
-  const splitter =
-    wrapper.marker === ''
-      ? undefined
-      : createTrailerSplitter(Buffer.from(wrapper.marker), limits.outputsTmpfsBytes + trailerOverheadBytes);
+  // Every byte the container prints is the job's own output: /out comes back on another channel.
   const capture = createOutputCapture(
     policy.outputLimitBytes,
     batcher
       ? (streamType, payload) => batcher.push(streamType === 1 ? 'stdout' : 'stderr', payload)
       : undefined,
-    splitter,
+    request.secretValues,
   );
+  let collection: Promise<OutCollection> | undefined;
+  const runOver = new AbortController();
+  let release: NodeJS.Timeout | undefined;
   let sampler: ReturnType<typeof startPeakMemorySampler> | undefined;
   let started = false;
   let killReason: SandboxExitReason | undefined;
@@ -285,6 +285,26 @@ async function supervise(
       // Write everything, then half-close: with StdinOnce the engine closes the job's stdin on EOF.
       stream.end(stdin);
     }
+    if (wrapper.collects) {
+      collection = collectOut(container, {
+        jobUser: policy.user,
+        maxBytes: limits.outputsTmpfsBytes + archiveOverheadBytes,
+        engine,
+        callMs: deadlines.callMs,
+        signal: runOver.signal,
+      }).then((collected) => {
+        // /out is read (or cannot be): the waiting wrapper may now exit with the job's status.
+        // An archive past its cap ends the container the same way, at once. Repeated: a wrapper
+        // still running the job has no trap yet and ignores it (the job wrote the file early).
+        const releaseNow = () => {
+          if (killReason === undefined) void releaseWrapper(container, deadlines, giveUp);
+        };
+        releaseNow();
+        release = setInterval(releaseNow, releaseRepeatMs);
+        release.unref();
+        return collected;
+      });
+    }
 
     // Bounded by the job's own timeout plus the engine's allowance: an engine that stopped answering
     // (SIGSTOPped, wedged) cannot report the exit, and must not hold the attempt forever.
@@ -298,6 +318,8 @@ async function supervise(
     ]).catch((error: unknown) => {
       throw toSandboxError(error, 'waiting for the container to exit', engine);
     })) as { StatusCode?: number };
+    // The container stopped: a collector that has not read /out by now never will.
+    runOver.abort();
     const durationMs = Math.round(performance.now() - startedClock);
     const finishedAt = new Date(startedAt.getTime() + durationMs);
     clearTimeout(timer);
@@ -320,8 +342,21 @@ async function supervise(
     const reason: SandboxExitReason = killReason ?? (state.OOMKilled ? 'oom' : 'exited');
     capture.finish();
     const output = capture.result();
-    const outputs = splitter
-      ? await readOutputs(splitter, spec.outputs ?? [], limits, killReason)
+    const outputs = collection
+      ? await readOutputs(
+          // The container is gone, so the collector's stream ends at once; an engine that keeps it
+          // open holds the attempt no longer than one engine call.
+          await Promise.race([
+            collection,
+            givenUp,
+            delay(deadlines.callMs).then(
+              (): OutCollection => ({ status: 'failed', detail: 'the collector of /out never finished' }),
+            ),
+          ]),
+          spec.outputs ?? [],
+          limits,
+          killReason,
+        )
       : undefined;
     batcher?.end(capture.exceeded);
     const peakMemoryBytes = sampler.stop();
@@ -339,6 +374,8 @@ async function supervise(
       ...(outputs === undefined ? {} : { outputs }),
     };
   } finally {
+    runOver.abort();
+    clearInterval(release);
     clearTimeout(timer);
     clearTimeout(confirmTimer);
     clearInterval(watch);
@@ -385,9 +422,28 @@ function watchContainer(
   return timer;
 }
 
-/** The declared outputs from the trailer, or why there are none. */
+/**
+ * Sends the waiting wrapper SIGTERM (its trap exits with the job's status). A container already
+ * stopped is fine; an engine that does not answer ends the run as an engine fault.
+ */
+async function releaseWrapper(
+  container: Docker.Container,
+  deadlines: EngineDeadlines,
+  giveUp: (error: Error) => void,
+): Promise<void> {
+  await withEngineDeadline(
+    deadlines.engine,
+    'ending the container after reading /out',
+    deadlines.killMs,
+    (signal) => container.kill({ signal: 'SIGTERM', abortSignal: signal }),
+  ).catch((error: unknown) => {
+    if (isEngineFault(error)) giveUp(error);
+  });
+}
+
+/** The declared outputs from the archive of /out, or why there are none. */
 async function readOutputs(
-  splitter: TrailerSplitter,
+  collection: OutCollection,
   patterns: readonly string[],
   limits: { readonly artifactMaxBytes: number; readonly artifactMaxCount: number },
   killReason: SandboxExitReason | undefined,
@@ -396,17 +452,19 @@ async function readOutputs(
     files: [],
     refused: [{ path: '/out', reason: 'unreadable', detail }],
   });
-  const trailer = splitter.trailer();
-  if (trailer !== undefined) {
-    return collectOutputs(trailer, patterns, {
+  if (collection.status === 'collected') {
+    return collectOutputs(collection.archive, patterns, {
       maxBytes: limits.artifactMaxBytes,
       maxCount: limits.artifactMaxCount,
     });
   }
-  if (splitter.overflowed) return unreadable('the archive of /out was larger than the /out tmpfs allows');
+  if (collection.status === 'overflowed')
+    return unreadable(
+      `the archive of /out was larger than the /out tmpfs allows (${collection.maxBytes} bytes; sparse files count at their full size)`,
+    );
   if (killReason !== undefined)
     return unreadable(`the attempt was stopped (${killReason}) before /out was collected`);
-  return unreadable('the container ended before /out was collected');
+  return unreadable(collection.detail);
 }
 
 function emptyOutcome(now: Date, imageId: string): Omit<SandboxResult, 'reason'> {

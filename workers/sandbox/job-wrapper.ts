@@ -1,38 +1,45 @@
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 
+/** Where the job's stdin waits inside the container until the wrapper opens and unlinks it. */
+export const stdinPath = '/tmp/.omni-stdin';
+
+/** Created by the wrapper once the job is over and /out may be read (see output-collector.ts). */
+export const collectNowPath = '/tmp/.omni-collect';
+
 /**
  * The shell that runs as the container's PID 1 when a job takes files in or gives files back.
  *
- * In: stdin carries one line (the collection marker, empty when nothing is collected), then a tar
- * of the input files, then EOF. Files cannot be copied in through the engine: the root is read-only
+ * In: stdin carries one line (`collect` when /out is to be read back, else empty), then a tar of
+ * the input files, then EOF. Files cannot be copied in through the engine: the root is read-only
  * and the archive API does not reach a tmpfs. The job's own stdin travels in the same tar and is
  * unlinked once opened, so the job reads exactly what the client sent.
  *
- * Out: after the command exits, every process it left behind is killed (all run as the job's user;
- * PID 1 is the one process they cannot signal), and the shell writes the marker and a tar of /out
- * to stdout, which the worker splits off the job's output. `tar -c` stores symbolic links as links,
- * never their targets, and the worker treats every byte of it as untrusted. The tmpfs is gone once
- * the container stops, so the bytes must leave while it runs.
+ * Out: the wrapper hands nothing back itself. It runs as the job's uid, so the job can read its
+ * memory and write through its descriptors (/proc/1/mem, /proc/1/fd): under runc a job once read
+ * a per-attempt marker there and printed a trailer of its own choosing. Now, once the command
+ * exits, the wrapper kills every process it left behind (all run as the job's user; PID 1 is the
+ * one process they cannot signal), marks the job as over, and waits: the worker reads /out through
+ * an exec as another uid, on a stream of that exec alone, then sends SIGTERM, and the wrapper exits
+ * with the job's status. Everything the container itself prints is the job's output, capped.
+ * The tmpfs is gone once the container stops, so /out must be read while it runs.
  *
- * The marker and status live in shell variables, never in the environment the job inherits.
- * Needs `sh` and `tar` in the image (busybox has both).
+ * The status lives in a shell variable, never in the environment the job inherits. The trap is
+ * set only after the job: before, a SIGTERM the job sent PID 1 would end the wrapper early.
+ * Needs `sh`, `tar` and `sleep` in the image (busybox has them).
  */
-const wrapperScript = `IFS= read -r omni_marker || exit 125
+export const wrapperScript = `IFS= read -r omni_collect || exit 125
 if ! tar -x -f - -C /; then
   echo 'omni: the input files could not be unpacked (the image needs sh and tar)' >&2
   exit 125
 fi
-if [ -f /tmp/.omni-stdin ]; then exec < /tmp/.omni-stdin; rm -f /tmp/.omni-stdin; else exec < /dev/null; fi
+if [ -f ${stdinPath} ]; then exec < ${stdinPath}; rm -f ${stdinPath}; else exec < /dev/null; fi
 "$@"
 omni_status=$?
-[ -n "$omni_marker" ] || exit "$omni_status"
+[ "$omni_collect" = collect ] || exit "$omni_status"
 kill -KILL -1 2>/dev/null
-printf '%s' "$omni_marker"
-cd / && tar -c -f - out 2>/dev/null
-exit "$omni_status"`;
-
-/** Where the job's stdin waits inside the container until the wrapper opens and unlinks it. */
-export const stdinPath = '/tmp/.omni-stdin';
+trap 'exit "$omni_status"' TERM
+: > ${collectNowPath} || exit "$omni_status"
+while :; do sleep 3600 & wait $!; done`;
 
 /** Jobs that exchange files run under the wrapper; all others run their argv directly, as before. */
 export function needsWrapper(spec: ResolvedJobSpec): boolean {

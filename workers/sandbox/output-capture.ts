@@ -1,15 +1,15 @@
+import { type ByteMasker, createByteMasker } from '../../secrets/mask-bytes.ts';
+import { createFrameReader } from './attach-frames.ts';
+
 /**
- * Demultiplexes Docker's attach stream (Tty: false) and keeps at most `limitBytes` of stdout+stderr.
- *
- * Frame format: 8-byte header [stream type (0 stdin, 1 stdout, 2 stderr), 0, 0, 0, payload length
- * uint32 big-endian] followed by the payload. Frames may arrive split or glued across chunks.
- * Output is kept as Buffers and decoded once at the end, so a multibyte character split across
- * frames or chunks decodes correctly.
+ * Demultiplexes Docker's attach stream (Tty: false, see attach-frames.ts) and keeps at most
+ * `limitBytes` of stdout+stderr. Output is kept as Buffers and decoded once at the end, so a
+ * multibyte character split across frames or chunks decodes correctly.
  */
 export interface OutputCapture {
   /** Feeds one chunk of the raw attach stream. Returns true once the byte cap has been exceeded. */
   push(chunk: Buffer): boolean;
-  /** The stream ended: keeps what the stdout filter still held back. */
+  /** The stream ended: keeps what masking still held back. */
   finish(): void;
   readonly exceeded: boolean;
   /** Decoded output; a character cut by the cap is dropped rather than shown as U+FFFD. */
@@ -22,33 +22,32 @@ export interface CapturedOutput {
   readonly truncated: boolean;
 }
 
-const headerBytes = 8;
 const streamStdout = 1;
 const streamStderr = 2;
 
 /** Told about every kept payload (stream 1 stdout, 2 stderr), in order: the feed of live output. */
 export type KeptOutputListener = (streamType: 1 | 2, payload: Buffer) => void;
 
-/** Sees stdout before it is kept and returns the part that is the job's own output. */
-export interface StdoutFilter {
-  push(payload: Buffer): Buffer;
-  /** Whatever it still holds once the stream ended. */
-  end(): Buffer;
-}
-
+/**
+ * `secretValues` are masked on each stream before the cap counts a byte: a cap falling inside a
+ * secret would otherwise keep its first characters, which no later masking recognises.
+ */
 export function createOutputCapture(
   limitBytes: number,
   onKept?: KeptOutputListener,
-  stdoutFilter?: StdoutFilter,
+  secretValues: readonly string[] = [],
 ): OutputCapture {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
+  const maskers: Record<1 | 2, ByteMasker> = {
+    [streamStdout]: createByteMasker(secretValues),
+    [streamStderr]: createByteMasker(secretValues),
+  };
   let kept = 0;
   let exceeded = false;
-  let pending: Buffer = Buffer.alloc(0);
 
-  function keep(streamType: number, payload: Buffer): void {
-    if (streamType !== streamStdout && streamType !== streamStderr) return;
+  function keep(streamType: 1 | 2, payload: Buffer): void {
+    if (exceeded) return;
     const room = limitBytes - kept;
     if (payload.length > room) exceeded = true;
     const part = payload.length > room ? payload.subarray(0, Math.max(room, 0)) : payload;
@@ -60,26 +59,20 @@ export function createOutputCapture(
     onKept?.(streamType, copy);
   }
 
+  const frames = createFrameReader((streamType, payload) => {
+    if (streamType !== streamStdout && streamType !== streamStderr) return;
+    keep(streamType, maskers[streamType].push(payload));
+  });
+
   return {
     push(chunk) {
       // Past the cap nothing more is kept; skip parsing while the container is being killed.
-      if (exceeded) return true;
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let offset = 0;
-      while (pending.length - offset >= headerBytes) {
-        const streamType = pending.readUInt8(offset);
-        const length = pending.readUInt32BE(offset + 4);
-        if (pending.length - offset - headerBytes < length) break;
-        const start = offset + headerBytes;
-        const payload = pending.subarray(start, start + length);
-        keep(streamType, streamType === streamStdout && stdoutFilter ? stdoutFilter.push(payload) : payload);
-        offset = start + length;
-      }
-      pending = offset === 0 ? pending : Buffer.from(pending.subarray(offset));
+      if (!exceeded) frames.push(chunk);
       return exceeded;
     },
     finish() {
-      if (stdoutFilter && !exceeded) keep(streamStdout, stdoutFilter.end());
+      keep(streamStdout, maskers[streamStdout].end());
+      keep(streamStderr, maskers[streamStderr].end());
     },
     get exceeded() {
       return exceeded;

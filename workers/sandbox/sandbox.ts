@@ -52,6 +52,11 @@ export interface SandboxRunRequest {
   readonly labels: SandboxRunLabels;
   /** The bytes of `spec.inputs`, in the same order; placed read-only before the command starts. */
   readonly inputs?: readonly SandboxInput[];
+  /**
+   * Secret values the job was given: masked in stdout, stderr and live output before the output
+   * cap counts a byte, so the cap never keeps the start of one.
+   */
+  readonly secretValues?: readonly string[];
   /** Aborting kills the container; the result's reason is then 'cancelled'. */
   readonly signal?: AbortSignal;
   /** From `prepare`: run exactly this image (the one recorded on JobStarted). Absent: resolved here. */
