@@ -125,6 +125,7 @@ export const documentedOperations: readonly DocumentedOperation[] = [
         stdout: 'hello\n',
         stderr: '',
         outputTruncated: false,
+        labels: { team: 'data' },
         links: exampleLinks,
       },
     },
