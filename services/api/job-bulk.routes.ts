@@ -9,7 +9,8 @@ import type { Database } from '../../events/tables.ts';
 import type { JobCommand } from '../../jobs/job.decider.ts';
 import { JobDomainError } from '../../jobs/job-domain-error.ts';
 import { executeJobCommand, loadJob } from '../../jobs/job-stream.ts';
-import { queryInstantSchema } from '../../schemas/input-bounds.ts';
+import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
+import { type JobsFilter, jobsFilterBodySchema } from '../../schemas/jobs-filter.schema.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
@@ -24,33 +25,11 @@ export interface JobBulkRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
-
 /** The most jobs one operation may touch: a larger selection must be narrowed (or run in parts). */
 export const maxBulkJobs = 1000;
 
-/** `key=value`, as in the list's `label` filter. */
-const labelFilter = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\p{Cc}]{0,255}$/u, 'must be key=value')
-  .transform((filter) => {
-    const separator = filter.indexOf('=');
-    return { [filter.slice(0, separator)]: filter.slice(separator + 1) };
-  });
-
-/** The list's filters, as a JSON body: what GET /v1/jobs would show is what the action touches. */
-export const bulkFilterSchema = z
-  .object({
-    status: z.array(z.enum(statuses)).min(1).optional(),
-    image: z.string().min(1).max(255).optional(),
-    submittedBy: z.string().min(1).max(255).optional(),
-    submittedAfter: queryInstantSchema.optional(),
-    submittedBefore: queryInstantSchema.optional(),
-    // Admins only, as in the list.
-    tenant: z.string().min(1).max(255).optional(),
-    label: z.array(labelFilter).min(1).max(16).optional(),
-  })
-  .strict();
+/** The list's filter, as a JSON body: what GET /v1/jobs would show is what the action touches. */
+export const bulkFilterSchema = jobsFilterBodySchema;
 
 export const bulkActionBodySchema = z
   .object({
@@ -82,26 +61,11 @@ export const bulkActionResultSchema = z.object({
 });
 type BulkResult = z.infer<typeof bulkActionResultSchema>;
 
-type Filter = z.infer<typeof bulkFilterSchema>;
 
-async function matchingJobIds(db: Kysely<Database>, filter: Filter, principal: Principal, limit: number) {
+async function matchingJobIds(db: Kysely<Database>, filter: JobsFilter, principal: Principal, limit: number) {
   const tenant = hasScope(principal, 'admin') ? filter.tenant : principal.tenant;
-  const conditions = [
-    tenant === undefined ? undefined : sql`tenant = ${tenant}`,
-    filter.status ? sql`status = any(${filter.status}::text[])` : undefined,
-    filter.image === undefined ? undefined : sql`image = ${filter.image}`,
-    filter.submittedBy === undefined ? undefined : sql`submitted_by = ${filter.submittedBy}`,
-    filter.submittedAfter === undefined
-      ? undefined
-      : sql`submitted_at >= ${filter.submittedAfter}::timestamptz`,
-    filter.submittedBefore === undefined
-      ? undefined
-      : sql`submitted_at < ${filter.submittedBefore}::timestamptz`,
-    ...(filter.label ?? []).map((label) => sql`labels @> ${JSON.stringify(label)}::jsonb`),
-  ].filter((condition) => condition !== undefined);
-  const where = conditions.length > 0 ? sql`where ${sql.join(conditions, sql` and `)}` : sql``;
   const { rows } = await sql<{ id: string }>`
-    select id from jobs ${where} order by submitted_at, id limit ${limit}
+    select id from jobs ${whereAll(jobsFilterConditions(filter, tenant))} order by submitted_at, id limit ${limit}
   `.execute(db);
   return rows.map((row) => row.id);
 }

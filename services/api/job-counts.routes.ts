@@ -3,7 +3,9 @@ import { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
-import { queryInstantSchema } from '../../schemas/input-bounds.ts';
+import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
+import { jobStatusSchema } from '../../schemas/job-status.schema.ts';
+import { jobsFilterQueryFieldsWithoutStatus } from '../../schemas/jobs-filter.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
 import { hasScope } from './token-verifier.ts';
@@ -16,7 +18,7 @@ export interface JobCountsRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
+const statuses = jobStatusSchema.options;
 
 const count = z.number().int().nonnegative();
 export const jobCountsSchema = z.object({
@@ -29,21 +31,12 @@ export const jobCountsSchema = z.object({
   total: count,
 });
 
-/** The list's filters that do not name a status: the counts are what each status tab would hold. */
-export const jobCountsQuerySchema = z
-  .object({
-    image: z.string().min(1).max(255).optional(),
-    submittedBy: z.string().min(1).max(255).optional(),
-    submittedAfter: queryInstantSchema.optional(),
-    submittedBefore: queryInstantSchema.optional(),
-    // Admins only, as in the list: without it an admin counts every tenant.
-    tenant: z.string().min(1).max(255).optional(),
-  })
-  .strict();
+/** The list's filters but the status: the counts are what each status tab would hold. */
+export const jobCountsQuerySchema = z.object(jobsFilterQueryFieldsWithoutStatus).strict();
 
 /**
- * GET /v1/jobs/counts: how many of the caller's tenant's jobs are in each status, from the jobs
- * read model in one GROUP BY (every status is present, 0 when none).
+ * GET /v1/jobs/counts: how many of the caller's tenant's jobs the list's filter matches in each
+ * status, from the jobs read model in one GROUP BY (every status is present, 0 when none).
  */
 export function createJobCountsRoutes(deps: JobCountsRoutesDeps) {
   return new Hono<Env>().get(
@@ -61,20 +54,8 @@ export function createJobCountsRoutes(deps: JobCountsRoutesDeps) {
       const principal = c.get('principal');
       const query = c.req.valid('query');
       const tenant = hasScope(principal, 'admin') ? query.tenant : principal.tenant;
-      const filters = [
-        tenant === undefined ? undefined : sql`tenant = ${tenant}`,
-        query.image === undefined ? undefined : sql`image = ${query.image}`,
-        query.submittedBy === undefined ? undefined : sql`submitted_by = ${query.submittedBy}`,
-        query.submittedAfter === undefined
-          ? undefined
-          : sql`submitted_at >= ${query.submittedAfter}::timestamptz`,
-        query.submittedBefore === undefined
-          ? undefined
-          : sql`submitted_at < ${query.submittedBefore}::timestamptz`,
-      ].filter((filter) => filter !== undefined);
-      const where = filters.length > 0 ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
       const { rows } = await sql<{ status: string; count: string }>`
-        select status, count(*) as count from jobs ${where} group by status
+        select status, count(*) as count from jobs ${whereAll(jobsFilterConditions(query, tenant))} group by status
       `.execute(db);
       const counts = Object.fromEntries(statuses.map((status) => [status, 0])) as Record<
         (typeof statuses)[number],

@@ -4,10 +4,9 @@ import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { jobLinks } from '../../jobs/job-view.ts';
+import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
 import type { JobsTableRow } from '../../jobs/jobs.table.ts';
-import { queryInstantSchema } from '../../schemas/input-bounds.ts';
-import { jobLabelKeySchema, jobLabelValueSchema, maxJobLabels } from '../../schemas/job-spec.schema.ts';
-import { jobStatusSchema } from '../../schemas/job-status.schema.ts';
+import { jobsFilterQueryFields } from '../../schemas/jobs-filter.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
 import { hasScope } from './token-verifier.ts';
@@ -20,53 +19,9 @@ export interface JobsListRoutesDeps {
 
 type Env = { Variables: AuthVariables & { requestId: string } };
 
-/** `key=value`, as a label filter: the key is a label key, the value any label value. */
-const labelFilterSchema = z.string().transform((filter, context) => {
-  const separator = filter.indexOf('=');
-  const parsed =
-    separator < 1
-      ? undefined
-      : z
-          .tuple([jobLabelKeySchema, jobLabelValueSchema])
-          .safeParse([filter.slice(0, separator), filter.slice(separator + 1)]);
-  if (!parsed?.success) {
-    context.addIssue({ code: 'custom', message: 'must be key=value with a label key and a printable value' });
-    return z.NEVER;
-  }
-  return { [parsed.data[0]]: parsed.data[1] };
-});
-
-/** `%`, `_` and `\` stand for themselves in a search, not for ILIKE's wildcards. */
-const likePattern = (words: string) => `%${words.replace(/[\\%_]/g, '\\$&')}%`;
-
 export const jobsListQuerySchema = z
   .object({
-    // One status or several, comma separated: ?status=failed or ?status=queued,running
-    status: z
-      .string()
-      .transform((value) => value.split(',').map((item) => item.trim()))
-      .pipe(z.array(jobStatusSchema).min(1))
-      .optional(),
-    image: z.string().min(1).max(255).optional(),
-    submittedBy: z.string().min(1).max(255).optional(),
-    // Within the years 0001..9999 and offsets of ±14:00: Postgres refuses year 0 and wider offsets.
-    submittedAfter: queryInstantSchema.optional(),
-    submittedBefore: queryInstantSchema.optional(),
-    // Admins only: another tenant's jobs (without it, an admin sees every tenant).
-    tenant: z.string().min(1).max(255).optional(),
-    // ?label=team=data&label=env=prod: jobs carrying every one of them.
-    label: z
-      .union([z.string(), z.array(z.string())])
-      .transform((value) => (Array.isArray(value) ? value : [value]))
-      .pipe(z.array(labelFilterSchema).min(1).max(maxJobLabels))
-      .optional(),
-    // Words to find in the command or the labels (case-insensitive, as typed).
-    q: z
-      .string()
-      .min(1)
-      .max(200)
-      .refine((value) => value.isWellFormed() && !value.includes('\u0000'), 'must be text')
-      .optional(),
+    ...jobsFilterQueryFields,
     limit: z.coerce.number().int().min(1).max(200).default(50),
     cursor: z.string().max(200).optional(),
   })
@@ -153,29 +108,14 @@ export function createJobsListRoutes(deps: JobsListRoutesDeps) {
       const isAdmin = hasScope(principal, 'admin');
       const tenant = isAdmin ? query.tenant : principal.tenant;
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const filters = [
-        tenant === undefined ? undefined : sql`tenant = ${tenant}`,
-        query.status ? sql`status = any(${query.status}::text[])` : undefined,
-        query.image === undefined ? undefined : sql`image = ${query.image}`,
-        query.submittedBy === undefined ? undefined : sql`submitted_by = ${query.submittedBy}`,
-        query.submittedAfter === undefined
-          ? undefined
-          : sql`submitted_at >= ${query.submittedAfter}::timestamptz`,
-        query.submittedBefore === undefined
-          ? undefined
-          : sql`submitted_at < ${query.submittedBefore}::timestamptz`,
-        // One containment test per label (the GIN index answers each): every one must hold.
-        ...(query.label ?? []).map((label) => sql`labels @> ${JSON.stringify(label)}::jsonb`),
-        query.q === undefined
-          ? undefined
-          : sql`(command ilike ${likePattern(query.q)} or labels::text ilike ${likePattern(query.q)})`,
+      const conditions = [
+        ...jobsFilterConditions(query, tenant),
         cursor ? sql`(submitted_at, id) < (${cursor[0]}::timestamptz, ${cursor[1]}::uuid)` : undefined,
-      ].filter((filter) => filter !== undefined);
-      const where = filters.length > 0 ? sql`where ${sql.join(filters, sql` and `)}` : sql``;
+      ].filter((condition) => condition !== undefined);
       const { rows } = await sql<ListedRow>`
       select id, tenant, status, image, attempt, priority, submitted_by, submitted_at, submitted_at::text as submitted_at_text,
              started_at, finished_at, due_at, expires_at, exit_code, failure_reason, labels, command
-      from jobs ${where}
+      from jobs ${whereAll(conditions)}
       order by submitted_at desc, id desc
       limit ${query.limit + 1}
     `.execute(db);

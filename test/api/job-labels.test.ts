@@ -101,6 +101,48 @@ describe('job labels', () => {
     expect(await list('q=nothing-like-this')).toEqual([]);
   });
 
+  it('the counts and a bulk dry run match exactly the jobs the list shows for a label and a search', async () => {
+    const batch = `batch-${Date.now()}`;
+    const matching = [
+      await submitId({ labels: { batch }, command: ['echo', 'needle-in-hay'] }),
+      await submitId({ labels: { batch }, command: ['echo', 'needle-again'] }),
+    ];
+    // The same label without the words, the words without the label, the label in another tenant.
+    await submitId({ labels: { batch }, command: ['echo', 'hay'] });
+    await submitId({ command: ['echo', 'needle-alone'] });
+    await submitId({ labels: { batch }, command: ['echo', 'needle-elsewhere'] }, globex);
+    const filter = `label=batch=${batch}&q=needle`;
+    expect(
+      new Set(
+        await eventually(
+          () => list(filter),
+          (ids) => ids.length === 2,
+        ),
+      ),
+    ).toEqual(new Set(matching));
+    const counts = (await (await stack.app.request(`/v1/jobs/counts?${filter}`, { headers: acme })).json()) as {
+      counts: Record<string, number>;
+      total: number;
+    };
+    expect(counts).toMatchObject({ total: 2, counts: { queued: 2, running: 0 } });
+    expect(
+      ((await (await stack.app.request(`/v1/jobs/counts?label=batch=${batch}`, { headers: acme })).json()) as {
+        total: number;
+      }).total,
+    ).toBe(3);
+    const dryRun = await stack.app.request('/v1/jobs/bulk-cancel', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...acme },
+      body: JSON.stringify({ filter: { label: [`batch=${batch}`], q: 'needle' }, dryRun: true }),
+    });
+    expect(dryRun.status).toBe(200);
+    expect(((await dryRun.json()) as { matched: number }).matched).toBe(2);
+    // Refused the same way as in the list.
+    const refused = await stack.app.request('/v1/jobs/counts?label=batch', { headers: acme });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { code: string }).code).toBe('validation-failed');
+  });
+
   it('refuses labels and filters it could not store or match, with a pointer, and stores nothing', async () => {
     const refusals: [Record<string, unknown>, string][] = [
       [{ labels: { '': 'x' } }, '/labels'],

@@ -24,7 +24,7 @@ function bulkFilter(filters: URLSearchParams): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   const status = filters.get('status');
   if (status) filter.status = status.split(',');
-  for (const key of ['image', 'submittedBy', 'tenant'] as const) {
+  for (const key of ['image', 'submittedBy', 'submittedAfter', 'submittedBefore', 'tenant', 'q'] as const) {
     const value = filters.get(key);
     if (value) filter[key] = value;
   }
@@ -43,7 +43,6 @@ export function BulkActions(props: { readonly filters: URLSearchParams }) {
   const { api, can } = useSession();
   const [step, setStep] = useState<Step>({ name: 'idle' });
   const filter = bulkFilter(props.filters);
-  const searching = props.filters.has('q');
   const count = async (action: Action) => {
     setStep({ name: 'counting', action });
     try {
@@ -73,8 +72,6 @@ export function BulkActions(props: { readonly filters: URLSearchParams }) {
             key={action}
             type="button"
             data-testid={`bulk-${action}`}
-            disabled={searching}
-            title={searching ? 'Bulk actions take the filters, not a free-text search' : ''}
             onClick={() => count(action)}
           >
             {verb(action)} all matching…

@@ -24,12 +24,9 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
   const listQuery = new URLSearchParams(filters);
   if (cursor) listQuery.set('cursor', cursor);
   listQuery.set('limit', '50');
-  // Counts are per status, so they take every filter but the status (and the labels, which the
-  // counts endpoint does not know).
+  // Counts are per status, so they take every filter but the status.
   const countsQuery = new URLSearchParams(filters);
   countsQuery.delete('status');
-  countsQuery.delete('label');
-  countsQuery.delete('q');
   const list = usePolling(`jobs?${listQuery}`, (signal) => api.get<JobList>(`/v1/jobs?${listQuery}`, signal));
   const counts = usePolling(`counts?${countsQuery}`, (signal) =>
     api.get<JobCounts>(`/v1/jobs/counts?${countsQuery}`, signal),
