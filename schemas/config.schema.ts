@@ -172,6 +172,13 @@ const environmentSchema = z
     ANCHOR_INTERVAL_MS: z.coerce.number().int().min(1000).max(inputBounds.maxTimeoutMs).optional(),
     ANCHOR_FILE: z.string().min(1).optional(),
     ANCHOR_KEY_FILE: z.string().min(1).optional(),
+    // Webhook deliveries may go to loopback and private addresses (127/8, ::1, 10/8, 172.16/12,
+    // 192.168/16, fc00::/7): for tests and private networks. Link-local, metadata and multicast never.
+    WEBHOOK_ALLOW_PRIVATE: z.stringbool().default(false),
+    // One delivery attempt, from connecting to the last byte of the response read; then it failed.
+    WEBHOOK_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
+    // How long a failing delivery is retried (exponential backoff) before it is given up.
+    WEBHOOK_RETRY_FOR_MS: positiveInt.max(inputBounds.maxDurationMs).default(24 * 3600_000),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -335,6 +342,12 @@ export const configSchema = environmentSchema.transform((e) => {
     ...(e.ANCHOR_INTERVAL_MS !== undefined && e.ANCHOR_FILE !== undefined && e.ANCHOR_KEY_FILE !== undefined
       ? { anchor: { intervalMs: e.ANCHOR_INTERVAL_MS, file: e.ANCHOR_FILE, keyFile: e.ANCHOR_KEY_FILE } }
       : {}),
+    // Webhook deliveries: where they may go, how long one may take, how long a failing one is retried.
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryForMs: e.WEBHOOK_RETRY_FOR_MS,
+    },
     logLevel: e.LOG_LEVEL,
     // Libraries whose calls become spans when traces are exported.
     autoInstrument: autoInstrumentationSchema.options.filter(
