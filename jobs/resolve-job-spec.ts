@@ -52,5 +52,6 @@ export function resolveJobSpec(
     ...(input.priority === undefined ? {} : { priority: input.priority }),
     ...(input.queueTimeoutMs === undefined ? {} : { queueTimeoutMs: input.queueTimeoutMs }),
     ...(input.labels === undefined || Object.keys(input.labels).length === 0 ? {} : { labels: input.labels }),
+    ...(input.callback === undefined ? {} : { callback: { url: input.callback.url } }),
   };
 }

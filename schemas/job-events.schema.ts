@@ -50,6 +50,8 @@ export const resolvedSpecSchema = z.object({
   queueTimeoutMs: z.number().int().optional(),
   // Key → value, for finding jobs again; absent on jobs submitted without any (or before labels).
   labels: z.record(z.string(), z.string()).optional(),
+  // Where the job's end is POSTed (signed); absent on jobs submitted without one (or before callbacks).
+  callback: z.object({ url: z.string() }).optional(),
 });
 
 const runOutputSchema = z.object({

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Immutable } from './immutable.ts';
 import { durationMsSchema, inputBounds, scheduleInstantSchema } from './input-bounds.ts';
 import { type resolvedSpecSchema, type retryPolicySchema, retryReasonSchema } from './job-events.schema.ts';
+import { webhookUrlSchema } from './webhook-url.schema.ts';
 
 /** Resource limits a client may ask for; the operator's maxima clamp them before they reach a container. */
 export const jobLimitsSchema = z
@@ -164,6 +165,8 @@ export const jobSpecSchema = z
     // Longest an attempt may wait in the queue before it expires instead of running.
     queueTimeoutMs: durationMsSchema({ positive: true }).optional(),
     labels: jobLabelsSchema.optional(),
+    // Told when the job ends (succeeded, failed for good, cancelled, expired): a signed POST.
+    callback: z.object({ url: webhookUrlSchema }).strict().optional(),
   })
   .strict();
 
