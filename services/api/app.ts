@@ -23,6 +23,7 @@ import { createJobBulkRoutes } from './job-bulk.routes.ts';
 import { createJobCountsRoutes } from './job-counts.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
 import { createJobOutputRoutes } from './job-output.routes.ts';
+import { createJobVerifyRoutes } from './job-verify.routes.ts';
 import { createJobWatchRoutes } from './job-watch.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { createJobsListRoutes } from './jobs-list.routes.ts';
@@ -69,6 +70,8 @@ export interface AppDeps {
   >;
   /** The built console (default: console/dist); absent files make /console a 503 saying so. */
   readonly consoleAssetsDirectory?: string;
+  /** The per-tenant running cap the workers enforce (TENANT_MAX_RUNNING), shown by queue health. */
+  readonly tenantMaxRunning?: number;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
@@ -162,13 +165,20 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobLifecycleRoutes(deps));
   app.route('/v1/jobs', createJobOutputRoutes(deps));
   app.route('/v1/jobs', createJobWatchRoutes(deps));
+  app.route('/v1/jobs', createJobVerifyRoutes(deps));
   app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
   app.route('/v1/files', createFilesRoutes({ ...(deps.files ? { files: deps.files } : {}), maxUploadBytes }));
   if (deps.db) {
     app.use('/v1/admin/*', requireScope('admin'));
     const files = deps.files;
-    app.route('/v1/admin', createQueueHealthRoutes({ db: deps.db }));
+    app.route(
+      '/v1/admin',
+      createQueueHealthRoutes({
+        db: deps.db,
+        ...(deps.tenantMaxRunning === undefined ? {} : { tenantMaxRunning: deps.tenantMaxRunning }),
+      }),
+    );
     app.route(
       '/v1/admin',
       createAdminRoutes({

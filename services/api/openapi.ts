@@ -22,6 +22,7 @@ import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.t
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
 import { bulkActionBodySchema, bulkActionResultSchema } from './job-bulk.routes.ts';
 import { jobCountsQuerySchema, jobCountsSchema } from './job-counts.routes.ts';
+import { jobVerificationSchema } from './job-verify.routes.ts';
 import { jobEventsQuerySchema } from './jobs.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
 import { meSchema } from './me.routes.ts';
@@ -231,6 +232,26 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     scope: 'jobs:read',
     success: { status: 200, description: 'The folded state at that position', schema: jobAtSchema },
     errors: [400, 401, 403, 404, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/verify',
+    summary: "Recompute the job stream's hash chain: verified, or the first version that does not hold",
+    scope: 'jobs:read',
+    success: {
+      status: 200,
+      description: 'What the chain check found',
+      schema: jobVerificationSchema,
+      example: {
+        verified: false,
+        events: 7,
+        lastPosition: 5120,
+        lastVersion: 7,
+        firstBadVersion: 4,
+        problem: 'hash-mismatch',
+      },
+    },
+    errors: [401, 403, 404, 429, 503],
   },
   {
     method: 'get',
@@ -477,17 +498,36 @@ export const documentedOperations: readonly DocumentedOperation[] = [
   {
     method: 'get',
     path: '/v1/admin/queue-health',
-    summary: 'Backlog and running jobs per tenant, and p50/p95 submitted → started over the last hour',
+    summary:
+      'Backlog and running jobs per tenant against the cap, p50/p95 submitted → started, workers and what they hold, jobs finished per minute (last hour)',
     scope: 'admin',
     success: {
       status: 200,
       description: 'Queue health from the jobs read model',
       schema: queueHealthSchema,
       example: {
-        tenants: [{ tenant: 'default', queued: 3, running: 1 }],
+        tenants: [{ tenant: 'default', queued: 3, running: 1, cap: 8 }],
         queued: 3,
         running: 1,
+        tenantCap: 8,
         schedulingDelay: { windowSeconds: 3600, started: 12, p50Ms: 140, p95Ms: 910 },
+        workers: [
+          {
+            workerId: 'worker-7f3a',
+            leaseExpiresAt: '2026-01-05T10:00:30.000Z',
+            alive: true,
+            running: [
+              {
+                jobId: '0194a3c2-5b7e-7c1d-9f00-3e1a2b4c5d6e',
+                attempt: 1,
+                tenant: 'default',
+                image: 'alpine:3.20',
+                status: 'running',
+              },
+            ],
+          },
+        ],
+        throughput: [{ minute: '2026-01-05T09:59:00Z', succeeded: 4, failed: 1, cancelled: 0, expired: 0 }],
       },
     },
     errors: [401, 403, 429],

@@ -1,11 +1,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventStore } from '../../events/event-store.ts';
 import { createApp } from '../../services/api/app.ts';
 import { consoleContentSecurityPolicy } from '../../services/api/console.routes.ts';
+import type { QueueHealth } from '../../services/api/queue-health.routes.ts';
+import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
 import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
@@ -132,16 +135,139 @@ describe('what the console reads', () => {
     const health = await eventually(
       async () =>
         (await (await stack.app.request('/v1/admin/queue-health', { headers: admin })).json()) as {
-          tenants: { tenant: string; queued: number; running: number }[];
+          tenants: { tenant: string; queued: number; running: number; cap: number | null }[];
         },
       (body) => body.tenants.some((tenant) => tenant.tenant === 'elsewhere'),
     );
     expect(health.tenants).toEqual(
       expect.arrayContaining([
-        { tenant: 'counted', queued: 2, running: 0 },
-        { tenant: 'elsewhere', queued: 1, running: 0 },
+        { tenant: 'counted', queued: 2, running: 0, cap: null },
+        { tenant: 'elsewhere', queued: 1, running: 0, cap: null },
       ]),
     );
     expect((await stack.app.request('/v1/admin/queue-health', { headers: reader })).status).toBe(403);
+  });
+});
+
+describe("a job's history verified", () => {
+  const submitAndCancel = async (tenant: string) => {
+    const token = await stack.token('verifier', { tenant });
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const submitted = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+    const { id } = (await submitted.json()) as { id: string };
+    const cancelled = await stack.app.request(`/v1/jobs/${id}/cancel`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ reason: 'as written' }),
+    });
+    expect(cancelled.status).toBe(200);
+    return { id, auth: { authorization: auth.authorization } };
+  };
+
+  it('recomputes the stream chain: verified as written, the altered version named after a superuser rewrite', async () => {
+    const { id, auth } = await submitAndCancel('verified');
+    const before = await stack.app.request(`/v1/jobs/${id}/verify`, { headers: auth });
+    expect(before.status).toBe(200);
+    const stored = await stack.store.readStream(`job-${id}`);
+    expect(await before.json()).toEqual({
+      verified: true,
+      events: 2,
+      lastPosition: stored.at(-1)?.globalPosition,
+      lastVersion: 2,
+    });
+
+    // A superuser with the immutability trigger off rewrites the cancellation's reason.
+    await sql`alter table events disable trigger events_immutable`.execute(stack.database.db);
+    await sql`update events set data = jsonb_set(data, '{reason}', '"rewritten"')
+              where stream_id = ${`job-${id}`} and stream_version = 2`.execute(stack.database.db);
+    await sql`alter table events enable trigger events_immutable`.execute(stack.database.db);
+
+    const after = await stack.app.request(`/v1/jobs/${id}/verify`, { headers: auth });
+    expect(await after.json()).toMatchObject({
+      verified: false,
+      events: 2,
+      lastVersion: 2,
+      firstBadVersion: 2,
+      problem: 'hash-mismatch',
+    });
+  });
+
+  it('answers another tenant as if the job did not exist, and needs jobs:read', async () => {
+    const { id } = await submitAndCancel('owner');
+    const stranger = { authorization: `Bearer ${await stack.token('stranger', { tenant: 'other' })}` };
+    expect((await stack.app.request(`/v1/jobs/${id}/verify`, { headers: stranger })).status).toBe(404);
+    const noRead = {
+      authorization: `Bearer ${await stack.token('writer', { tenant: 'owner', scopes: ['jobs:submit'] })}`,
+    };
+    expect((await stack.app.request(`/v1/jobs/${id}/verify`, { headers: noRead })).status).toBe(403);
+    expect((await stack.app.request('/v1/jobs/not-a-uuid/verify', { headers: noRead })).status).toBe(403);
+  });
+});
+
+describe('queue health', () => {
+  it('shows each tenant against its cap, the workers with the attempts they hold, and jobs finished per minute', async () => {
+    const capped = createApp({
+      store: createEventStore(stack.database.db),
+      db: stack.database.db,
+      policy: testPolicy,
+      verifyToken: testTokenVerifier,
+      logger: pino({ level: 'silent' }),
+      tenantMaxRunning: 3,
+    });
+    const token = await stack.token('health-submitter', { tenant: 'health' });
+    const submitted = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ image: testImage, command: ['true'] }),
+    });
+    const { id } = (await submitted.json()) as { id: string };
+    // What a worker writes as it takes an attempt (workers/lifecycle/worker-leases.ts).
+    const leases = createWorkerLeases(stack.database.db);
+    await leases.renew('health-worker-a', 60_000);
+    await leases.hold('health-worker-a', id, 1);
+    await leases.renew('health-worker-b', 60_000);
+
+    // Finished jobs in the read model: two 10 minutes ago (one of each outcome), one 90 minutes ago (outside).
+    const finishedAgo = async (minutes: number, status: string) =>
+      sql`insert into jobs (id, tenant, status, image, attempt, submitted_at, finished_at, version, last_position)
+          values (gen_random_uuid(), 'health-history', ${status}, 'x', 1, now() - interval '2 hours',
+                  date_trunc('minute', now()) - ${minutes} * interval '1 minute' + interval '5 seconds', 1, 0)`.execute(
+        stack.database.db,
+      );
+    await finishedAgo(10, 'succeeded');
+    await finishedAgo(10, 'succeeded');
+    await finishedAgo(10, 'failed');
+    await finishedAgo(90, 'succeeded');
+
+    const admin = { authorization: `Bearer ${await stack.token('root', { scopes: ['admin'] })}` };
+    const health = await eventually(
+      async () => (await (await capped.request('/v1/admin/queue-health', { headers: admin })).json()) as QueueHealth,
+      (body) => body.tenants.some((tenant) => tenant.tenant === 'health'),
+    );
+    expect(health.tenantCap).toBe(3);
+    expect(health.tenants.find((tenant) => tenant.tenant === 'health')).toEqual({
+      tenant: 'health',
+      queued: 1,
+      running: 0,
+      cap: 3,
+    });
+    const workerA = health.workers.find((worker) => worker.workerId === 'health-worker-a');
+    expect(workerA).toMatchObject({ alive: true });
+    expect(workerA?.running).toEqual([{ jobId: id, attempt: 1, tenant: 'health', image: testImage, status: 'queued' }]);
+    expect(health.workers.find((worker) => worker.workerId === 'health-worker-b')?.running).toEqual([]);
+    // The markers beside the leases are not workers.
+    expect(health.workers.map((worker) => worker.workerId).filter((worker) => worker.includes('/'))).toEqual([]);
+
+    expect(health.throughput).toHaveLength(60);
+    const minutes = health.throughput.map((bucket) => Date.parse(bucket.minute));
+    expect(minutes.every((minute, index) => index === 0 || minute - (minutes[index - 1] ?? 0) === 60_000)).toBe(true);
+    const busy = health.throughput.filter((bucket) => bucket.succeeded + bucket.failed > 0);
+    expect(busy).toHaveLength(1);
+    expect(busy[0]).toMatchObject({ succeeded: 2, failed: 1, cancelled: 0, expired: 0 });
+    expect(Date.parse(health.throughput.at(-1)?.minute ?? '') - Date.parse(busy[0]?.minute ?? '')).toBe(10 * 60_000);
   });
 });
