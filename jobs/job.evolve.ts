@@ -43,7 +43,10 @@ export function evolve(state: JobState, event: JobEventEnvelope): JobState {
       if (state.status === 'initial') return state;
       return { ...state, refusedOutputs: appendRecord(state.refusedOutputs, event.data) };
     case 'JobOutput':
-      // Live output is history for readers of the stream; it changes nothing the decider looks at.
+    case 'WebhookDelivered':
+    case 'WebhookFailed':
+      // Live output and webhook deliveries are history for readers of the stream; they change
+      // nothing the decider looks at.
       return state;
     case 'JobSucceeded': {
       if (state.status !== 'running') return state;

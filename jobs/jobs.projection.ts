@@ -151,7 +151,9 @@ export function projectJobEvent(row: JobRow | undefined, event: RecordedEvent): 
     case 'JobOutput':
     case 'ArtifactStored':
     case 'ArtifactRefused':
-      // Not read by the runner (see foldedEventTypes); the row keeps no output or files.
+    case 'WebhookDelivered':
+    case 'WebhookFailed':
+      // Not read by the runner (see foldedEventTypes); the row keeps no output, files or deliveries.
       return row && { ...row, ...seen };
     default: {
       const unhandled: never = type;
@@ -245,6 +247,9 @@ const foldedEventTypes = {
   JobOutput: false,
   ArtifactStored: false,
   ArtifactRefused: false,
+  // Deliveries change nothing about the job; its row stays as the job's own events left it.
+  WebhookDelivered: false,
+  WebhookFailed: false,
 } as const satisfies Record<JobEventType, boolean>;
 
 /** The jobs read model: one row per job, folded from the job streams. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { webhookDeliveryEventSchemas } from './webhook-events.schema.ts';
 
 /** Why an attempt failed; each one is a distinct outcome an operator can filter on. */
 export const failureReasonSchema = z.enum(['exit-code', 'timeout', 'oom', 'output-limit', 'sandbox-error']);
@@ -175,6 +176,8 @@ export const jobEventSchemas = {
     version: 1,
     data: z.object({ attempt: z.number().int().positive(), expiresAt: z.iso.datetime() }),
   },
+  // Each attempt to tell a webhook the job ended: on the job's stream, so its timeline shows them.
+  ...webhookDeliveryEventSchemas,
 } as const;
 
 export type JobEventType = keyof typeof jobEventSchemas;
