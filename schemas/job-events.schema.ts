@@ -53,6 +53,8 @@ export const resolvedSpecSchema = z.object({
   labels: z.record(z.string(), z.string()).optional(),
   // Where the job's end is POSTed (signed); absent on jobs submitted without one (or before callbacks).
   callback: z.object({ url: z.string() }).optional(),
+  // The schedule and slot that submitted the job; absent on jobs a client submitted itself.
+  schedule: z.object({ id: z.uuid(), slot: z.iso.datetime() }).optional(),
 });
 
 const runOutputSchema = z.object({
