@@ -16,8 +16,10 @@ const allowedImports: Readonly<Record<string, readonly string[]>> = {
   jobs: ['schemas', 'events'],
   files: ['schemas', 'events'],
   secrets: ['schemas', 'events'],
-  workers: ['schemas', 'events', 'jobs', 'files', 'secrets'],
-  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers'],
+  // Webhook subscriptions and deliveries: told of jobs' ends, handed the secrets room's cipher.
+  webhooks: ['schemas', 'events', 'jobs'],
+  workers: ['schemas', 'events', 'jobs', 'files', 'secrets', 'webhooks'],
+  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers', 'webhooks'],
   console: [],
 };
 
