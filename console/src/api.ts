@@ -22,6 +22,8 @@ export interface SseMessage {
 export interface Api {
   get<T>(path: string, signal?: AbortSignal): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  /** A file's bytes, fetched with the token in the Authorization header (never in a URL). */
+  download(path: string): Promise<Blob>;
   /**
    * Follows a Server-Sent Events route with fetch, so the token travels in the Authorization
    * header (EventSource cannot send one, and a token in the URL would reach logs). Resolves when
@@ -99,6 +101,10 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
         }),
       );
       return (response.status === 204 ? undefined : await response.json()) as T;
+    },
+    async download(path) {
+      const response = await check(await fetch(path, { headers: headers(), cache: 'no-store' }));
+      return await response.blob();
     },
     async follow(path, signal, onMessage) {
       const response = await check(

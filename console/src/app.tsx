@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, createApi } from './api.ts';
 import { EventsPage } from './pages/events-page.tsx';
 import { HealthPage } from './pages/health-page.tsx';
+import { JobAtPage } from './pages/job-at-page.tsx';
 import { JobPage } from './pages/job-page.tsx';
 import { JobsPage } from './pages/jobs-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
@@ -62,7 +63,10 @@ function Shell(props: { readonly onSignOut: () => void }) {
   }, [location.path]);
   const page = useMemo(() => {
     const jobMatch = /^\/jobs\/([^/]+)$/.exec(location.path);
+    const jobAtMatch = /^\/jobs\/([^/]+)\/at\/(\d{1,16})$/.exec(location.path);
     if (location.path === '/jobs') return <JobsPage query={location.query} />;
+    if (jobAtMatch?.[1] && jobAtMatch[2])
+      return <JobAtPage id={decodeURIComponent(jobAtMatch[1])} position={jobAtMatch[2]} />;
     if (jobMatch?.[1]) return <JobPage id={decodeURIComponent(jobMatch[1])} />;
     if (location.path === '/events') return can('admin') ? <EventsPage query={location.query} /> : <Forbidden scope="admin" />;
     if (location.path === '/health') return can('admin') ? <HealthPage /> : <Forbidden scope="admin" />;

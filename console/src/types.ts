@@ -63,6 +63,43 @@ export interface JobView {
   readonly stderr: string | null;
   readonly outputTruncated: boolean;
   readonly labels?: Labels;
+  readonly inputs?: readonly JobInput[];
+  readonly artifacts?: readonly JobArtifact[];
+}
+
+/** An uploaded file placed in the sandbox before the command ran; `file` is its id in /v1/files. */
+export interface JobInput {
+  readonly file: string;
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/** A file an attempt left in /out, kept as a file of its own. */
+export interface JobArtifact {
+  readonly attempt: number;
+  readonly fileId: string;
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly contentType: string;
+}
+
+/** GET /v1/jobs/:id/at/:position: the job folded up to a position of the log. */
+export interface JobAt {
+  readonly position: number;
+  readonly streamVersion: number;
+  readonly job: JobView;
+}
+
+/** GET /v1/jobs/:id/verify: the job stream's hash chain recomputed by the database. */
+export interface JobVerification {
+  readonly verified: boolean;
+  readonly events: number;
+  readonly lastPosition: number;
+  readonly lastVersion: number;
+  readonly firstBadVersion?: number;
+  readonly problem?: 'hash-mismatch' | 'missing-previous' | 'stream-head-mismatch';
 }
 
 export interface LoggedEvent {
@@ -96,15 +133,40 @@ export interface OutputChunk {
 }
 
 export interface QueueHealth {
-  readonly tenants: ReadonlyArray<{ tenant: string; queued: number; running: number }>;
+  readonly tenants: ReadonlyArray<{ tenant: string; queued: number; running: number; cap: number | null }>;
   readonly queued: number;
   readonly running: number;
+  readonly tenantCap: number | null;
   readonly schedulingDelay: {
     readonly windowSeconds: number;
     readonly started: number;
     readonly p50Ms: number | null;
     readonly p95Ms: number | null;
   };
+  readonly workers: readonly WorkerHealth[];
+  readonly throughput: readonly ThroughputMinute[];
+}
+
+export interface WorkerHealth {
+  readonly workerId: string;
+  readonly leaseExpiresAt: string;
+  readonly alive: boolean;
+  readonly running: ReadonlyArray<{
+    jobId: string;
+    attempt: number;
+    tenant: string | null;
+    image: string | null;
+    status: string | null;
+  }>;
+}
+
+/** Jobs finished in one minute, by outcome. */
+export interface ThroughputMinute {
+  readonly minute: string;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly cancelled: number;
+  readonly expired: number;
 }
 
 export interface Problem {

@@ -1,5 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatDuration, formatTime } from '../format.ts';
+import { href, Link } from '../router.tsx';
 import { useSession } from '../session-context.ts';
 import type { JobEventsPage, LoggedEvent } from '../types.ts';
 
@@ -69,8 +70,11 @@ export function JobTimeline(props: { readonly id: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [open, setOpen] = useState<string | undefined>(undefined);
   const [wanted, setWanted] = useState(pageSize);
+  // What is loaded survives "more": the next page continues after the last event shown.
+  const loadedRef = useRef<{ id: string; events: readonly LoggedEvent[] }>({ id: props.id, events: [] });
 
   useEffect(() => {
+    loadedRef.current = { id: props.id, events: [] };
     setEvents([]);
     setOpen(undefined);
     setWanted(pageSize);
@@ -79,27 +83,36 @@ export function JobTimeline(props: { readonly id: string }) {
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let loaded: LoggedEvent[] = [];
     const load = async () => {
       try {
-        // Pages until `wanted` events are shown; past that the operator asks for more.
-        while (!controller.signal.aborted) {
-          const after = loaded.at(-1)?.streamVersion ?? 0;
+        // Pages (the events route's cursor) until `wanted` events are shown; past that the
+        // operator asks for more. A page that comes back full means more may follow.
+        while (!controller.signal.aborted && loadedRef.current.id === props.id) {
+          const loaded = loadedRef.current.events;
           const room = wanted - loaded.length;
-          if (room <= 0) break;
+          if (room <= 0) {
+            // Shown as many as asked for: is there anything after them?
+            const peek = await api.get<JobEventsPage>(
+              `/v1/jobs/${encodeURIComponent(props.id)}/events?after=${loaded.at(-1)?.streamVersion ?? 0}&limit=1`,
+              controller.signal,
+            );
+            setMore(peek.events.length > 0);
+            break;
+          }
+          const after = loaded.at(-1)?.streamVersion ?? 0;
           const page = await api.get<JobEventsPage>(
             `/v1/jobs/${encodeURIComponent(props.id)}/events?after=${after}&limit=${Math.min(room, 1000)}`,
             controller.signal,
           );
-          loaded = [...loaded, ...page.events];
-          setEvents(loaded);
+          if (controller.signal.aborted || loadedRef.current.id !== props.id) return;
+          const next = [...loaded, ...page.events];
+          loadedRef.current = { id: props.id, events: next };
+          setEvents(next);
           setError(undefined);
           if (page.next === null) {
             setMore(false);
             break;
           }
-          setMore(loaded.length >= wanted);
-          if (loaded.length >= wanted) break;
         }
       } catch (caught) {
         if (!controller.signal.aborted) setError(caught instanceof Error ? caught.message : String(caught));
@@ -117,7 +130,9 @@ export function JobTimeline(props: { readonly id: string }) {
   let previous: string | undefined;
   return (
     <section class="timeline" data-testid="timeline">
-      <h2>Timeline</h2>
+      <h2>
+        Timeline <span class="muted" data-testid="timeline-count">{events.length} events shown{more ? ', more below' : ''}</span>
+      </h2>
       {error && (
         <p class="error" role="alert">
           {error}
@@ -147,10 +162,14 @@ export function JobTimeline(props: { readonly id: string }) {
                     <td class="muted">{gap === null ? '' : `+${formatDuration(gap)}`}</td>
                     <td>{String(event.metadata.actor ?? '—')}</td>
                     <td class="summary">{summary(event)}</td>
+                    {/* Its own click: following the link must not also toggle the raw JSON. */}
+                    <td class="as-of" onClick={(click) => click.stopPropagation()}>
+                      <Link to={href(`/jobs/${encodeURIComponent(props.id)}/at/${event.position}`)}>as of this event</Link>
+                    </td>
                   </tr>,
                   isOpen && (
                     <tr key={`${event.eventId}-raw`} class="raw">
-                      <td colSpan={6}>
+                      <td colSpan={7}>
                         <pre data-testid="raw-event">{JSON.stringify(event, null, 2)}</pre>
                       </td>
                     </tr>
@@ -162,7 +181,7 @@ export function JobTimeline(props: { readonly id: string }) {
         </div>
       ))}
       {more && (
-        <button type="button" onClick={() => setWanted((count) => count + pageSize)}>
+        <button type="button" data-testid="more-events" onClick={() => setWanted((count) => count + pageSize)}>
           Show {pageSize} more events
         </button>
       )}

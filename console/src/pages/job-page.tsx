@@ -1,9 +1,12 @@
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
+import { HistoryBadge } from '../components/history-badge.tsx';
+import { JobFacts } from '../components/job-facts.tsx';
+import { JobFiles } from '../components/job-files.tsx';
 import { JobTimeline } from '../components/job-timeline.tsx';
 import { LiveOutput, StoredOutput } from '../components/live-output.tsx';
-import { LabelList, StatusBadge } from '../components/status-badge.tsx';
-import { between, failureInWords, formatBytes, formatCommand, formatDuration, formatTime } from '../format.ts';
+import { StatusBadge } from '../components/status-badge.tsx';
+import { failureInWords } from '../format.ts';
 import { href, Link } from '../router.tsx';
 import { useSession } from '../session-context.ts';
 import type { JobView } from '../types.ts';
@@ -47,6 +50,9 @@ export function JobPage(props: { readonly id: string }) {
       <h1>
         Job <span class="mono">{view.id}</span> <StatusBadge status={view.status} />
       </h1>
+      <p>
+        <HistoryBadge id={view.id} status={view.status} attempt={view.attempt} />
+      </p>
       <div class="actions">
         {can('jobs:cancel') && live && (
           <button type="button" data-testid="cancel" disabled={action.busy !== undefined} onClick={() => act('cancel')}>
@@ -69,54 +75,13 @@ export function JobPage(props: { readonly id: string }) {
           {failureInWords(view.failureReason, view.exitCode, view.timeoutMs)}
         </p>
       )}
-      <dl class="facts">
-        <dt>attempt</dt>
-        <dd data-testid="attempt">
-          {view.attempt} of {view.maxAttempts}
-        </dd>
-        <dt>command</dt>
-        <dd class="mono">{formatCommand(view.command)}</dd>
-        <dt>image</dt>
-        <dd class="mono">
-          {view.image}
-          {view.imageId && <span class="muted"> {view.imageId}</span>}
-        </dd>
-        <dt>labels</dt>
-        <dd>
-          <LabelList labels={view.labels} />
-        </dd>
-        <dt>limits</dt>
-        <dd>
-          memory {formatBytes(view.limits?.memoryBytes)}, cpus {view.limits?.cpus ?? '—'}, pids {view.limits?.pids ?? '—'},
-          timeout {formatDuration(view.timeoutMs)}
-        </dd>
-        <dt>submitted</dt>
-        <dd>
-          {formatTime(view.submittedAt)} by {view.submittedBy ?? '—'}
-        </dd>
-        <dt>started</dt>
-        <dd>
-          {formatTime(view.startedAt)}{' '}
-          <span class="muted">(waited {formatDuration(between(view.submittedAt, view.startedAt))})</span>
-        </dd>
-        <dt>finished</dt>
-        <dd>
-          {formatTime(view.finishedAt)} <span class="muted">(ran {formatDuration(view.durationMs)})</span>
-        </dd>
-        <dt>exit code</dt>
-        <dd data-testid="exit-code">{view.exitCode ?? '—'}</dd>
-        {view.cancelledBy && (
-          <>
-            <dt>cancelled by</dt>
-            <dd>{view.cancelledBy}</dd>
-          </>
-        )}
-      </dl>
+      <JobFacts view={view} />
       {live ? (
         <LiveOutput id={view.id} attempt={view.attempt} />
       ) : (
         <StoredOutput stdout={view.stdout} stderr={view.stderr} truncated={view.outputTruncated} />
       )}
+      <JobFiles inputs={view.inputs ?? []} artifacts={view.artifacts ?? []} />
       {can('events:read') ? <JobTimeline id={view.id} /> : <p class="muted">The timeline needs the events:read scope.</p>}
     </section>
   );
