@@ -1,0 +1,62 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { type AddressClass, classifyAddress, classifyHost } from '../schemas/webhook-url.schema.ts';
+
+/** The one address a delivery connects to, chosen before connecting. */
+export interface PinnedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/** Why no address was chosen: the name did not resolve, or only to addresses deliveries may not reach. */
+export interface RefusedTarget {
+  readonly refused: 'dns' | 'forbidden-address';
+  readonly detail: string;
+}
+
+/** Takes a resolver so tests can hand a name any answer; the system's resolver otherwise. */
+export type Resolve = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
+
+const systemResolve: Resolve = (hostname) => lookup(hostname, { all: true, verbatim: true });
+
+const mayReach = (kind: AddressClass, allowPrivate: boolean) =>
+  kind === 'public' || (kind === 'private' && allowPrivate);
+
+/**
+ * Resolves the URL's host once and picks an address a delivery may reach; the connection is then
+ * made to exactly that address (no second lookup a rebinding DNS server could answer differently).
+ */
+export async function pinTarget(
+  url: URL,
+  allowPrivate: boolean,
+  resolve: Resolve = systemResolve,
+): Promise<PinnedAddress | RefusedTarget> {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (classifyHost(url.hostname) === 'forbidden') {
+    return { refused: 'forbidden-address', detail: `${host} is a link-local, metadata or reserved host` };
+  }
+  let answers: readonly { address: string; family: number }[];
+  if (isIP(host) !== 0) answers = [{ address: host, family: isIP(host) }];
+  else {
+    try {
+      answers = await resolve(host);
+    } catch (error) {
+      return {
+        refused: 'dns',
+        detail: `${host} did not resolve: ${(error as { code?: string }).code ?? 'error'}`,
+      };
+    }
+  }
+  const allowed = answers.find((answer) => mayReach(classifyAddress(answer.address), allowPrivate));
+  if (!allowed) {
+    const seen = answers.map((answer) => answer.address).join(', ') || 'nothing';
+    return {
+      refused: 'forbidden-address',
+      detail: `${host} resolved to ${seen}, none of which deliveries may reach`,
+    };
+  }
+  return { address: allowed.address, family: allowed.family === 6 ? 6 : 4 };
+}
+
+export const isRefusedTarget = (target: PinnedAddress | RefusedTarget): target is RefusedTarget =>
+  'refused' in target;
