@@ -5,6 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { consoleAssetsDirectory } from '../../services/api/console.routes.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -133,6 +134,20 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^FROM node:24\S* AS dependencies$/m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "services\/main\.ts"\]$/m);
+  });
+
+  it('builds the console in a stage of its own and serves it from where the API reads it', () => {
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    const consoleStage = stages.find((stage) => /^RUN npm run build:console$/m.test(stage)) ?? '';
+    const stageName = /^\S+ AS (\S+)$/m.exec(consoleStage)?.[1];
+    expect(stageName).toBeDefined();
+    // Installed with devDependencies (Vite, Preact) and without scripts, then built from its sources.
+    expect(consoleStage).toMatch(/^RUN npm ci --ignore-scripts$/m);
+    expect(consoleStage).toMatch(/^COPY console \.\/console$/m);
+    expect(consoleStage.indexOf('npm ci')).toBeLessThan(consoleStage.indexOf('npm run build:console'));
+    const runtime = stages.at(-1) ?? '';
+    expect(relative(root, consoleAssetsDirectory)).toBe('console/dist');
+    expect(runtime).toMatch(new RegExp(`^COPY --from=${stageName} /app/console/dist \\./console/dist$`, 'm'));
   });
 
   it('installs every package the runtime imports (the image omits devDependencies)', () => {
