@@ -2,34 +2,23 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { createAppendListener } from '../../events/append-listener.ts';
 import type { EventStore } from '../../events/event-store.ts';
-import { startProjectionRunner } from '../../events/projections/projection-runner.ts';
-import type { RunningSubscription } from '../../events/subscription.ts';
-import { createFileCatalog, type FileCatalog } from '../../files/file-catalog.ts';
-import { createPostgresBlobStore } from '../../files/postgres-blob-store.ts';
-import { jobsProjection } from '../../jobs/jobs.projection.ts';
+import type { FileCatalog } from '../../files/file-catalog.ts';
 import type { FileLimits, SandboxPolicy } from '../../schemas/config.schema.ts';
-import { createSecretVault } from '../../secrets/secret-vault.ts';
-import { createApp } from '../../services/api/app.ts';
+import type { createApp } from '../../services/api/app.ts';
 import { createTokenVerifier } from '../../services/api/token-verifier.ts';
+import { loadConfig } from '../../services/config.ts';
 import { mintToken } from '../../services/dev-token.ts';
 import { createLogger } from '../../services/logger.ts';
-import { createInstrumentedEventStore } from '../../services/telemetry/instrument-event-store.ts';
-import { instrumentSandbox } from '../../services/telemetry/instrument-sandbox.ts';
-import { createReportingUnreadableEventLog } from '../../services/telemetry/unreadable-event-reporting.ts';
-import { startDispatcher } from '../../workers/dispatcher.ts';
-import { startExecutorWorker } from '../../workers/executor-worker.ts';
-import { createJobQueue, type RunJobMessage } from '../../workers/job-queue.ts';
-import { createAttemptControl } from '../../workers/lifecycle/attempt-control.ts';
-import { createTenantSlots } from '../../workers/lifecycle/tenant-slots.ts';
-import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
 import {
-  type RunningWorkerLifecycle,
-  startWorkerLifecycle,
-} from '../../workers/lifecycle/worker-lifecycle.ts';
-import { createRunJobProcessor } from '../../workers/run-job.processor.ts';
-import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
+  composeApi,
+  composeWorker,
+  type RoleDeps,
+  type RunningRole,
+  startDispatcherRole,
+} from '../../services/roles.ts';
+import { createJobQueue, type RunJobMessage } from '../../workers/job-queue.ts';
+import type { RunJobProcessor } from '../../workers/run-job.processor.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 import { testPolicy } from './test-policy.ts';
 
@@ -44,7 +33,7 @@ export interface TestStack {
   readonly app: ReturnType<typeof createApp>;
   readonly docker: Docker;
   readonly runId: string;
-  readonly processor: ReturnType<typeof createRunJobProcessor>;
+  readonly processor: RunJobProcessor;
   readonly files: FileCatalog;
   readonly queue: Queue<RunJobMessage>;
   readonly prefix: string;
@@ -72,92 +61,63 @@ export interface TestStackOptions {
   readonly workerConcurrency?: number;
 }
 
+// Far above what any test sends: a test about something else must never meet a 429.
+const unlimited = String(1_000_000);
+
 /**
- * The whole product in one process, isolated for one test file: its own database, its own BullMQ
- * prefix, and a label on every container it starts.
+ * The whole product in one process, wired by the same role functions `omni all` runs (so a test
+ * exercises the composition that ships, reconciler included), isolated for one test file: its own
+ * database, its own BullMQ prefix and a label on every container it starts. Only the sandbox policy
+ * is the tests' own: small limits, so hostile jobs hit them quickly.
  */
 export async function startTestStack(label: string, options: TestStackOptions = {}): Promise<TestStack> {
   const runId = randomUUID();
   const database = await createTestDatabase(label);
-  // Instrumented as in production; spans and metrics are no-ops unless a test starts telemetry.
-  const store = createInstrumentedEventStore(database.db);
+  const prefix = `test-${runId}`;
+  const loaded = loadConfig({
+    DATABASE_URL: database.url,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: prefix,
+    JWT_SECRET: testSecret,
+    RATE_LIMIT_PER_SUBJECT: unlimited,
+    RATE_LIMIT_PER_TENANT: unlimited,
+    RATE_LIMIT_PER_ADDRESS_UNAUTHENTICATED: unlimited,
+    TENANT_MAX_RUNNING: String(options.tenantMaxRunning ?? 8),
+    WORKER_CONCURRENCY: String(options.workerConcurrency ?? 4),
+    WORKER_SHUTDOWN_GRACE_MS: String(options.shutdownGraceMs ?? 5_000),
+    WORKER_LEASE_MS: '5000',
+  });
+  const sandbox: SandboxPolicy = options.fileLimits ? { ...testPolicy, files: options.fileLimits } : testPolicy;
+  const config = {
+    ...loaded,
+    sandbox,
+    secretKeys: [testSecretKey],
+    // In bytes: a test may ask for a cap below the mebibyte FILES_MAX_UPLOAD_MB counts in.
+    files: { ...loaded.files, maxUploadBytes: options.maxUploadBytes ?? loaded.files.maxUploadBytes },
+  };
   // Every log line is kept, so tests can assert what never reaches the logs (tokens, secrets).
   const logLines: string[] = [];
   const logger = createLogger('debug', {}, { write: (line: string) => void logLines.push(line) });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-  const prefix = `test-${runId}`;
-  const policy: SandboxPolicy = options.fileLimits
-    ? { ...testPolicy, files: options.fileLimits }
-    : testPolicy;
-  const sandbox = instrumentSandbox(
-    createDockerSandbox({ docker, policy, extraLabels: { [testRunLabel]: runId } }),
-  );
-  const files = createFileCatalog(database.db, createPostgresBlobStore(database.db));
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  const workerId = `test-worker-${runId.slice(0, 8)}`;
-  const control = createAttemptControl();
-  const processor = createRunJobProcessor({
-    store,
-    sandbox,
-    secrets: createSecretVault(database.db, store, [testSecretKey]),
-    files,
-    workerId,
-    logger,
-    control,
-    tenantSlots: createTenantSlots({ redis, prefix, limit: options.tenantMaxRunning ?? 8 }),
-  });
-  const secrets = createSecretVault(database.db, store, [testSecretKey]);
-  const notifier = await createAppendListener(database.url);
-  const app = createApp({
-    store,
+  // One connection for every role, closed by the stack (BullMQ duplicates what it blocks on).
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const deps: RoleDeps = {
+    config,
     db: database.db,
-    policy,
-    verifyToken: testTokenVerifier,
+    docker,
     logger,
-    secrets,
-    notifier,
-    files,
-    ...(options.maxUploadBytes === undefined ? {} : { maxUploadBytes: options.maxUploadBytes }),
-  });
-  // The jobs read model behind GET /v1/jobs, as the API role runs it.
-  const projection = await startProjectionRunner({
-    db: database.db,
-    connectionString: database.url,
-    projection: jobsProjection,
-    unreadable: createReportingUnreadableEventLog(database.db, logger),
-    maxPollIntervalMs: 200,
-  });
-
+    jwtSecret: testSecret,
+    redis,
+    containerLabels: { [testRunLabel]: runId },
+  };
+  const api = await composeApi(deps);
+  const worker = composeWorker(deps);
   const queue = createJobQueue({ connection: redis, prefix });
-  let dispatcher: RunningSubscription | undefined;
-  let lifecycle: RunningWorkerLifecycle | undefined;
+  let dispatcher: RunningRole | undefined;
+  let runningWorker: RunningRole | undefined;
   if (options.withWorkers ?? true) {
-    dispatcher = await startDispatcher({
-      db: database.db,
-      connectionString: database.url,
-      queue,
-      logger,
-      unreadable: createReportingUnreadableEventLog(database.db, logger),
-    });
-    lifecycle = await startWorkerLifecycle({
-      workerId,
-      store,
-      docker,
-      leases: createWorkerLeases(database.db),
-      control,
-      connectionString: database.url,
-      logger,
-      leaseMs: 5_000,
-      shutdownGraceMs: options.shutdownGraceMs ?? 5_000,
-      reaperLabels: [`${testRunLabel}=${runId}`],
-      startWorker: () =>
-        startExecutorWorker({
-          connection: redis.duplicate(),
-          prefix,
-          concurrency: options.workerConcurrency ?? 4,
-          process: processor,
-        }),
-    });
+    dispatcher = await startDispatcherRole(deps);
+    runningWorker = await worker.start();
   }
 
   const leftoverContainers = async () => {
@@ -170,25 +130,25 @@ export async function startTestStack(label: string, options: TestStackOptions = 
 
   return {
     database,
-    store,
-    app,
+    store: api.store,
+    app: api.app,
     docker,
     runId,
-    processor,
-    files,
+    processor: worker.process,
+    files: api.files,
     queue,
     prefix,
     logs: () => logLines,
-    token: (subject = 'test-user', options = {}) => mintToken({ secret: testSecret, subject, ...options }),
+    token: (subject = 'test-user', tokenOptions = {}) => mintToken({ secret: testSecret, subject, ...tokenOptions }),
     leftoverContainers,
     stopWorker: async () => {
-      await lifecycle?.stop();
-      lifecycle = undefined;
+      await runningWorker?.stop();
+      runningWorker = undefined;
     },
     async stop() {
-      await lifecycle?.stop();
-      await projection.stop();
+      await runningWorker?.stop();
       await dispatcher?.stop();
+      await api.stop();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       redis.disconnect();
@@ -197,7 +157,6 @@ export async function startTestStack(label: string, options: TestStackOptions = 
           .getContainer(id)
           .remove({ force: true })
           .catch(() => undefined);
-      await notifier.close();
       await database.destroy();
     },
   };
