@@ -14,6 +14,7 @@ import * as unreadableEvents from './migrations/0060-unreadable-events.ts';
 import * as appendOnlyThroughFunctions from './migrations/0061-append-only-through-functions.ts';
 import * as verifyRuns from './migrations/0062-verify-runs.ts';
 import * as jobLabels from './migrations/0063-job-labels.ts';
+import * as schedules from './migrations/0070-schedules.ts';
 import * as webhooks from './migrations/0064-webhooks.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '0061-append-only-through-functions': appendOnlyThroughFunctions,
   '0062-verify-runs': verifyRuns,
   '0063-job-labels': jobLabels,
+  '0070-schedules': schedules,
   '0064-webhooks': webhooks,
 };
 

@@ -1,5 +1,6 @@
 import { fileEventSchemas } from './file-events.schema.ts';
 import { jobEventSchemas } from './job-events.schema.ts';
+import { scheduleEventSchemas } from './schedule-events.schema.ts';
 import { webhookSubscriptionEventSchemas } from './webhook-events.schema.ts';
 
 /**
@@ -10,4 +11,5 @@ export const eventReadSchemas = {
   ...jobEventSchemas,
   ...fileEventSchemas,
   ...webhookSubscriptionEventSchemas,
+  ...scheduleEventSchemas,
 } as const;

@@ -18,8 +18,10 @@ const allowedImports: Readonly<Record<string, readonly string[]>> = {
   secrets: ['schemas', 'events'],
   // Webhook subscriptions and deliveries: told of jobs' ends, handed the secrets room's cipher.
   webhooks: ['schemas', 'events', 'jobs'],
-  workers: ['schemas', 'events', 'jobs', 'files', 'secrets', 'webhooks'],
-  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers', 'webhooks'],
+  // Schedules: an aggregate of their own that submits jobs; the dispatcher fires them.
+  schedules: ['schemas', 'events', 'jobs'],
+  workers: ['schemas', 'events', 'jobs', 'files', 'secrets', 'webhooks', 'schedules'],
+  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers', 'webhooks', 'schedules'],
   console: [],
 };
 
