@@ -19,6 +19,8 @@ export const jobAcceptedSchema = z.object({
   id: z.uuid(),
   status: z.literal('queued'),
   links,
+  // With a callback: the secret its deliveries are signed with, returned this once.
+  callback: z.object({ secret: z.string() }).optional(),
 });
 
 export const jobViewSchema = z

@@ -13,16 +13,17 @@ import { startAnchorTimer } from '../events/anchor-timer.ts';
 import { createAppendListener } from '../events/append-listener.ts';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
-import {
-  type RunningProjection,
-  startProjectionRunner,
-} from '../events/projections/projection-runner.ts';
+import { type RunningProjection, startProjectionRunner } from '../events/projections/projection-runner.ts';
 import type { Database } from '../events/tables.ts';
 import { configuredBlobStore } from '../files/configured-blob-store.ts';
 import { createFileCatalog, type FileCatalog } from '../files/file-catalog.ts';
 import { jobsProjection } from '../jobs/jobs.projection.ts';
 import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
+import { openSecret, sealSecret } from '../secrets/secret-cipher.ts';
 import { createSecretVault, type SecretVault } from '../secrets/secret-vault.ts';
+import { callbackSecret, type SigningKeys } from '../webhooks/signing-keys.ts';
+import { startWebhookDelivery } from '../webhooks/webhook-delivery.ts';
+import { createWebhookSubscriptions } from '../webhooks/webhook-subscriptions.ts';
 import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
@@ -82,6 +83,33 @@ function secretVaultFor(deps: RoleDeps, store: EventStore): SecretVault | undefi
   return deps.config.secretKeys.length > 0
     ? createSecretVault(deps.db, store, deps.config.secretKeys)
     : undefined;
+}
+
+/**
+ * Webhook signing secrets sealed and opened by the secrets room's cipher under SECRETS_KEYS; none
+ * configured: no webhooks (a secret could not be kept).
+ */
+function signingKeysFor(deps: RoleDeps): SigningKeys | undefined {
+  const keys = deps.config.secretKeys;
+  const active = keys[0];
+  if (!active) return undefined;
+  return {
+    keys,
+    seal: (associatedData, value) => sealSecret(active, associatedData, value),
+    open: (associatedData, sealed) => openSecret(keys, associatedData, sealed),
+  };
+}
+
+/** What the API needs of webhooks: subscriptions, the address policy, job callback secrets. */
+function webhookApiFor(deps: RoleDeps) {
+  const signing = signingKeysFor(deps);
+  const active = signing?.keys[0];
+  if (!signing || !active) return undefined;
+  return {
+    subscriptions: createWebhookSubscriptions(deps.db, signing),
+    allowPrivate: deps.config.webhooks.allowPrivate,
+    callbackSecret: (jobId: string) => callbackSecret(active.key, jobId),
+  };
 }
 
 /** Files and artifacts over the configured blob store: Postgres unless the operator chose a bucket. */
@@ -178,6 +206,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
   );
   const projection = await startJobsProjection(deps);
   const files = fileCatalogFor(deps);
+  const webhooks = webhookApiFor(deps);
   const app = createApp({
     store,
     db: deps.db,
@@ -196,6 +225,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     }),
     logger: deps.logger.child({ role: 'api' }),
     ...(secrets ? { secrets } : {}),
+    ...(webhooks ? { webhooks } : {}),
     files,
     maxUploadBytes: deps.config.files.maxUploadBytes,
     rateLimit: { redis, keyPrefix: deps.config.queuePrefix, ...deps.config.rateLimit },
@@ -236,6 +266,30 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
 export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
   const projection = await startJobsProjection(deps);
   return { name: 'projector', stop: () => projection.stop() };
+}
+
+/**
+ * Webhook deliveries: a follower of the log (one active across processes) owes them, every
+ * process's sender attempts them. It holds no secret but SECRETS_KEYS, which open the signing secrets.
+ */
+export async function startWebhooksRole(deps: RoleDeps): Promise<RunningRole> {
+  const logger = deps.logger.child({ role: 'webhooks' });
+  const signing = signingKeysFor(deps);
+  if (!signing) {
+    logger.warn(
+      'no SECRETS_KEYS: webhooks cannot be signed, so none are delivered (the API refuses them too)',
+    );
+    return { name: 'webhooks', stop: async () => undefined };
+  }
+  const delivery = await startWebhookDelivery({
+    db: deps.db,
+    connectionString: deps.config.databaseUrl,
+    signing,
+    logger,
+    unreadable: createReportingUnreadableEventLog(deps.db, logger),
+    ...deps.config.webhooks,
+  });
+  return { name: 'webhooks', stop: () => delivery.stop() };
 }
 
 /** The anchor timer when ANCHOR_* is configured; the key is read (and checked) at start-up. */

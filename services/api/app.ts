@@ -36,6 +36,7 @@ import { createSecretsRoutes } from './secrets.routes.ts';
 import type { Principal } from './token-verifier.ts';
 import { tracing } from './tracing.middleware.ts';
 import { unauthenticatedRateLimit } from './unauthenticated-rate-limit.middleware.ts';
+import { createWebhooksRoutes, type WebhookApiDeps } from './webhooks.routes.ts';
 
 export interface AppDeps {
   readonly store: EventStore;
@@ -72,6 +73,8 @@ export interface AppDeps {
   readonly consoleAssetsDirectory?: string;
   /** The per-tenant running cap the workers enforce (TENANT_MAX_RUNNING), shown by queue health. */
   readonly tenantMaxRunning?: number;
+  /** Subscriptions and job callbacks; absent (no SECRETS_KEYS): /v1/webhooks and callbacks answer 503. */
+  readonly webhooks?: WebhookApiDeps;
 }
 
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
@@ -168,6 +171,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobVerifyRoutes(deps));
   app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
+  app.route('/v1/webhooks', createWebhooksRoutes(deps));
   app.route('/v1/files', createFilesRoutes({ ...(deps.files ? { files: deps.files } : {}), maxUploadBytes }));
   if (deps.db) {
     app.use('/v1/admin/*', requireScope('admin'));

@@ -20,6 +20,7 @@ import { parseIdempotencyKey, requestHash, withIdempotencyKey } from './idempote
 import { invalidRequest, ProblemError } from './problem.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
 import { validationHook } from './validation-hook.ts';
+import { refusePrivateTarget, type WebhookApiDeps, webhooksConfigured } from './webhooks.routes.ts';
 
 export interface JobsRoutesDeps {
   readonly store: EventStore;
@@ -30,6 +31,8 @@ export interface JobsRoutesDeps {
   readonly db?: Kysely<Database>;
   /** Uploaded files a job may name as inputs; absent: jobs with inputs answer 503. */
   readonly files?: FileCatalog;
+  /** Callback secrets and the address policy; absent: jobs with a callback answer 503. */
+  readonly webhooks?: WebhookApiDeps;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -116,6 +119,9 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
     .post('/', requireScope('jobs:submit'), zValidator('json', submitBody, validationHook), async (c) => {
       const principal = c.get('principal');
       const input = c.req.valid('json');
+      const webhooks = input.callback ? webhooksConfigured(deps) : undefined;
+      if (input.callback && webhooks)
+        refusePrivateTarget(input.callback.url, webhooks.allowPrivate, '/callback/url');
       const secretNames = Object.values(input.secrets ?? {});
       if (secretNames.length > 0 && !deps.secrets) {
         throw new ProblemError({
@@ -182,7 +188,9 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
         await executeJobCommand(deps.store, id, command, metadata, newJob);
       }
       c.header('location', `/v1/jobs/${id}`);
-      return c.json({ id, status: 'queued' as const, links: jobLinks(id) }, 202);
+      // The callback's signing secret leaves once, here (derived, so nothing was stored for it).
+      const callback = webhooks ? { callback: { secret: webhooks.callbackSecret(id) } } : {};
+      return c.json({ id, status: 'queued' as const, links: jobLinks(id), ...callback }, 202);
     })
     .get('/:id', requireScope('jobs:read'), zValidator('param', jobIdParam), async (c) => {
       const id = c.req.valid('param').id;

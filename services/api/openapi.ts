@@ -18,6 +18,11 @@ import {
 } from '../../schemas/api.schema.ts';
 import { jobNoteSchema, jobSpecSchema } from '../../schemas/job-spec.schema.ts';
 import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
+import {
+  createdWebhookSchema,
+  createWebhookBodySchema,
+  webhookViewSchema,
+} from '../../schemas/webhook-api.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
 import { bulkActionBodySchema, bulkActionResultSchema } from './job-bulk.routes.ts';
@@ -74,6 +79,12 @@ const exampleFile = {
   createdBy: 'dev-user',
   createdAt: '2026-11-30T05:12:09.968Z',
   links: { content: `/v1/files/${exampleFileId}`, meta: `/v1/files/${exampleFileId}/meta` },
+};
+const exampleWebhook = {
+  id: '5b7e1f7a-2c3d-4e5f-8a9b-0c1d2e3f4a5b',
+  url: 'https://hooks.example.com/omni',
+  events: ['JobSucceeded', 'JobFailed'],
+  createdAt: '2026-12-03T09:40:00.000Z',
 };
 const exampleLinks = { self: `/v1/jobs/${exampleJobId}`, events: `/v1/jobs/${exampleJobId}/events` };
 
@@ -364,6 +375,58 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     body: { schema: putSecretBodySchema, example: { value: 's3cr3t-value' } },
     success: { status: 204, description: 'Stored' },
     errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks',
+    summary:
+      "Subscribe a URL to the tenant's jobs' ends (signed POSTs, Standard Webhooks); the signing secret is returned this once",
+    scope: 'webhooks:write',
+    body: {
+      schema: createWebhookBodySchema,
+      example: { url: 'https://hooks.example.com/omni', events: ['JobSucceeded', 'JobFailed'] },
+    },
+    success: {
+      status: 201,
+      description: 'Subscribed',
+      schema: createdWebhookSchema,
+      example: { ...exampleWebhook, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+    },
+    errors: [400, 401, 403, 409, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/webhooks',
+    summary: "The tenant's webhook subscriptions (never their secrets)",
+    scope: 'webhooks:read',
+    success: {
+      status: 200,
+      description: 'The subscriptions',
+      schema: z.object({ webhooks: z.array(webhookViewSchema) }),
+      example: { webhooks: [exampleWebhook] },
+    },
+    errors: [401, 403, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/v1/webhooks/{id}',
+    summary: 'One webhook subscription',
+    scope: 'webhooks:read',
+    success: {
+      status: 200,
+      description: 'The subscription',
+      schema: webhookViewSchema,
+      example: exampleWebhook,
+    },
+    errors: [401, 403, 404, 429, 503],
+  },
+  {
+    method: 'delete',
+    path: '/v1/webhooks/{id}',
+    summary: 'End a subscription: no delivery is owed to it from now on',
+    scope: 'webhooks:write',
+    success: { status: 204, description: 'Ended' },
+    errors: [401, 403, 404, 429, 503],
   },
   {
     method: 'get',

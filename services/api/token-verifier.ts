@@ -19,6 +19,8 @@ export const scopes = [
   'secrets:read',
   'files:write',
   'files:read',
+  'webhooks:write',
+  'webhooks:read',
   'admin',
 ] as const;
 export type Scope = (typeof scopes)[number];
