@@ -169,7 +169,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const config = loadConfig(process.env);
-  if (['all', 'api', 'dispatcher', 'worker', 'projector'].includes(command)) {
+  if (['all', 'api', 'dispatcher', 'worker', 'projector', 'webhooks'].includes(command)) {
     const { runServe } = await import('./cli/serve.command.ts');
     return runServe(command as Parameters<typeof runServe>[0], config, stdout, stderr);
   }

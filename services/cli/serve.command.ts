@@ -13,13 +13,14 @@ import {
   startApiRole,
   startDispatcherRole,
   startProjectorRole,
+  startWebhooksRole,
   startWorkerRole,
 } from '../roles.ts';
 import { startTelemetry } from '../telemetry/telemetry.ts';
 import { waitForDependencies } from '../wait-for-dependencies.ts';
 import { waitForSchema } from '../wait-for-schema.ts';
 
-const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector'] as const;
+const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector', 'webhooks'] as const;
 export type ServeRole = (typeof serveRoles)[number];
 
 const needs: Record<ServeRole, readonly Dependency[]> = {
@@ -28,6 +29,7 @@ const needs: Record<ServeRole, readonly Dependency[]> = {
   dispatcher: ['postgres', 'redis'],
   worker: ['postgres', 'redis', 'docker'],
   projector: ['postgres'],
+  webhooks: ['postgres'],
 };
 
 /** Checks the servers a command needs and prints, for each missing one, where it looked and how to start it. */
@@ -144,6 +146,7 @@ export async function runServe(
     if (role === 'projector') roles.push(await startProjectorRole(deps));
     if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
     if (role === 'all' || role === 'worker') roles.push(await startWorkerRole(deps));
+    if (role === 'all' || role === 'webhooks') roles.push(await startWebhooksRole(deps));
   }
 }
 
