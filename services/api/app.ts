@@ -32,6 +32,7 @@ import { ProblemError, problemResponse } from './problem.ts';
 import { createQueueHealthRoutes } from './queue-health.routes.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
 import { type RequestIdVariables, requestIds } from './request-id.middleware.ts';
+import { createSchedulesRoutes } from './schedules.routes.ts';
 import { createSecretsRoutes } from './secrets.routes.ts';
 import type { Principal } from './token-verifier.ts';
 import { tracing } from './tracing.middleware.ts';
@@ -171,6 +172,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/jobs', createJobVerifyRoutes(deps));
   app.route('/v1/events', createEventsRoutes(deps));
   app.route('/v1/secrets', createSecretsRoutes(deps));
+  app.route('/v1/schedules', createSchedulesRoutes(deps));
   app.route('/v1/webhooks', createWebhooksRoutes(deps));
   app.route('/v1/files', createFilesRoutes({ ...(deps.files ? { files: deps.files } : {}), maxUploadBytes }));
   if (deps.db) {

@@ -32,10 +32,11 @@ import { jobEventsQuerySchema } from './jobs.routes.ts';
 import { jobsListQuerySchema } from './jobs-list.routes.ts';
 import { meSchema } from './me.routes.ts';
 import { queueHealthSchema } from './queue-health.routes.ts';
+import { scheduleOperations } from './schedules.openapi.ts';
 
 /** One documented operation; the document and its test are generated from this table. */
 export interface DocumentedOperation {
-  readonly method: 'get' | 'post' | 'put' | 'delete';
+  readonly method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI style: `/v1/jobs/{id}`. */
   readonly path: string;
   readonly summary: string;
@@ -595,6 +596,7 @@ export const documentedOperations: readonly DocumentedOperation[] = [
     },
     errors: [401, 403, 429],
   },
+  ...scheduleOperations,
   {
     method: 'get',
     path: '/metrics',
