@@ -1,80 +1,102 @@
+import { apiProblemError, unreachableError } from './cli-error.ts';
+import { followSse, type SseEvent } from './sse-stream.ts';
+
 /** Where the CLI's client commands find the API, and as whom they call it. */
 export interface ApiClientOptions {
   readonly url: string;
   readonly token: string;
+  /** Told when a feed dropped and is being reopened. */
+  readonly onReconnect?: (attempt: number, lastEventId: string | undefined) => void;
+  /** Wait before reopening a dropped feed (default 1 s, or the server's `retry:`). */
+  readonly reconnectDelayMs?: number;
 }
 
-/** A failed API call; carries the problem+json the API answered with. */
-class ApiCallError extends Error {
-  readonly status: number;
-  readonly problem: unknown;
-  constructor(status: number, problem: unknown) {
-    const detail = (problem as { detail?: string; code?: string } | undefined) ?? {};
-    super(`${status} ${detail.code ?? ''}: ${detail.detail ?? 'request failed'}`.trim());
-    this.name = 'ApiCallError';
-    this.status = status;
-    this.problem = problem;
+export interface FeedOptions {
+  readonly signal?: AbortSignal;
+  /** The path for a reconnect after `lastEventId`, for routes that resume by a query parameter. */
+  readonly resumePath?: (lastEventId: string) => string;
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { title: `the API answered ${response.status}`, detail: text.slice(0, 200) };
   }
 }
 
-/** The JSON body of a response, or the problem it carries as an ApiCallError. */
-async function jsonBody<T>(response: Response): Promise<T> {
-  const text = await response.text();
-  const body = text ? (JSON.parse(text) as unknown) : undefined;
-  if (!response.ok) throw new ApiCallError(response.status, body);
-  return body as T;
-}
-
-/** A tiny fetch wrapper: JSON in, JSON out, problem+json turned into ApiCallError. */
+/**
+ * A small fetch wrapper for the CLI: JSON in and out, problem+json turned into a CliError that
+ * keeps the API's problem (title, detail, field pointers), a refused connection into one that
+ * says so, and Server-Sent Events followed across dropped connections.
+ */
 export function createApiClient(options: ApiClientOptions) {
-  const base = options.url.replace(/\/$/, '');
-  const headers = { authorization: `Bearer ${options.token}` };
+  const base = options.url.replace(/\/+$/, '');
+  const authorization = `Bearer ${options.token}`;
+
+  async function call(path: string, init: RequestInit): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        ...init,
+        headers: { authorization, ...(init.headers as Record<string, string> | undefined) },
+      });
+    } catch (error) {
+      if ((error as { name?: string }).name === 'AbortError') throw error;
+      throw unreachableError(base, error);
+    }
+    if (!response.ok) throw apiProblemError(response.status, await readBody(response));
+    return response;
+  }
+
   return {
-    async json<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-      const response = await fetch(`${base}${path}`, {
+    url: base,
+    /** JSON answer of `path`; a body is sent as JSON, `headers` add to the request's. */
+    async json<T>(
+      path: string,
+      init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+    ): Promise<T> {
+      const response = await call(path, {
         method: init.method ?? 'GET',
-        headers: { ...headers, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...init.headers,
+        },
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
       });
-      return jsonBody<T>(response);
+      return (await readBody(response)) as T;
     },
     /** Sends raw bytes (an upload) and returns the JSON answer. */
     async upload<T>(path: string, content: Uint8Array, contentType: string): Promise<T> {
-      const response = await fetch(`${base}${path}`, {
+      const response = await call(path, {
         method: 'POST',
-        headers: { ...headers, 'content-type': contentType },
+        headers: { 'content-type': contentType },
         body: content,
       });
-      return jsonBody<T>(response);
+      return (await readBody(response)) as T;
     },
     /** The bytes at `path` (a download). */
     async bytes(path: string): Promise<Buffer> {
-      const response = await fetch(`${base}${path}`, { headers });
-      if (!response.ok) throw new ApiCallError(response.status, await response.json().catch(() => undefined));
+      const response = await call(path, {});
       return Buffer.from(await response.arrayBuffer());
     },
-    /** Server-Sent Events from `path`, one parsed `{ event, data }` at a time, until the stream ends. */
-    async *events(path: string, signal?: AbortSignal): AsyncGenerator<{ event: string; data: unknown }> {
-      const response = await fetch(`${base}${path}`, {
-        headers: { ...headers, accept: 'text/event-stream' },
-        ...(signal ? { signal } : {}),
+    /** Server-Sent Events of `path` until the feed's `end`, reopened after the last id if it drops. */
+    events(path: string, feed: FeedOptions = {}): AsyncGenerator<SseEvent> {
+      return followSse({
+        open: (lastEventId, signal) =>
+          call(lastEventId !== undefined && feed.resumePath ? feed.resumePath(lastEventId) : path, {
+            signal,
+            headers: {
+              accept: 'text/event-stream',
+              ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+            },
+          }),
+        ...(feed.signal ? { signal: feed.signal } : {}),
+        ...(options.onReconnect ? { onReconnect: options.onReconnect } : {}),
+        ...(options.reconnectDelayMs === undefined ? {} : { reconnectDelayMs: options.reconnectDelayMs }),
       });
-      if (!response.ok || !response.body)
-        throw new ApiCallError(response.status, await response.json().catch(() => undefined));
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        for (let boundary = buffer.indexOf('\n\n'); boundary !== -1; boundary = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, boundary);
-          buffer = buffer.slice(boundary + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) yield { event, data: JSON.parse(data) as unknown };
-        }
-      }
     },
   };
 }

@@ -3,9 +3,11 @@ import type { JobEventType } from '../../schemas/job-events.schema.ts';
 import { isTerminalJobStatus } from '../../schemas/job-status.schema.ts';
 
 export interface Output {
-  write(text: string): unknown;
+  write(text: string | Uint8Array): unknown;
   /** Whether colours are wanted (a terminal, and NO_COLOR unset). */
   readonly color: boolean;
+  /** A terminal: `\r` progress and live status lines are drawn only there, never into a pipe or file. */
+  readonly tty?: boolean;
 }
 
 type Style = Parameters<typeof styleText>[0];

@@ -3,6 +3,8 @@ import type { Projection } from '../../events/projections/projection.ts';
 import { replayProjection } from '../../events/projections/replay.ts';
 import type { Database } from '../../events/tables.ts';
 import { jobsProjection } from '../../jobs/jobs.projection.ts';
+import { usageError } from './cli-error.ts';
+import type { ProgressLine } from './progress-line.ts';
 
 /** Projections `omni replay` can rebuild. Side-effecting subscribers (the dispatcher) are not here. */
 const replayableProjections: Readonly<Record<string, Projection>> = { jobs: jobsProjection };
@@ -16,33 +18,36 @@ export interface ReplayCommandOptions {
   /** One JSON object for scripts instead of a progress line for people. */
   readonly json: boolean;
   readonly out: { write(text: string): unknown };
+  /** Where progress is drawn (stderr, a terminal only); none: no progress. */
+  readonly progress?: ProgressLine;
 }
 
-/** `omni replay <projection>`: rebuilds and swaps in a read model; exit code 2 for an unknown name. */
+/** The projections `omni replay` knows, for its help. */
+export const replayableNames = Object.keys(replayableProjections);
+
+/** `omni replay <projection>`: rebuilds and swaps in a read model; an unknown name is a usage error. */
 export async function runReplay(deps: ReplayDeps, options: ReplayCommandOptions): Promise<number> {
-  const { out } = options;
+  const { out, progress } = options;
   const projection = replayableProjections[options.projection];
-  if (!projection) {
-    const known = Object.keys(replayableProjections).join(', ');
-    if (options.json) out.write(`${JSON.stringify({ ok: false, error: 'unknown-projection', known })}\n`);
-    else out.write(`unknown projection ${options.projection}; known: ${known}\n`);
-    return 2;
-  }
+  if (!projection)
+    throw usageError(`unknown projection ${options.projection}; known: ${replayableNames.join(', ')}`);
   const result = await replayProjection(deps.db, projection, {
-    ...(options.json
-      ? {}
-      : {
+    // Progress only for people at a terminal; a pipe or a script gets the result alone.
+    ...(progress && !options.json
+      ? {
           onProgress: ({ events, eventsPerSecond }) =>
-            out.write(
-              `\rreplaying ${projection.name}: ${events.toLocaleString('en')} events, ${eventsPerSecond.toLocaleString('en')} events/s`,
+            progress.show(
+              `replaying ${projection.name}: ${events.toLocaleString('en')} events, ${eventsPerSecond.toLocaleString('en')} events/s`,
             ),
-        }),
+        }
+      : {}),
   });
+  progress?.clear();
   if (options.json) {
     out.write(`${JSON.stringify({ ok: true, ...result, seconds: Number(result.seconds.toFixed(3)) })}\n`);
   } else {
     out.write(
-      `\r✓ ${projection.name} rebuilt from ${result.events.toLocaleString('en')} events in ${result.seconds.toFixed(1)} s ` +
+      `✓ ${projection.name} rebuilt from ${result.events.toLocaleString('en')} events in ${result.seconds.toFixed(1)} s ` +
         `(${result.eventsPerSecond.toLocaleString('en')} events/s) and swapped in at position ${result.position.globalPosition}\n`,
     );
   }

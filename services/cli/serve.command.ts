@@ -19,18 +19,7 @@ import {
 import { startTelemetry } from '../telemetry/telemetry.ts';
 import { waitForDependencies } from '../wait-for-dependencies.ts';
 import { waitForSchema } from '../wait-for-schema.ts';
-
-const serveRoles = ['all', 'api', 'dispatcher', 'worker', 'projector', 'webhooks'] as const;
-export type ServeRole = (typeof serveRoles)[number];
-
-const needs: Record<ServeRole, readonly Dependency[]> = {
-  all: ['postgres', 'redis', 'docker'],
-  api: ['postgres', 'redis'],
-  dispatcher: ['postgres', 'redis'],
-  worker: ['postgres', 'redis', 'docker'],
-  projector: ['postgres'],
-  webhooks: ['postgres'],
-};
+import { needs, type ServeRole } from './serve-roles.ts';
 
 /** Checks the servers a command needs and prints, for each missing one, where it looked and how to start it. */
 export async function preflight(

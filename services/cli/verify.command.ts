@@ -6,6 +6,7 @@ import { type AnchorVerification, verifyAnchors } from '../../events/verify-anch
 import { verifyChain } from '../../events/verify-chain.ts';
 import type { BlobStore } from '../../files/blob-store.ts';
 import { verifyStoredFiles } from '../../files/verify-files.ts';
+import type { ProgressLine } from './progress-line.ts';
 
 export interface VerifyDeps {
   readonly db: Kysely<Database>;
@@ -17,6 +18,8 @@ export interface VerifyOptions {
   /** One JSON object for scripts instead of text for people. */
   readonly json: boolean;
   readonly out: { write(text: string): unknown };
+  /** Where progress is drawn (stderr, a terminal only); none: no progress. */
+  readonly progress?: ProgressLine;
   /** Also check the log against an anchor file, signed by the key in `publicKeyFile`. */
   readonly anchors?: { readonly file: string; readonly publicKeyFile: string };
 }
@@ -29,16 +32,16 @@ export interface VerifyOptions {
 export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promise<number> {
   const { out } = options;
   const started = performance.now();
+  const { progress } = options;
   const result = await verifyChain(deps.db, {
-    // Progress only for people; a script reads one JSON document.
-    ...(options.json
-      ? {}
-      : {
-          onProgress: (checked: number) => {
-            out.write(`\rverifying: ${checked.toLocaleString('en')} events`);
-          },
-        }),
+    // Progress only for people at a terminal; a pipe or a script gets the result alone.
+    ...(progress && !options.json
+      ? {
+          onProgress: (checked: number) => progress.show(`verifying: ${checked.toLocaleString('en')} events`),
+        }
+      : {}),
   });
+  progress?.clear();
   // The chain walk cannot see a tail rewritten together with its stream head; the anchors can.
   const anchors: AnchorVerification | undefined = options.anchors
     ? await verifyAnchors(deps.db, {
@@ -57,11 +60,11 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
   }
   if (result.ok) {
     out.write(
-      `\r✓ the chain holds: ${result.eventsChecked.toLocaleString('en')} events checked in ${seconds.toFixed(1)} s\n`,
+      `✓ the chain holds: ${result.eventsChecked.toLocaleString('en')} events checked in ${seconds.toFixed(1)} s\n`,
     );
   } else {
     out.write(
-      `\r✗ the chain breaks at global position ${result.firstBrokenPosition} ` +
+      `✗ the chain breaks at global position ${result.firstBrokenPosition} ` +
         `(stream ${result.streamId}, version ${result.streamVersion}: ${result.problem}); ` +
         `${result.eventsChecked.toLocaleString('en')} events checked\n`,
     );
