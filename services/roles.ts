@@ -18,6 +18,8 @@ import type { Database } from '../events/tables.ts';
 import { configuredBlobStore } from '../files/configured-blob-store.ts';
 import { createFileCatalog, type FileCatalog } from '../files/file-catalog.ts';
 import { jobsProjection } from '../jobs/jobs.projection.ts';
+import { startScheduleFiringLoop } from '../schedules/schedule-firing-loop.ts';
+import { schedulesProjection } from '../schedules/schedules.projection.ts';
 import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
 import { openSecret, sealSecret } from '../secrets/secret-cipher.ts';
 import { createSecretVault, type SecretVault } from '../secrets/secret-vault.ts';
@@ -181,6 +183,21 @@ function startJobsProjection(deps: RoleDeps): Promise<RunningProjection> {
   });
 }
 
+/**
+ * The schedules read model behind GET /v1/schedules and the dispatcher's firing loop (which asks
+ * it which schedules are due), kept beside the jobs read model wherever that runs.
+ */
+function startSchedulesProjection(deps: RoleDeps): Promise<RunningProjection> {
+  return startProjectionRunner({
+    db: deps.db,
+    connectionString: deps.config.databaseUrl,
+    projection: schedulesProjection,
+    unreadable: createReportingUnreadableEventLog(deps.db, deps.logger),
+    gatherMs: 10,
+    onError: projectionErrorLog(deps.logger),
+  });
+}
+
 /** The API's application with what it needs running (notifications, the jobs read model), not yet served. */
 export interface ComposedApi {
   readonly app: ReturnType<typeof createApp>;
@@ -205,6 +222,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     },
   );
   const projection = await startJobsProjection(deps);
+  const schedules = await startSchedulesProjection(deps);
   const files = fileCatalogFor(deps);
   const webhooks = webhookApiFor(deps);
   const app = createApp({
@@ -243,6 +261,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     files,
     async stop() {
       await projection.stop();
+      await schedules.stop();
       await notifier.close();
       release();
     },
@@ -265,7 +284,14 @@ export async function startApiRole(deps: RoleDeps): Promise<RunningRole & { read
 /** The jobs read model alone, for deployments that keep it out of the API processes. */
 export async function startProjectorRole(deps: RoleDeps): Promise<RunningRole> {
   const projection = await startJobsProjection(deps);
-  return { name: 'projector', stop: () => projection.stop() };
+  const schedules = await startSchedulesProjection(deps);
+  return {
+    name: 'projector',
+    async stop() {
+      await projection.stop();
+      await schedules.stop();
+    },
+  };
 }
 
 /**
@@ -341,10 +367,20 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     // Under the dispatcher's lock: with several dispatchers only the active one reconciles.
     isActive: () => dispatcher.isOwner(),
   });
+  // Due slots are fired by the active dispatcher only; a second one that fires anyway (a lock
+  // handed over mid-round) appends nothing, as each slot's events go in at the version read.
+  const scheduleFiring = startScheduleFiringLoop({
+    db: deps.db,
+    store: createEventStore(deps.db, { schemas: eventReadSchemas }),
+    actor: 'dispatcher',
+    isActive: () => dispatcher.isOwner(),
+    onError: (error) => logger.error({ err: error }, 'firing schedules failed; the next round tries again'),
+  });
   return {
     name: 'dispatcher',
     async stop() {
       stopObservingQueue();
+      await scheduleFiring.stop();
       await anchors?.stop();
       await reconciler.stop();
       await dispatcher.stop();
