@@ -30,6 +30,7 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     imageId: current?.imageId ?? null,
     exitCode: outcome?.exitCode ?? null,
     failureReason: state.status === 'failed' ? state.reason : null,
+    failureMessage: state.status === 'failed' ? (state.message ?? null) : null,
     priority: state.spec.priority ?? 50,
     maxAttempts: state.spec.retry?.maxAttempts ?? 1,
     // A queued attempt's not-before (delayed job, retry backoff) and queue-wait deadline.

@@ -1,8 +1,9 @@
-import type {
-  FailureReason,
-  JobEvent,
-  RefusedOutputReason,
-  RetryReason,
+import {
+  type FailureReason,
+  isPermanentFailure,
+  type JobEvent,
+  type RefusedOutputReason,
+  type RetryReason,
 } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { capRefusals } from './attempt-caps.ts';
@@ -13,7 +14,7 @@ import { scheduleRetry } from './retry-schedule.ts';
 
 /** How a sandbox run ended, as the worker reports it. */
 export interface AttemptResult {
-  readonly reason: 'exited' | 'timeout' | 'oom' | 'output-limit' | 'sandbox-error';
+  readonly reason: 'exited' | Exclude<FailureReason, 'exit-code'>;
   readonly exitCode: number | null;
   readonly stdout: string;
   readonly stderr: string;
@@ -194,7 +195,8 @@ function decide(command: JobCommand, state: JobState): JobEvent[] {
           type: 'JobFailed',
           data: { ...data, reason: failure, ...(message === undefined ? {} : { message }) },
         },
-        ...retryAfter(state, command.attempt, failure, command),
+        // A missing or re-pinned image stays so on the next attempt: only the operator can mend it.
+        ...(isPermanentFailure(failure) ? [] : retryAfter(state, command.attempt, failure, command)),
       ];
     }
 

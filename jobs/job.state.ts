@@ -1,4 +1,4 @@
-import type { RefusedOutputReason, RetryReason } from '../schemas/job-events.schema.ts';
+import type { FailureReason, RefusedOutputReason } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { isTerminalJobStatus, type JobStatus } from '../schemas/job-status.schema.ts';
 import type { RecordList } from './record-list.ts';
@@ -71,7 +71,8 @@ interface StatusDetails {
     readonly current?: AttemptRecord;
     /** Absent when the attempt was abandoned: it never reported one. */
     readonly outcome?: RunOutcome;
-    readonly reason: RetryReason;
+    /** What failed the last attempt, or `abandoned`: its worker vanished or shut down for good. */
+    readonly reason: FailureReason | 'abandoned';
     readonly message?: string;
   };
   readonly cancelled: {

@@ -37,6 +37,8 @@ export const jobViewSchema = z
     durationMs: z.number().nullable(),
     exitCode: z.number().int().nullable(),
     failureReason: z.string().nullable(),
+    // What the operator must do about it, in words (which image is missing, and why).
+    failureMessage: z.string().nullable(),
     stdout: z.string().nullable(),
     stderr: z.string().nullable(),
     outputTruncated: z.boolean(),

@@ -2,11 +2,34 @@ import { z } from 'zod';
 import { webhookDeliveryEventSchemas } from './webhook-events.schema.ts';
 
 /** Why an attempt failed; each one is a distinct outcome an operator can filter on. */
-export const failureReasonSchema = z.enum(['exit-code', 'timeout', 'oom', 'output-limit', 'sandbox-error']);
+export const failureReasonSchema = z.enum([
+  'exit-code',
+  'timeout',
+  'oom',
+  'output-limit',
+  'sandbox-error',
+  // The engine lacks the allowlisted image (and pulls are off or failed), or holds another image
+  // under its pinned name: the operator must build, pull or re-pin it.
+  'image-missing',
+  'image-digest-mismatch',
+]);
 export type FailureReason = z.infer<typeof failureReasonSchema>;
 
-/** Why an attempt ended without a result: any failure reason, or its worker vanished or shut down. */
-export const retryReasonSchema = z.enum([...failureReasonSchema.options, 'abandoned']);
+/** Failures another attempt cannot mend: nothing about the job changes until the operator acts. */
+export const permanentFailureReasonSchema = failureReasonSchema.extract([
+  'image-missing',
+  'image-digest-mismatch',
+]);
+const permanentFailureReasons: ReadonlySet<string> = new Set(permanentFailureReasonSchema.options);
+export const isPermanentFailure = (
+  reason: FailureReason,
+): reason is z.infer<typeof permanentFailureReasonSchema> => permanentFailureReasons.has(reason);
+
+/** Why an attempt may be retried: a failure another attempt could mend, or its worker vanished or shut down. */
+export const retryReasonSchema = z.enum([
+  ...failureReasonSchema.exclude(permanentFailureReasonSchema.options).options,
+  'abandoned',
+]);
 export type RetryReason = z.infer<typeof retryReasonSchema>;
 
 /** A resolved retry policy: every field concrete, clamped to the operator's maxima. */

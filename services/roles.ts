@@ -36,6 +36,7 @@ import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
 import { createRunJobProcessor, type RunJobProcessor } from '../workers/run-job.processor.ts';
+import { checkAllowedImages } from '../workers/sandbox/allowed-images-check.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
 import { dockerEngineProbe } from '../workers/sandbox/engine-probe.ts';
 import { createApp } from './api/app.ts';
@@ -436,6 +437,10 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
     workerId,
     process: process_,
     async start() {
+      // Warns for allowlisted images this engine lacks; in the background, never holding up the start.
+      void checkAllowedImages(deps.docker, deps.config.sandbox, logger).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not check the allowed images against the engine'),
+      );
       const lifecycle = await startWorkerLifecycle({
         workerId,
         store,

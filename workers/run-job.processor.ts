@@ -435,7 +435,12 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       if (error.code === 'daemon-unavailable') engineFault = error;
       else log.warn({ code: error.code, err: error }, 'sandbox failed');
       result = {
-        reason: 'sandbox-error',
+        // An image the engine lacks or holds under another digest is named as such: no retry
+        // can mend it, and the job view says what the operator must do.
+        reason:
+          error.code === 'image-missing' || error.code === 'image-digest-mismatch'
+            ? error.code
+            : 'sandbox-error',
         exitCode: null,
         stdout: '',
         stderr: '',

@@ -135,6 +135,7 @@ export const documentedOperations: readonly DocumentedOperation[] = [
         durationMs: 343,
         exitCode: 0,
         failureReason: null,
+        failureMessage: null,
         stdout: 'hello\n',
         stderr: '',
         outputTruncated: false,

@@ -71,6 +71,30 @@ describe('job decider', () => {
     },
   );
 
+  it.each(['image-missing', 'image-digest-mismatch'] as const)(
+    'records %s with its message and never retries it, whatever the policy says of sandbox errors',
+    (reason) => {
+      const retrying = resolveJobSpec(
+        { image: 'omni-busybox:latest', command: ['true'], retry: { maxAttempts: 5, on: ['sandbox-error'] } },
+        testPolicy,
+      );
+      const message = `${reason}: image omni-busybox:latest is not present on this Docker engine`;
+      const decided = given(
+        { type: 'JobSubmitted', data: { spec: JSON.parse(JSON.stringify(retrying)) } },
+        started,
+      )
+        .when({
+          type: 'CompleteAttempt',
+          attempt: 1,
+          now: at,
+          random: 0,
+          result: { reason, ...output, exitCode: null, message },
+        })
+        .thenMatch({ type: 'JobFailed', data: { reason, message } });
+      expect(decided.map((event) => event.type)).not.toContain('JobRetryScheduled');
+    },
+  );
+
   it('refuses to complete an attempt that is not running', () => {
     const result = { reason: 'exited' as const, ...output };
     given(submitted)

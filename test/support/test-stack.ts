@@ -59,6 +59,8 @@ export interface TestStackOptions {
   readonly shutdownGraceMs?: number;
   /** Attempts the worker runs at once (default 4). */
   readonly workerConcurrency?: number;
+  /** Images allowed besides the test image (one the engine lacks, say). */
+  readonly extraAllowedImages?: readonly string[];
 }
 
 // Far above what any test sends: a test about something else must never meet a 429.
@@ -87,7 +89,11 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     WORKER_SHUTDOWN_GRACE_MS: String(options.shutdownGraceMs ?? 5_000),
     WORKER_LEASE_MS: '5000',
   });
-  const sandbox: SandboxPolicy = options.fileLimits ? { ...testPolicy, files: options.fileLimits } : testPolicy;
+  const sandbox: SandboxPolicy = {
+    ...testPolicy,
+    allowedImages: [...testPolicy.allowedImages, ...(options.extraAllowedImages ?? [])],
+    ...(options.fileLimits ? { files: options.fileLimits } : {}),
+  };
   const config = {
     ...loaded,
     sandbox,
@@ -139,7 +145,8 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     queue,
     prefix,
     logs: () => logLines,
-    token: (subject = 'test-user', tokenOptions = {}) => mintToken({ secret: testSecret, subject, ...tokenOptions }),
+    token: (subject = 'test-user', tokenOptions = {}) =>
+      mintToken({ secret: testSecret, subject, ...tokenOptions }),
     leftoverContainers,
     stopWorker: async () => {
       await runningWorker?.stop();

@@ -10,7 +10,7 @@ export interface AllowedImage {
   readonly digest?: string;
 }
 
-function parseAllowedImage(entry: string): AllowedImage {
+export function parseAllowedImage(entry: string): AllowedImage {
   const at = entry.indexOf('@');
   if (at < 0) return { reference: entry };
   return { reference: entry.slice(0, at), digest: entry.slice(at + 1) };
