@@ -192,6 +192,21 @@ describe('deliveries', () => {
     expect(told).toEqual([theirs.id]);
   });
 
+  it('refuses a callback or subscription at 169.254.169.254 even with private targets allowed', async () => {
+    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::a9fe:a9fe]/']) {
+      const submitted = await stack.request('/v1/jobs', {
+        method: 'POST',
+        body: { image: testImage, command: ['true'], callback: { url } },
+      });
+      expect(submitted.status, url).toBe(400);
+      const subscribed = await stack.request('/v1/webhooks', {
+        method: 'POST',
+        body: { url, events: ['terminal'] },
+      });
+      expect(subscribed.status, url).toBe(400);
+    }
+  });
+
   it('has every attempt it made in the log', async () => {
     const all: RecordedEvent[] = [];
     let position = logStart;
