@@ -73,6 +73,29 @@ describe('scopes on every route', () => {
       needs: 'files:write',
       ok: 201,
     },
+    {
+      name: 'POST /v1/webhooks',
+      method: 'POST',
+      path: () => '/v1/webhooks',
+      body: JSON.stringify({ url: 'https://hooks.example.com/scoped', events: ['terminal'] }),
+      needs: 'webhooks:write',
+      ok: 201,
+    },
+    { name: 'GET /v1/webhooks', method: 'GET', path: () => '/v1/webhooks', needs: 'webhooks:read', ok: 200 },
+    {
+      name: 'GET /v1/webhooks/:id',
+      method: 'GET',
+      path: () => `/v1/webhooks/${randomUUID()}`,
+      needs: 'webhooks:read',
+      ok: 404,
+    },
+    {
+      name: 'DELETE /v1/webhooks/:id',
+      method: 'DELETE',
+      path: () => `/v1/webhooks/${randomUUID()}`,
+      needs: 'webhooks:write',
+      ok: 404,
+    },
   ] as const;
   const allScopes = [...clientScopes, 'admin'] as const;
 
