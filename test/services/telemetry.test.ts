@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServedApp, serveApp } from '../../services/api/serve.ts';
 import { ConfigError, loadConfig } from '../../services/config.ts';
+import { histogramBuckets } from '../../services/telemetry/instruments.ts';
 import { observeQueue } from '../../services/telemetry/queue-metrics.ts';
 import { startTelemetry, type Telemetry } from '../../services/telemetry/telemetry.ts';
 import { testImage } from '../support/test-image.ts';
@@ -111,6 +112,29 @@ describe('OpenTelemetry', () => {
       await queue.close();
       connection.disconnect();
     }
+  });
+
+  it('puts each histogram sample in a bucket that fits it: seconds, not the default millisecond bounds', async () => {
+    const text = await telemetry.prometheusText();
+    // Cumulative bucket counts by bound, for one histogram.
+    const buckets = (name: string) =>
+      [...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\d+)`, 'gm'))].reduce(
+        (counts, [, le, count]) => counts.set(String(le), (counts.get(String(le)) ?? 0) + Number(count)),
+        new Map<string, number>(),
+      );
+    const append = buckets('omni_event_append_duration');
+    const sandbox = buckets('omni_sandbox_run_duration');
+    expect([...append.keys()]).toEqual([...histogramBuckets.appendSeconds.map(String), '+Inf']);
+    expect([...sandbox.keys()]).toEqual([...histogramBuckets.sandboxSeconds.map(String), '+Inf']);
+    // The first test's appends took well under a second each, its `echo` run a few seconds at most:
+    // counted in the low buckets, not all in the first one or only in +Inf.
+    const total = (counts: Map<string, number>) => counts.get('+Inf') ?? 0;
+    expect(total(append)).toBeGreaterThan(0);
+    expect(append.get('1')).toBe(total(append));
+    expect(append.get('0.0005')).toBeLessThan(total(append));
+    expect(total(sandbox)).toBeGreaterThan(0);
+    expect(sandbox.get('10')).toBe(total(sandbox));
+    expect(sandbox.get('0.25')).toBeLessThan(total(sandbox));
   });
 
   it('exposes the metrics as Prometheus text', async () => {
