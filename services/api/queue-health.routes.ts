@@ -100,13 +100,20 @@ export function createQueueHealthRoutes(deps: QueueHealthRoutesDeps) {
     const window = sql.lit(`${queueHealthWindowMinutes} minutes`);
     const [jobs, workers] = await Promise.all([
       sql<HealthRow>`
-        with backlog as (
-          select coalesce(tenant, 'default') as tenant, status, count(*)::int as count
-          from jobs where status in ('queued', 'running')
+        -- One pass over the read model: what waits or runs, and what started or finished in the window.
+        with recent as materialized (
+          select coalesce(tenant, 'default') as tenant, status, submitted_at, started_at, finished_at
+          from jobs
+          where status in ('queued', 'running')
+             or started_at >= now() - interval ${window}
+             or finished_at >= date_trunc('minute', now()) - interval ${window} + interval '1 minute'
+        ), backlog as (
+          select tenant, status, count(*)::int as count
+          from recent where status in ('queued', 'running')
           group by 1, 2
         ), delays as (
           select extract(epoch from (started_at - submitted_at)) * 1000 as delay_ms
-          from jobs where started_at >= now() - interval ${window}
+          from recent where started_at >= now() - interval ${window}
         ), minutes as (
           -- Every minute of the window, so a quiet minute is a zero and not a gap in the chart.
           select generate_series(date_trunc('minute', now()) - interval ${window} + interval '1 minute',
@@ -117,7 +124,7 @@ export function createQueueHealthRoutes(deps: QueueHealthRoutesDeps) {
                  count(*) filter (where status = 'failed')::int as failed,
                  count(*) filter (where status = 'cancelled')::int as cancelled,
                  count(*) filter (where status = 'expired')::int as expired
-          from jobs
+          from recent
           where finished_at >= date_trunc('minute', now()) - interval ${window} + interval '1 minute'
           group by 1
         )
