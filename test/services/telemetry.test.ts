@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../../services/config.ts';
 import { histogramBuckets } from '../../services/telemetry/instruments.ts';
 import { observeQueue } from '../../services/telemetry/queue-metrics.ts';
 import { startTelemetry, type Telemetry } from '../../services/telemetry/telemetry.ts';
+import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
 
@@ -58,7 +59,11 @@ describe('OpenTelemetry', () => {
     expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     const traceId = String(traceparent).split('-')[1];
 
-    const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+    // The worker's span ends after its last append, so it can finish a moment after the job reads succeeded.
+    const spans = await eventually(
+      async () => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId),
+      (finished) => finished.some((span) => span.name === 'run attempt'),
+    );
     const names = spans.map((span) => span.name);
     expect(names).toEqual(
       expect.arrayContaining([
