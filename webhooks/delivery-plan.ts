@@ -28,6 +28,18 @@ export function deliveryId(eventId: string, target: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/**
+ * The job events that can end a job, and which end each one tells of: an abandoned attempt (its
+ * worker lost) that no retry follows leaves the job failed, as a JobFailed would.
+ */
+export const endingEvents: Readonly<Record<string, WebhookJobEventType>> = {
+  JobSucceeded: 'JobSucceeded',
+  JobFailed: 'JobFailed',
+  JobAttemptAbandoned: 'JobFailed',
+  JobCancelled: 'JobCancelled',
+  JobExpired: 'JobExpired',
+};
+
 const statusOf: Record<WebhookJobEventType, string> = {
   JobSucceeded: 'succeeded',
   JobFailed: 'failed',
@@ -57,6 +69,12 @@ function outcomeFields(event: RecordedEvent): Record<string, unknown> {
         attempt: parsed.data.attempt,
         ...(parsed.data.reason === undefined ? {} : { reason: parsed.data.reason }),
       };
+    case 'JobAttemptAbandoned':
+      return {
+        attempt: parsed.data.attempt,
+        reason: 'abandoned',
+        message: `the worker ${parsed.data.reason === 'shutdown' ? 'shut down' : 'was lost'} during the attempt`,
+      };
     case 'JobExpired':
       return { attempt: parsed.data.attempt, expiresAt: parsed.data.expiresAt };
     default:
@@ -65,30 +83,32 @@ function outcomeFields(event: RecordedEvent): Record<string, unknown> {
 }
 
 /**
- * The deliveries a terminal job event owes: the job's callback, and each of its tenant's
- * subscriptions to that type that existed when it was recorded. A JobFailed followed (in the same
- * append) by a retry ends nothing, so it owes none.
+ * The deliveries a job's ending event owes: the job's callback, and each of its tenant's
+ * subscriptions to that end that existed when it was recorded. A failure followed (in the same
+ * append) by a retry ends nothing, so it owes none; neither does any other event.
  */
 export async function planDeliveries(
-  event: RecordedEvent & { readonly type: WebhookJobEventType },
+  event: RecordedEvent,
   deps: { readonly store: EventStore; readonly subscriptions: WebhookSubscriptions },
 ): Promise<readonly PlannedDelivery[]> {
+  const told = endingEvents[event.type];
+  if (told === undefined) return [];
   const jobId = event.streamId.slice(jobStreamPrefix.length);
   const { state, events } = await loadJob(deps.store, jobId);
   if (state.status === 'initial') return [];
   // The follower reads events without their output; the job's stream has them whole.
   const index = events.findIndex((recorded) => recorded.eventId === event.eventId);
   const stored = events[index] ?? event;
-  if (event.type === 'JobFailed') {
+  if (told === 'JobFailed') {
     const next = events[index + 1];
     if (next?.type === 'JobRetryScheduled' && next.transactionId === event.transactionId) return [];
   }
   const body = JSON.stringify({
-    type: event.type,
+    type: told,
     timestamp: event.recordedAt.toISOString(),
     data: {
       jobId,
-      status: statusOf[event.type],
+      status: statusOf[told],
       eventId: event.eventId,
       ...outcomeFields(stored),
       links: { job: `/v1/jobs/${jobId}`, events: `/v1/jobs/${jobId}/events` },
@@ -98,12 +118,12 @@ export async function planDeliveries(
     id: deliveryId(event.eventId, subscriptionId ?? 'callback'),
     tenant: state.tenant,
     jobId,
-    eventType: event.type,
+    eventType: told,
     url,
     ...(subscriptionId === undefined ? {} : { subscriptionId }),
     body,
   });
-  const subscribed = await deps.subscriptions.matching(state.tenant, event.type, event.recordedAt);
+  const subscribed = await deps.subscriptions.matching(state.tenant, told, event.recordedAt);
   return [
     ...(state.spec.callback ? [owed(state.spec.callback.url)] : []),
     ...subscribed.map((subscription) => owed(subscription.url, subscription.id)),

@@ -13,9 +13,8 @@ import {
 import { JobHistoryUnreadableError, unreadableEventOf } from '../jobs/job-history-unreadable-error.ts';
 import { jobStreamPrefix } from '../jobs/job-stream.ts';
 import { eventReadSchemas } from '../schemas/event-read-schemas.ts';
-import { type WebhookJobEventType, webhookJobEventTypes } from '../schemas/webhook-events.schema.ts';
 import { type DeliveryBackoff, defaultDeliveryBackoff } from './delivery-backoff.ts';
-import { planDeliveries } from './delivery-plan.ts';
+import { endingEvents, planDeliveries } from './delivery-plan.ts';
 import { createDeliveryQueue } from './delivery-queue.ts';
 import { startDeliverySender } from './delivery-sender.ts';
 import type { Resolve } from './pinned-target.ts';
@@ -50,9 +49,6 @@ export interface RunningWebhookDelivery {
   isOwner(): boolean;
   stop(): Promise<void>;
 }
-
-const isWebhookJobEvent = (event: RecordedEvent): event is RecordedEvent & { type: WebhookJobEventType } =>
-  (webhookJobEventTypes as readonly string[]).includes(event.type);
 
 /** The event to blame when planning failed on data: it, or the one of its job's stream that failed to fold. */
 const blame = (event: RecordedEvent, error: unknown): UnreadableEvent =>
@@ -90,7 +86,7 @@ export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<R
     // Only jobs' ends matter; output, deliveries and the rest of the log are skipped in SQL.
     filter: {
       streamPrefix: jobStreamPrefix,
-      types: webhookJobEventTypes,
+      types: Object.keys(endingEvents),
       omitDataKeys: ['stdout', 'stderr'],
     },
     onOwnership: () => deps.logger.info('this webhooks follower is now the active one'),
@@ -98,7 +94,6 @@ export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<R
     handle: async (events) => {
       const skipped: UnreadableEvent[] = [];
       for (const event of events) {
-        if (!isWebhookJobEvent(event)) continue;
         try {
           await queue.owe(await planDeliveries(event, { store, subscriptions }), deps.retryForMs);
         } catch (error) {

@@ -105,6 +105,19 @@ describe('deliveries', () => {
     expect(receivedAt('/retried')).toHaveLength(0);
   });
 
+  it('tells of an attempt abandoned with no retry left as the failure it is', async () => {
+    const { id } = await stack.submit(job('/abandoned', { retry: { maxAttempts: 1 } }));
+    await stack.finish(id, 'abandoned');
+    const [told] = await eventually(
+      async () => receivedAt('/abandoned'),
+      (found) => found.length > 0,
+    );
+    expect(JSON.parse(told?.body ?? '{}')).toMatchObject({
+      type: 'JobFailed',
+      data: { jobId: id, status: 'failed', reason: 'abandoned' },
+    });
+  });
+
   it('retries a receiver failing three times, and the fourth attempt is delivered under the same id', async () => {
     receiver.answer('/flaky', (response, _request, count) =>
       response.writeHead(count <= 3 ? 500 : 204).end(),

@@ -189,7 +189,7 @@ describe('at delivery', () => {
     );
     if (!ended) throw new Error('the job did not end');
     const queue = createDeliveryQueue(stack.database.db);
-    const owed = await planDeliveries(ended as typeof ended & { type: 'JobSucceeded' }, {
+    const owed = await planDeliveries(ended, {
       store: stack.store,
       subscriptions: createWebhookSubscriptions(stack.database.db, stack.signing),
     });

@@ -21,7 +21,7 @@ export interface WebhookStack {
   /** Submits a job through the API; its id and, with a callback, the callback's secret. */
   submit(body: Record<string, unknown>, tenant?: string): Promise<{ id: string; secret?: string }>;
   /** Drives a job to its end through the job decider, as a worker (or the reconciler) would. */
-  finish(jobId: string, how: 'succeeded' | 'failed' | 'expired'): Promise<void>;
+  finish(jobId: string, how: 'succeeded' | 'failed' | 'abandoned' | 'expired'): Promise<void>;
   /** Starts the webhooks role (as `omni webhooks` does). */
   startRole(): Promise<RunningRole>;
   stop(): Promise<void>;
@@ -105,6 +105,16 @@ export async function startWebhookStack(
       }
       await command(jobId, { type: 'StartAttempt', attempt: 1, workerId: 'test-worker' });
       const clock = { now: new Date(), random: 0 };
+      if (how === 'abandoned') {
+        await command(jobId, {
+          type: 'AbandonAttempt',
+          attempt: 1,
+          workerId: 'test-worker',
+          reason: 'worker-lost',
+          ...clock,
+        });
+        return;
+      }
       await command(jobId, {
         type: 'CompleteAttempt',
         attempt: 1,
