@@ -24,6 +24,7 @@ COPY jobs ./jobs
 COPY files ./files
 COPY secrets ./secrets
 COPY workers ./workers
+COPY schedules ./schedules
 COPY webhooks ./webhooks
 COPY services ./services
 # Where services/api/console.routes.ts serves /console from.

@@ -32,8 +32,9 @@ export type RegistryAuth = z.infer<typeof registryAuthSchema>;
 /** The process environment as variables: each one's name, default and validation, checked together. */
 const environmentSchema = z
   .object({
-    // Postgres holding the event store and read models.
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/omni'),
+    // Postgres holding the event store and read models. The password is the compose file's, so
+    // `docker compose up -d postgres redis` then `npm start` connects (a trusting server ignores it).
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres:omni@127.0.0.1:5432/omni'),
     // Redis holding the BullMQ queues (derived state: rebuilt from the log if lost).
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     // Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis.
@@ -243,6 +244,9 @@ interface JwkSet {
  * readers: the one place that knows variable names. Only the entry point reads `process.env`;
  * everything else receives the slice it needs.
  */
+/** Every variable the product reads: what a deployment (the compose file) must be able to pass. */
+export const environmentVariables: readonly string[] = Object.keys(environmentSchema.shape);
+
 export const configSchema = environmentSchema.transform((e) => {
   const sandbox: SandboxPolicy = {
     allowedImages: e.SANDBOX_IMAGES,

@@ -5,7 +5,9 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { environmentVariables } from '../../schemas/config.schema.ts';
 import { consoleAssetsDirectory } from '../../services/api/console.routes.ts';
+import { loadConfig } from '../../services/config.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,6 +22,7 @@ interface ComposeService {
   readonly depends_on?: Record<string, { readonly condition?: string }>;
   // Compose v2 normalises mounts to objects, v1 to "source:target:mode" strings.
   readonly volumes?: readonly (string | { readonly source?: string; readonly target?: string })[];
+  readonly environment?: Record<string, string | null>;
 }
 interface ComposeProject {
   readonly services: Record<string, ComposeService>;
@@ -112,6 +115,25 @@ describe('docker-compose.yml', () => {
     const withSocket = Object.entries(services).filter(([, service]) => mountsDockerSocket(service));
     expect(withSocket.map(([name]) => name)).toEqual(['worker']);
     expect(services['otel-collector']?.profiles).toEqual(['telemetry']);
+  });
+
+  it('passes every variable the product reads to every role, defaulting as `npm start` does', async () => {
+    // Where the containers find each other, and the socket the worker mounts: the file's own.
+    const fixed = ['DATABASE_URL', 'REDIS_URL', 'HOST', 'PORT', 'DOCKER_HOST'];
+    const passed = environmentVariables.filter((name) => !fixed.includes(name));
+    const marked = Object.fromEntries(passed.map((name) => [name, `set-${name}`]));
+    const { services } = await composeConfig(marked);
+    for (const role of ['migrate', 'api', 'dispatcher', 'projector', 'worker']) {
+      const environment = services[role]?.environment ?? {};
+      const lost = passed.filter((name) => environment[name] !== `set-${name}`);
+      expect(lost, `${role} does not receive`).toEqual([]);
+    }
+    // Nothing set in the shell: each variable arrives empty, which the product reads as unset, so
+    // the roles run on the defaults `npm start` has (the addresses aside).
+    const unset = (await composeConfig(env)).services.api?.environment ?? {};
+    const asRead = { ...unset } as Record<string, string | undefined>;
+    for (const name of fixed) delete asRead[name];
+    expect(loadConfig(asRead)).toEqual(loadConfig({ ...env, SANDBOX_IMAGES: 'omni-busybox:latest' }));
   });
 
   it('refuses to start without a JWT_SECRET', async () => {
