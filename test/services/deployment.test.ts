@@ -97,16 +97,26 @@ describe('docker-compose.yml', () => {
   it('is accepted by compose and declares every role the product runs as', async () => {
     const { services } = await composeConfig(env);
     expect(Object.keys(services).sort()).toEqual(
-      ['api', 'dispatcher', 'migrate', 'otel-collector', 'postgres', 'projector', 'redis', 'worker'].sort(),
+      [
+        'api',
+        'dispatcher',
+        'migrate',
+        'otel-collector',
+        'postgres',
+        'projector',
+        'redis',
+        'webhooks',
+        'worker',
+      ].sort(),
     );
-    for (const role of ['migrate', 'api', 'dispatcher', 'projector', 'worker']) {
+    for (const role of ['migrate', 'api', 'dispatcher', 'projector', 'webhooks', 'worker']) {
       expect(services[role]?.command, role).toEqual([role]);
       expect(services[role]?.image, role).toBe('omni:latest');
     }
     // The migration runs once, after Postgres is healthy, and every role waits for it to succeed.
     expect(services.migrate?.restart).toBe('no');
     expect(services.migrate?.depends_on?.postgres?.condition).toBe('service_healthy');
-    for (const role of ['api', 'dispatcher', 'projector', 'worker'])
+    for (const role of ['api', 'dispatcher', 'projector', 'webhooks', 'worker'])
       expect(services[role]?.depends_on?.migrate?.condition, role).toBe('service_completed_successfully');
     for (const role of ['api', 'dispatcher', 'worker'])
       expect(services[role]?.depends_on?.redis?.condition, role).toBe('service_healthy');
@@ -123,7 +133,7 @@ describe('docker-compose.yml', () => {
     const passed = environmentVariables.filter((name) => !fixed.includes(name));
     const marked = Object.fromEntries(passed.map((name) => [name, `set-${name}`]));
     const { services } = await composeConfig(marked);
-    for (const role of ['migrate', 'api', 'dispatcher', 'projector', 'worker']) {
+    for (const role of ['migrate', 'api', 'dispatcher', 'projector', 'webhooks', 'worker']) {
       const environment = services[role]?.environment ?? {};
       const lost = passed.filter((name) => environment[name] !== `set-${name}`);
       expect(lost, `${role} does not receive`).toEqual([]);
