@@ -245,7 +245,8 @@ describe('queue health', () => {
 
     const admin = { authorization: `Bearer ${await stack.token('root', { scopes: ['admin'] })}` };
     const health = await eventually(
-      async () => (await (await capped.request('/v1/admin/queue-health', { headers: admin })).json()) as QueueHealth,
+      async () =>
+        (await (await capped.request('/v1/admin/queue-health', { headers: admin })).json()) as QueueHealth,
       (body) => body.tenants.some((tenant) => tenant.tenant === 'health'),
     );
     expect(health.tenantCap).toBe(3);
@@ -257,17 +258,25 @@ describe('queue health', () => {
     });
     const workerA = health.workers.find((worker) => worker.workerId === 'health-worker-a');
     expect(workerA).toMatchObject({ alive: true });
-    expect(workerA?.running).toEqual([{ jobId: id, attempt: 1, tenant: 'health', image: testImage, status: 'queued' }]);
+    expect(workerA?.running).toEqual([
+      { jobId: id, attempt: 1, tenant: 'health', image: testImage, status: 'queued' },
+    ]);
     expect(health.workers.find((worker) => worker.workerId === 'health-worker-b')?.running).toEqual([]);
     // The markers beside the leases are not workers.
-    expect(health.workers.map((worker) => worker.workerId).filter((worker) => worker.includes('/'))).toEqual([]);
+    expect(health.workers.map((worker) => worker.workerId).filter((worker) => worker.includes('/'))).toEqual(
+      [],
+    );
 
     expect(health.throughput).toHaveLength(60);
     const minutes = health.throughput.map((bucket) => Date.parse(bucket.minute));
-    expect(minutes.every((minute, index) => index === 0 || minute - (minutes[index - 1] ?? 0) === 60_000)).toBe(true);
+    expect(
+      minutes.every((minute, index) => index === 0 || minute - (minutes[index - 1] ?? 0) === 60_000),
+    ).toBe(true);
     const busy = health.throughput.filter((bucket) => bucket.succeeded + bucket.failed > 0);
     expect(busy).toHaveLength(1);
     expect(busy[0]).toMatchObject({ succeeded: 2, failed: 1, cancelled: 0, expired: 0 });
-    expect(Date.parse(health.throughput.at(-1)?.minute ?? '') - Date.parse(busy[0]?.minute ?? '')).toBe(10 * 60_000);
+    expect(Date.parse(health.throughput.at(-1)?.minute ?? '') - Date.parse(busy[0]?.minute ?? '')).toBe(
+      10 * 60_000,
+    );
   });
 });

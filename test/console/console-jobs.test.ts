@@ -165,45 +165,42 @@ describe('the operators console in a browser', () => {
     expect(dialogs).toEqual([]);
   });
 
-  it(
-    'bulk-cancels the jobs a label filter matches after confirming their count, each recorded under one operation',
-    async () => {
-      const batch = randomUUID().slice(0, 8);
-      const matching = [
-        await submit(['sleep', '60'], { labels: { batch } }),
-        await submit(['sleep', '60'], { labels: { batch } }),
-        await submit(['sleep', '60'], { labels: { batch } }),
-      ];
-      const bystander = await submit(['sleep', '60'], { labels: { batch: 'other' } });
-      try {
-        await page.goto(`${served.url}/console/jobs?label=batch%3D${batch}`);
-        for (const id of matching) await page.locator(`tr[data-job-id="${id}"]`).waitFor();
-        await page.getByTestId('bulk-cancel').click();
-        expect(await page.getByTestId('bulk-count').textContent()).toBe('3');
-        await page.getByTestId('bulk-run').click();
-        const results = page.getByTestId('bulk-result');
-        await results.waitFor();
-        expect(
-          (
-            await results
-              .locator('tr[data-outcome=changed]')
-              .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')))
-          ).sort(),
-        ).toEqual([...matching].sort());
-        const operationId = await page.getByTestId('operation-id').textContent();
-        for (const id of matching) {
-          const cancelled = (await eventsOf(id)).find((event) => event.type === 'JobCancelled');
-          expect(cancelled?.metadata).toMatchObject({ actor: operator, operationId });
-        }
-        expect((await eventsOf(bystander)).some((event) => event.type === 'JobCancelled')).toBe(false);
-      } finally {
-        await stack.app.request(`/v1/jobs/${bystander}/cancel`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}` },
-        });
+  it('bulk-cancels the jobs a label filter matches after confirming their count, each recorded under one operation', async () => {
+    const batch = randomUUID().slice(0, 8);
+    const matching = [
+      await submit(['sleep', '60'], { labels: { batch } }),
+      await submit(['sleep', '60'], { labels: { batch } }),
+      await submit(['sleep', '60'], { labels: { batch } }),
+    ];
+    const bystander = await submit(['sleep', '60'], { labels: { batch: 'other' } });
+    try {
+      await page.goto(`${served.url}/console/jobs?label=batch%3D${batch}`);
+      for (const id of matching) await page.locator(`tr[data-job-id="${id}"]`).waitFor();
+      await page.getByTestId('bulk-cancel').click();
+      expect(await page.getByTestId('bulk-count').textContent()).toBe('3');
+      await page.getByTestId('bulk-run').click();
+      const results = page.getByTestId('bulk-result');
+      await results.waitFor();
+      expect(
+        (
+          await results
+            .locator('tr[data-outcome=changed]')
+            .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')))
+        ).sort(),
+      ).toEqual([...matching].sort());
+      const operationId = await page.getByTestId('operation-id').textContent();
+      for (const id of matching) {
+        const cancelled = (await eventsOf(id)).find((event) => event.type === 'JobCancelled');
+        expect(cancelled?.metadata).toMatchObject({ actor: operator, operationId });
       }
-    },
-  );
+      expect((await eventsOf(bystander)).some((event) => event.type === 'JobCancelled')).toBe(false);
+    } finally {
+      await stack.app.request(`/v1/jobs/${bystander}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+    }
+  });
 
   it('never put the token in a URL', () => {
     expect(requestedUrls.length).toBeGreaterThan(10);

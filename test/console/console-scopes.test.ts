@@ -90,22 +90,19 @@ describe('a token without jobs:cancel', () => {
     }
   });
 
-  it(
-    'filters the jobs table by a label from the query string',
-    async () => {
-      const blue = await submitAsOwner({ command: ['true'], labels: { team: 'blue' } });
-      const red = await submitAsOwner({ command: ['true'], labels: { team: 'red' } });
-      await page.goto(`${served.url}/console/jobs`);
-      await page.locator(`tr[data-job-id="${red}"]`).waitFor();
-      await page.getByTestId('filters').locator('input[name=label]').fill('team=blue');
-      await page.getByTestId('filters').getByRole('button', { name: 'Filter' }).click();
-      await page.waitForURL(`${served.url}/console/jobs?label=team%3Dblue`);
-      const row = page.locator(`tr[data-job-id="${blue}"]`);
-      await row.waitFor();
-      expect(await row.locator('.label').allTextContents()).toEqual(['team=blue']);
-      expect(await page.locator(`tr[data-job-id="${red}"]`).count()).toBe(0);
-    },
-  );
+  it('filters the jobs table by a label from the query string', async () => {
+    const blue = await submitAsOwner({ command: ['true'], labels: { team: 'blue' } });
+    const red = await submitAsOwner({ command: ['true'], labels: { team: 'red' } });
+    await page.goto(`${served.url}/console/jobs`);
+    await page.locator(`tr[data-job-id="${red}"]`).waitFor();
+    await page.getByTestId('filters').locator('input[name=label]').fill('team=blue');
+    await page.getByTestId('filters').getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(`${served.url}/console/jobs?label=team%3Dblue`);
+    const row = page.locator(`tr[data-job-id="${blue}"]`);
+    await row.waitFor();
+    expect(await row.locator('.label').allTextContents()).toEqual(['team=blue']);
+    expect(await page.locator(`tr[data-job-id="${red}"]`).count()).toBe(0);
+  });
 });
 
 describe('an admin', () => {
