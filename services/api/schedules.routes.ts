@@ -56,6 +56,9 @@ const notFound = () =>
 
 const idParam = z.object({ id: z.string() });
 
+/** Where an interval counts from when the client names no startAt: slots on whole seconds read better. */
+const nextWholeSecond = (now: Date) => new Date(Math.ceil(now.getTime() / 1000) * 1000).toISOString();
+
 function requireDb(db: Kysely<Database> | undefined): Kysely<Database> {
   if (!db) {
     throw new ProblemError({
@@ -154,7 +157,7 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       catchUp: input.catchUp ?? scheduleDefaults.catchUp,
       maxCatchUp: input.maxCatchUp ?? scheduleDefaults.maxCatchUp,
       overlap: input.overlap ?? scheduleDefaults.overlap,
-      startAt: new Date(input.startAt ?? now).toISOString(),
+      startAt: input.startAt === undefined ? nextWholeSecond(now) : new Date(input.startAt).toISOString(),
     };
   }
 
@@ -196,7 +199,7 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       startAt: input.startAt
         ? new Date(input.startAt).toISOString()
         : timingChanged
-          ? now.toISOString()
+          ? nextWholeSecond(now)
           : current.startAt,
     };
   }
