@@ -135,7 +135,8 @@ export function createDeliveryQueue(db: Kysely<Database>): DeliveryQueue {
                 willRetry: retryAt !== undefined,
                 ...(outcome.status === undefined ? {} : { status: outcome.status }),
                 ...(outcome.durationMs === undefined ? {} : { durationMs: outcome.durationMs }),
-                ...(outcome.detail === undefined ? {} : { detail: outcome.detail }),
+                // Bounded as its schema bounds it: a refused append would retry this delivery forever.
+                ...(outcome.detail === undefined ? {} : { detail: outcome.detail.slice(0, 500) }),
               },
             };
         // Any version: a delivery never waits on the job's writers. A re-run (the only write a

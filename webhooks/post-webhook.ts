@@ -50,10 +50,25 @@ const detailOf = (error: unknown) => {
  */
 export async function postWebhook(options: PostWebhookOptions): Promise<AttemptOutcome> {
   const url = new URL(options.url);
-  const target = await pinTarget(url, options.allowPrivate, options.resolve);
-  if (isRefusedTarget(target)) return { delivered: false, reason: target.refused, detail: target.detail };
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
+  // The lookup counts against the attempt's time too: a resolver that never answers is a timeout.
+  let lookupTimer: NodeJS.Timeout | undefined;
+  const target = await Promise.race([
+    pinTarget(url, options.allowPrivate, options.resolve),
+    new Promise<undefined>((resolve) => {
+      lookupTimer = setTimeout(() => resolve(undefined), options.timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(lookupTimer));
+  if (target === undefined) {
+    return {
+      delivered: false,
+      reason: 'timeout',
+      durationMs: elapsed(),
+      detail: `${url.hostname} did not resolve in time`,
+    };
+  }
+  if (isRefusedTarget(target)) return { delivered: false, reason: target.refused, detail: target.detail };
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes;
   const client = url.protocol === 'https:' ? https : http;
 
@@ -74,6 +89,7 @@ export async function postWebhook(options: PostWebhookOptions): Promise<AttemptO
       agent: false,
     });
     const timer = setTimeout(
+      // What the lookup left of the attempt's time.
       () =>
         finish({
           delivered: false,
@@ -81,7 +97,7 @@ export async function postWebhook(options: PostWebhookOptions): Promise<AttemptO
           durationMs: elapsed(),
           detail: `no answer within ${options.timeoutMs} ms`,
         }),
-      options.timeoutMs,
+      Math.max(0, options.timeoutMs - elapsed()),
     );
     request.on('error', (error) =>
       finish({ delivered: false, reason: 'connection', durationMs: elapsed(), detail: detailOf(error) }),

@@ -31,6 +31,8 @@ const answers: Record<string, string> = {
   'intranet.test': '10.0.0.1',
 };
 const resolve: Resolve = async (hostname) => {
+  // A resolver that never answers this one.
+  if (hostname === 'silent-dns.test') return new Promise(() => undefined);
   const address = answers[hostname];
   if (!address) throw Object.assign(new Error(`${hostname} not found`), { code: 'ENOTFOUND' });
   return [{ address, family: 4 }];
@@ -232,7 +234,12 @@ describe('at delivery', () => {
         command: ['true'],
         callback: { url: 'http://nowhere.test/' },
       });
-      for (const { id } of [metadata, intranet, unknown]) await stack.finish(id, 'succeeded');
+      const silent = await stack.submit({
+        image: testImage,
+        command: ['true'],
+        callback: { url: 'http://silent-dns.test/' },
+      });
+      for (const { id } of [metadata, intranet, unknown, silent]) await stack.finish(id, 'succeeded');
       for (const { id } of [metadata, intranet]) {
         const events = await eventually(
           () => deliveryEvents(id),
@@ -247,6 +254,12 @@ describe('at delivery', () => {
         (found) => found.length > 0,
       );
       expect(unresolved[0]?.data).toMatchObject({ reason: 'dns', willRetry: true });
+      // The lookup is part of the attempt's time: one that never answers is a timeout, retried.
+      const unanswered = await eventually(
+        () => deliveryEvents(silent.id),
+        (found) => found.length > 0,
+      );
+      expect(unanswered[0]?.data).toMatchObject({ reason: 'timeout', willRetry: true });
     } finally {
       await delivery.stop();
     }
