@@ -6,7 +6,7 @@ import { JobDomainError } from '../jobs/job-domain-error.ts';
 import { executeJobCommand, loadJob, newJob } from '../jobs/job-stream.ts';
 import type { ScheduleEvent } from '../schemas/schedule-events.schema.ts';
 import type { ScheduleState } from './schedule.state.ts';
-import { executeScheduleCommand, loadSchedule } from './schedule-stream.ts';
+import { executeScheduleCommand, loadSchedule, scheduleEventsAfter } from './schedule-stream.ts';
 import type { SchedulesTable } from './schedules.table.ts';
 
 export interface ScheduleFiringDeps {
@@ -87,6 +87,7 @@ export function createScheduleFiring(deps: ScheduleFiringDeps) {
     if (state.status !== 'active') return [];
     const previous = state.lastFired?.jobId;
     const previousJobActive = previous === undefined ? false : await isActiveJob(deps.store, previous);
+    const submitted: Fired[] = [];
     // Decided once, here, so the jobs submitted are exactly the slots the appended events name.
     const { events } = await executeScheduleCommand(
       deps.store,
@@ -99,14 +100,48 @@ export function createScheduleFiring(deps: ScheduleFiringDeps) {
       },
       loaded,
       async (decided) => {
-        for (const event of decided)
-          if (event.type === 'ScheduleFired') await submitSlotJob(state, event, at);
+        for (const event of decided) {
+          if (event.type !== 'ScheduleFired') continue;
+          await submitSlotJob(state, event, at);
+          submitted.push(event);
+        }
       },
-    ).catch((error: unknown) => {
-      if (error instanceof ConcurrencyError) return { events: 'conflict' as const };
-      throw error;
+    ).catch(async (error: unknown) => {
+      if (!(error instanceof ConcurrencyError)) throw error;
+      await withdrawUnrecorded(state, loaded.version, submitted);
+      return { events: 'conflict' as const };
     });
     return events;
+  }
+
+  /**
+   * After a lost race: the winner decided at its own instant, and may have skipped a slot this
+   * firer submitted a job for (late by its clock, say). A job whose slot the winner's cursor has
+   * passed without firing it would never be recorded: it is cancelled, saying why. A slot still
+   * ahead of the winner's cursor keeps its job; the winner will fire that slot under the same id.
+   */
+  async function withdrawUnrecorded(state: Active, version: number, submitted: readonly Fired[]) {
+    if (submitted.length === 0) return;
+    const later = await scheduleEventsAfter(deps.db, state.id, version);
+    const recorded = new Set(
+      later.flatMap((event) => (event.type === 'ScheduleFired' ? [event.data.jobId] : [])),
+    );
+    const { state: current } = await loadSchedule(deps.db, state.id);
+    const passed = current.status === 'initial' ? Number.POSITIVE_INFINITY : Date.parse(current.after);
+    const ended = current.status === 'deleted';
+    for (const fired of submitted) {
+      const { jobId, slot } = fired.data;
+      if (recorded.has(jobId) || (!ended && Date.parse(slot) > passed)) continue;
+      const reason = `schedule ${state.id}: slot ${slot} was recorded without this job by another firer`;
+      await executeJobCommand(
+        deps.store,
+        jobId,
+        { type: 'CancelJob', reason },
+        { tenant: state.tenant },
+      ).catch((cancelError: unknown) => {
+        if (!alreadyDone(cancelError)) throw cancelError;
+      });
+    }
   }
 
   /** One round: every active schedule whose next slot is due, oldest due first. */

@@ -45,19 +45,12 @@ export interface LoadedSchedule {
 /** A schedule whose stream does not exist yet (a freshly generated id). */
 export const newSchedule: LoadedSchedule = { state: scheduleDecider.initialState(), version: 0 };
 
-/**
- * The schedule as its stream has it now: the read model's row (a snapshot at its version) with
- * the stream's later events folded on. A schedule firing every second has a long stream; this
- * reads only what the projection has not folded yet.
- */
-export async function loadSchedule(db: Kysely<Database>, scheduleId: string): Promise<LoadedSchedule> {
-  const snapshot = await db
-    .withTables<{ schedules: SchedulesTable }>()
-    .selectFrom('schedules')
-    .select(['state', 'version'])
-    .where('id', '=', scheduleId)
-    .executeTakeFirst();
-  const from = snapshot?.version ?? 0;
+/** The schedule's events after stream version `after`, parsed, in order. */
+export async function scheduleEventsAfter(
+  db: Kysely<Database>,
+  scheduleId: string,
+  after: number,
+): Promise<(ScheduleEventEnvelope & { readonly streamVersion: number })[]> {
   const rows = await db
     .selectFrom('events')
     .select([
@@ -71,11 +64,11 @@ export async function loadSchedule(db: Kysely<Database>, scheduleId: string): Pr
       'recorded_at',
     ])
     .where('stream_id', '=', scheduleStreamId(scheduleId))
-    .where('stream_version', '>', from)
+    .where('stream_version', '>', after)
     .orderBy('stream_version')
     .execute();
-  const tail = rows.map((row) =>
-    toScheduleEvent({
+  return rows.map((row) => ({
+    ...toScheduleEvent({
       globalPosition: 0,
       transactionId: '0',
       streamId: row.stream_id,
@@ -87,10 +80,27 @@ export async function loadSchedule(db: Kysely<Database>, scheduleId: string): Pr
       metadata: (row.metadata ?? {}) as EventMetadata,
       recordedAt: row.recorded_at,
     }),
-  );
+    streamVersion: row.stream_version,
+  }));
+}
+
+/**
+ * The schedule as its stream has it now: the read model's row (a snapshot at its version) with
+ * the stream's later events folded on. A schedule firing every second has a long stream; this
+ * reads only what the projection has not folded yet.
+ */
+export async function loadSchedule(db: Kysely<Database>, scheduleId: string): Promise<LoadedSchedule> {
+  const snapshot = await db
+    .withTables<{ schedules: SchedulesTable }>()
+    .selectFrom('schedules')
+    .select(['state', 'version'])
+    .where('id', '=', scheduleId)
+    .executeTakeFirst();
+  const from = snapshot?.version ?? 0;
+  const tail = await scheduleEventsAfter(db, scheduleId, from);
   return {
     state: foldSchedule(snapshot?.state ?? scheduleDecider.initialState(), tail),
-    version: rows.at(-1)?.stream_version ?? from,
+    version: tail.at(-1)?.streamVersion ?? from,
   };
 }
 

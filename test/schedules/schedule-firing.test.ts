@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventStore } from '../../events/event-store.ts';
+import { createEventStore, type EventStore, type NewEvent } from '../../events/event-store.ts';
 import { executeJobCommand, loadJob, newJob } from '../../jobs/job-stream.ts';
 import { createScheduleFiring, type FiringRound } from '../../schedules/schedule-firing.ts';
 import { startScheduleFiringLoop } from '../../schedules/schedule-firing-loop.ts';
-import { loadSchedule } from '../../schedules/schedule-stream.ts';
+import { loadSchedule, scheduleStreamId } from '../../schedules/schedule-stream.ts';
 import { slotJobId } from '../../schedules/slot-job-id.ts';
 import { eventReadSchemas } from '../../schemas/event-read-schemas.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
@@ -106,6 +106,57 @@ describe('every second, with two firing loops', () => {
     expect(await firedSlots(stack.store, id)).toEqual([slot]);
     const { events } = await loadJob(stack.store, slotJobId(id, slot));
     expect(events.filter((event) => event.type === 'JobSubmitted')).toHaveLength(1);
+  });
+});
+
+describe('a firer that loses the race for a slot', () => {
+  const slot = '2026-02-05T10:00:00.000Z';
+
+  /** The real store, with another firer's append landing just before this firer's first one. */
+  function racedBy(id: string, competing: NewEvent): EventStore {
+    const real = createEventStore(stack.database.db, { schemas: eventReadSchemas });
+    let raced = false;
+    return {
+      ...real,
+      async append(streamId, version, events) {
+        if (!raced && streamId === scheduleStreamId(id)) {
+          raced = true;
+          await real.append(streamId, version, [competing]);
+        }
+        return real.append(streamId, version, events);
+      },
+    };
+  }
+
+  it('cancels the job it submitted for a slot the winner passed without firing', async () => {
+    const { id } = await createSchedule(stack, token, { cron: '* * * * *', startAt: '2026-02-05T10:00:00Z' });
+    // The winner, on a clock 90 s later, found 10:00 missed and skipped it.
+    const skipped = { slot, firstSlot: slot, count: 1, reason: 'missed' };
+    const store = racedBy(id, { type: 'ScheduleSlotSkipped', schemaVersion: 1, data: skipped });
+    const firing = createScheduleFiring({ db: stack.database.db, store });
+    expect(await firing.fireSchedule(id, new Date('2026-02-05T10:00:00.200Z'))).toBe('conflict');
+    const { state } = await loadJob(stack.store, slotJobId(id, slot));
+    expect(state).toMatchObject({
+      status: 'cancelled',
+      reason: expect.stringMatching(/recorded without this job/),
+    });
+    expect(await firedSlots(stack.store, id)).toEqual([]);
+  });
+
+  it('keeps the job of a slot the winner has not reached, and records it under the same id next round', async () => {
+    const { id } = await createSchedule(stack, token, { cron: '* * * * *', startAt: '2026-02-05T10:00:00Z' });
+    const { state } = await loadSchedule(stack.database.db, id);
+    if (state.status === 'initial') throw new Error('no schedule');
+    const renamed = { ...state.definition, name: 'renamed', effectiveAt: '2026-02-05T09:59:00.000Z' };
+    const store = racedBy(id, { type: 'ScheduleChanged', schemaVersion: 1, data: renamed });
+    const firing = createScheduleFiring({ db: stack.database.db, store });
+    expect(await firing.fireSchedule(id, new Date('2026-02-05T10:00:00.200Z'))).toBe('conflict');
+    expect(await jobStatus(slotJobId(id, slot))).toBe('queued');
+    expect(await firing.fireSchedule(id, new Date('2026-02-05T10:00:00.400Z'))).toMatchObject([
+      { type: 'ScheduleFired', data: { slot, jobId: slotJobId(id, slot) } },
+    ]);
+    const { events } = await loadJob(stack.store, slotJobId(id, slot));
+    expect(events.map((event) => event.type)).toEqual(['JobSubmitted']);
   });
 });
 
@@ -233,7 +284,8 @@ describe('pause and resume', () => {
     expect(resumed.status).toBe(200);
     await settled(stack, id);
     const [resumeEvent] = await scheduleEvents(stack.store, id, 'ScheduleResumed');
-    const resumedAt = Date.parse((resumeEvent?.data as { resumedAt: string }).resumedAt);
+    if (!resumeEvent) throw new Error('the resume was not recorded');
+    const resumedAt = Date.parse((resumeEvent.data as { resumedAt: string }).resumedAt);
     await fire(id, new Date(resumedAt + 2_500).toISOString());
     const slots = (await firedSlots(stack.store, id)).map(Date.parse);
     expect(slots.length).toBeGreaterThanOrEqual(2);
