@@ -5,6 +5,7 @@ import { appendRefusal } from './event-store-errors.ts';
 import {
   type Appended,
   type AppendRequest,
+  appendEach,
   createGroupCommit,
   type GroupCommitOptions,
 } from './group-commit.ts';
@@ -99,6 +100,13 @@ export interface EventStoreOptions {
 
 const defaultGroupReads: CoalescerOptions = { maxGroupSize: 64, maxInFlight: 2 };
 
+/** One stream's part of `appendEach`. */
+export interface StreamAppend {
+  readonly streamId: string;
+  readonly expectedVersion: number | null;
+  readonly events: readonly NewEvent[];
+}
+
 export interface EventStore {
   /** Appends atomically if the stream is at `expectedVersion` (0: new stream; null: any). */
   append(
@@ -106,6 +114,12 @@ export interface EventStore {
     expectedVersion: number | null,
     events: readonly NewEvent[],
   ): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one statement (one commit, unless the store is over a
+   * transaction): each append checked and refused on its own, its result or its typed error given
+   * back in the order asked. For writes that belong together, such as a batch of submitted jobs.
+   */
+  appendEach(requests: readonly StreamAppend[]): Promise<readonly (AppendResult | Error)[]>;
   readStream(streamId: string): Promise<readonly RecordedEvent[]>;
   /**
    * Events committed after `after`, in commit-safe order; never returns one that could still be
@@ -223,21 +237,61 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     db.isTransaction || options.groupReads === false
       ? readOne
       : createCoalescer(readGroup, { ...defaultGroupReads, ...options.groupReads });
+  const payloadOf = (streamId: string, events: readonly NewEvent[]) => {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    const payload = events.map((event) => ({
+      event_id: event.eventId ?? uuidV7(),
+      type: event.type,
+      schema_version: event.schemaVersion,
+      data: event.data,
+      metadata: event.metadata ?? {},
+    }));
+    assertReadable(streamId, payload, options.schemas, upcasters);
+    return payload;
+  };
   return {
     async append(streamId, expectedVersion, events) {
-      if (events.length === 0) throw new Error('append needs at least one event');
-      const payload = events.map((event) => ({
-        event_id: event.eventId ?? uuidV7(),
-        type: event.type,
-        schema_version: event.schemaVersion,
-        data: event.data,
-        metadata: event.metadata ?? {},
-      }));
-      assertReadable(streamId, payload, options.schemas, upcasters);
+      const payload = payloadOf(streamId, events);
       const appended = await append({ streamId, expectedVersion, events: payload });
       // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
       notify(streamId);
       return { nextExpectedVersion: appended.streamVersion, lastGlobalPosition: appended.globalPosition };
+    },
+
+    async appendEach(requests) {
+      // Refused before the statement (an event its readers could not read) fails that append alone.
+      const results: (AppendResult | Error)[] = [];
+      const sendable: { readonly index: number; readonly request: AppendRequest }[] = [];
+      requests.forEach((request, index) => {
+        try {
+          sendable.push({
+            index,
+            request: { ...request, events: payloadOf(request.streamId, request.events) },
+          });
+          results.push(new Error('not appended'));
+        } catch (error) {
+          results.push(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      // In stream-id order (stable), as group commit sends them: concurrent statements sharing
+      // streams take their row locks in one order and cannot deadlock each other.
+      sendable.sort((a, b) =>
+        a.request.streamId < b.request.streamId ? -1 : a.request.streamId > b.request.streamId ? 1 : 0,
+      );
+      if (sendable.length === 0) return results;
+      const appended = await appendEach(
+        db,
+        sendable.map((entry) => entry.request),
+      );
+      sendable.forEach((entry, position) => {
+        const outcome = appended[position];
+        results[entry.index] =
+          outcome === undefined || outcome instanceof Error
+            ? (outcome ?? new Error('not appended'))
+            : { nextExpectedVersion: outcome.streamVersion, lastGlobalPosition: outcome.globalPosition };
+        if (!(outcome instanceof Error) && outcome !== undefined) notify(entry.request.streamId);
+      });
+      return results;
     },
 
     readStream,

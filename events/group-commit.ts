@@ -65,6 +65,44 @@ function refusedWholeGroup(error: unknown): boolean {
 }
 
 /**
+ * The appends in one `append_events_batch` statement, each in a subtransaction of its own: every
+ * append's result, or its own refusal (a conflict, a partial duplicate) as the typed error, in the
+ * order given. Throws only when Postgres refuses the statement as a whole. Callers that may share
+ * streams with concurrent statements pass the appends in stream-id order (see below).
+ */
+export async function appendEach(
+  db: Kysely<Database>,
+  requests: readonly AppendRequest[],
+): Promise<readonly (Appended | Error)[]> {
+  const appends = requests.map((request) => ({
+    stream_id: request.streamId,
+    expected_version: request.expectedVersion,
+    events: request.events,
+  }));
+  const { rows } = await sql<BatchRow>`
+    select item, global_position, stream_version, error_code, error_detail, error_constraint
+    from append_events_batch(${JSON.stringify(appends)}::jsonb)
+  `.execute(db);
+  // Every append gets an answer, even should the function ever return fewer rows than it was given.
+  const results: (Appended | Error)[] = requests.map(
+    () => new Error('append_events_batch gave no result for this append'),
+  );
+  for (const row of rows) {
+    const request = requests[row.item - 1];
+    if (!request) continue;
+    if (row.global_position !== null && row.stream_version !== null) {
+      results[row.item - 1] = { globalPosition: row.global_position, streamVersion: row.stream_version };
+      continue;
+    }
+    const failure = { code: row.error_code, detail: row.error_detail, constraint: row.error_constraint };
+    results[row.item - 1] =
+      appendRefusal(request.streamId, request.expectedVersion, failure) ??
+      new Error(`append to ${request.streamId} was refused (${row.error_code ?? 'no SQLSTATE'})`);
+  }
+  return results;
+}
+
+/**
  * Group commit for appends made concurrently on one store (grouped as coalescer.ts describes): one
  * round trip, one transaction and one WAL flush for a group, where each append used to pay its own.
  * Each append keeps its own version check, hash chain and result; a refused one (a conflict, a
@@ -100,42 +138,21 @@ export function createGroupCommit(
     const ordered = [...group].sort((a, b) =>
       a.request.streamId < b.request.streamId ? -1 : a.request.streamId > b.request.streamId ? 1 : 0,
     );
-    const appends = ordered.map(({ request }) => ({
-      stream_id: request.streamId,
-      expected_version: request.expectedVersion,
-      events: request.events,
-    }));
-    let rows: readonly BatchRow[];
+    let results: readonly (Appended | Error)[];
     try {
-      ({ rows } = await sql<BatchRow>`
-        select item, global_position, stream_version, error_code, error_detail, error_constraint
-        from append_events_batch(${JSON.stringify(appends)}::jsonb)
-      `.execute(db));
+      results = await appendEach(
+        db,
+        ordered.map(({ request }) => request),
+      );
     } catch (error) {
       if (refusedWholeGroup(error)) await settleOneByOne(ordered);
       else for (const waiting of ordered) waiting.reject(error);
       return;
     }
-    const answered = new Set<number>();
-    for (const row of rows) {
-      const waiting = ordered[row.item - 1];
-      if (!waiting) continue;
-      answered.add(row.item - 1);
-      if (row.global_position !== null && row.stream_version !== null) {
-        waiting.resolve({ globalPosition: row.global_position, streamVersion: row.stream_version });
-        continue;
-      }
-      const { streamId, expectedVersion } = waiting.request;
-      const failure = { code: row.error_code, detail: row.error_detail, constraint: row.error_constraint };
-      waiting.reject(
-        appendRefusal(streamId, expectedVersion, failure) ??
-          new Error(`append to ${streamId} was refused (${row.error_code ?? 'no SQLSTATE'})`),
-      );
-    }
-    // Every append gets an answer, even should the function ever return fewer rows than it was given.
     ordered.forEach((waiting, index) => {
-      if (!answered.has(index))
-        waiting.reject(new Error('append_events_batch gave no result for this append'));
+      const result = results[index];
+      if (result instanceof Error || result === undefined) waiting.reject(result);
+      else waiting.resolve(result);
     });
   };
 
