@@ -1,4 +1,5 @@
 import type { CliContext } from './cli-context.ts';
+import { getJob } from './job-feed.ts';
 
 interface OutputChunk {
   readonly version: number;
@@ -23,12 +24,31 @@ export async function runJobLogs(
     else (chunk.stream === 'stderr' ? context.err : context.out).write(chunk.text);
   };
   if (!options.follow) {
-    const { chunks } = await client.json<{ chunks: OutputChunk[] }>(path);
+    const { chunks, finished } = await client.json<{ chunks: OutputChunk[]; finished: boolean }>(path);
     for (const chunk of chunks) print(chunk);
+    if (finished && !options.json) await printRemainder(context, jobId, chunks);
     return 0;
   }
   for await (const { event, data } of client.events(`${path}?follow=1`)) {
     if (event === 'output') print(JSON.parse(data) as OutputChunk);
   }
   return 0;
+}
+
+/**
+ * Past the live-output cap an attempt's chunks stop and the rest arrives with its outcome: print
+ * what the last attempt's outcome holds beyond the chunks it sent.
+ */
+async function printRemainder(context: CliContext, jobId: string, chunks: readonly OutputChunk[]) {
+  const job = await getJob(context.client(), jobId);
+  const attempt = job.attempt ?? 0;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const live = chunks
+      .filter((chunk) => chunk.attempt === attempt && chunk.stream === stream)
+      .map((chunk) => chunk.text)
+      .join('');
+    const final = job[stream] ?? '';
+    if (final.length > live.length && final.startsWith(live))
+      (stream === 'stderr' ? context.err : context.out).write(final.slice(live.length));
+  }
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerArtifactsCommands } from './artifacts.command.ts';
 import type { CliContext } from './cli-context.ts';
@@ -18,6 +19,9 @@ stdout carries only the result (an id, a table, or JSON with --json); progress a
 to stderr, and progress lines only to a terminal. Errors are one line on stderr
 (omni: <title>: <detail> (<field>: <why>, …)), or the problem as JSON with --json.`;
 
+// The package's own manifest (dist/package.json beside the built JavaScript, see build:cli).
+const productVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
 /** The whole command line: every command, its options, its help and examples. */
 export function createProgram(context: CliContext): Command {
   const program = new Command('omni')
@@ -25,6 +29,7 @@ export function createProgram(context: CliContext): Command {
       'Run jobs in hardened Docker sandboxes with a verifiable history: use it, operate it, serve it.',
     )
     .usage('<command> [options]')
+    .version(productVersion, '-V, --version', 'print the version')
     .helpCommand('help [command]', 'help for a command')
     .configureOutput({
       writeOut: (text) => context.out.write(text),
