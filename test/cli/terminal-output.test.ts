@@ -54,10 +54,12 @@ describe.skipIf(!existsSync('/usr/bin/script'))('submit --wait at a terminal', (
     expect(run.code).toBe(6);
     const screen = run.stdout;
     // The status line redrawn in place (\r … erase to the end of line) while the job runs.
-    expect(screen).toMatch(/\r[0-9a-f-]{36} (queued|running)[^\r\n]*\u001b\[K/);
+    // ESC [ K: erase to the end of the line (spelled out, since a regex literal may not hold ESC).
+    const erase = `${String.fromCharCode(27)}\\[K`;
+    expect(screen).toMatch(new RegExp(`\\r[0-9a-f-]{36} (queued|running)[^\\r\\n]*${erase}`));
     expect(screen).toMatch(/\r[0-9a-f-]{36} running \(attempt 1\)/);
     expect(screen).toContain('finished');
     // At a terminal the end is said too, after the line was wiped.
-    expect(screen).toMatch(/\r\u001b\[Komni: job [0-9a-f-]{36} failed: exit-code \(exit 6\)/);
+    expect(screen).toMatch(new RegExp(`\\r${erase}omni: job [0-9a-f-]{36} failed: exit-code \\(exit 6\\)`));
   });
 });
