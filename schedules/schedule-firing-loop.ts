@@ -17,7 +17,11 @@ export interface RunningScheduleFiring {
 
 /** Fires due slots round after round while `isActive()` holds; a failed round is reported and retried. */
 export function startScheduleFiringLoop(deps: ScheduleFiringLoopDeps): RunningScheduleFiring {
-  const firing = createScheduleFiring(deps);
+  // A schedule that fails is reported and the round goes on; the next round tries it again.
+  const firing = createScheduleFiring({
+    ...deps,
+    onScheduleError: deps.onScheduleError ?? ((error) => deps.onError?.(error)),
+  });
   const sleep = createWakeableSleep();
   let stopped = false;
   const done = (async () => {

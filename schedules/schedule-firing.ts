@@ -19,6 +19,11 @@ export interface ScheduleFiringDeps {
   readonly batchSize?: number;
   /** Who the schedule events name as their writer. */
   readonly actor?: string;
+  /**
+   * Told of a schedule that failed to fire (its stream unreadable, a job refused); the round goes on
+   * with the others. Absent: the failure ends the round, thrown to the caller.
+   */
+  readonly onScheduleError?: (error: unknown, scheduleId: string) => void;
 }
 
 /** What one round did, for logs and tests. */
@@ -159,7 +164,15 @@ export function createScheduleFiring(deps: ScheduleFiringDeps) {
     let skipped = 0;
     let conflicts = 0;
     for (const { id } of due) {
-      const events = await fireSchedule(id, at);
+      let events: Awaited<ReturnType<typeof fireSchedule>>;
+      try {
+        events = await fireSchedule(id, at);
+      } catch (error) {
+        // One broken schedule must not starve the others of their slots.
+        if (!deps.onScheduleError) throw error;
+        deps.onScheduleError(error, id);
+        continue;
+      }
       if (events === 'conflict') {
         conflicts += 1;
         continue;

@@ -29,7 +29,7 @@ interface Known {
   readonly after: string;
   readonly lastFired?: { readonly slot: string; readonly jobId: string };
   readonly firedCount: number;
-  /** Slots that passed without a job, counted where the skip event counted them. */
+  /** Slots that passed without a job (a missed range too long to count adds one). */
   readonly skippedCount: number;
   /** The latest outcomes, newest last, at most `recentSlotsKept`. */
   readonly recent: readonly SlotRecord[];
