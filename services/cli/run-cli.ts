@@ -40,8 +40,10 @@ export async function runCli(
     return context.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code))
-        return exitCodes.ok;
+      if (['commander.helpDisplayed', 'commander.version'].includes(error.code)) return exitCodes.ok;
+      // Help asked for (`omni help jobs`) is done; a group named without its subcommand
+      // (`omni jobs`) shows its help on stderr, a usage error.
+      if (error.code === 'commander.help') return argv[0] === 'help' ? exitCodes.ok : exitCodes.usage;
       // The help to point at: the deepest command the words name (`omni jobs list --help`).
       const path: string[] = [];
       for (let command = program, index = 0; index < argv.length; index += 1) {

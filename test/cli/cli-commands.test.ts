@@ -275,6 +275,11 @@ describe('omni: errors are one line (or the problem as JSON), with documented ex
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: omni <command>/);
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*2 {2}usage[\s\S]*3 {2}not found[\s\S]*4 {2}cannot reach/);
+    // A group without its subcommand: its help, on stderr, as a usage error.
+    const group = await cli.omni(['jobs']);
+    expect(group).toMatchObject({ code: 2, stdout: '' });
+    expect(group.stderr).toMatch(/^Usage: omni jobs \[options\] \[command\]/);
+    expect((await cli.omni(['help', 'jobs'])).code).toBe(0);
     const serve = await cli.omni(['serve', '--help']);
     expect(serve.stdout).toMatch(/^Usage: omni serve \[options\] \[role\][\s\S]*Examples:\n {2}omni serve/);
     // Every command and subcommand a user sees, in process: each --help ends with examples.
