@@ -43,6 +43,8 @@ export const jobViewSchema = z
     stderr: z.string().nullable(),
     outputTruncated: z.boolean(),
     labels: z.record(z.string(), z.string()),
+    // The schedule and slot that submitted the job; null when a client did.
+    schedule: z.object({ id: z.uuid(), slot: z.iso.datetime() }).nullable().optional(),
     inputs: z
       .array(z.object({ file: z.uuid(), path: z.string(), sha256: z.string(), size: z.number().int() }))
       .optional(),
