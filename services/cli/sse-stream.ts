@@ -40,6 +40,8 @@ export async function* followSse(options: FollowSseOptions): AsyncGenerator<SseE
   let delayMs = options.reconnectDelayMs ?? 1000;
   let lastEventId: string | undefined;
   let failuresInARow = 0;
+  // A feed that never opened is not resumed: the server is not there (or says no) to begin with.
+  let opened = false;
   for (;;) {
     const connection = new AbortController();
     const abort = () => connection.abort();
@@ -54,6 +56,7 @@ export async function* followSse(options: FollowSseOptions): AsyncGenerator<SseE
     let dropped: unknown;
     try {
       const response = await options.open(lastEventId, connection.signal);
+      opened = true;
       if (!response.body) throw new Error('the feed has no body');
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
@@ -73,7 +76,7 @@ export async function* followSse(options: FollowSseOptions): AsyncGenerator<SseE
       }
     } catch (error) {
       if (options.signal?.aborted) return;
-      if (isFatal(error)) throw error;
+      if (isFatal(error) || !opened) throw error;
       dropped = error;
     } finally {
       options.signal?.removeEventListener('abort', abort);

@@ -368,6 +368,12 @@ describe('omni: errors are one line (or the problem as JSON), with documented ex
       env: { OMNI_URL: `http://127.0.0.1:${closed}` },
     });
     expect(JSON.parse(json.stderr)).toMatchObject({ code: 'api-unreachable', detail: 'connection refused' });
+    // A feed that never opened is not retried: the same line at once.
+    const feed = await cli.omni(['events', 'tail'], { env: { OMNI_URL: `http://127.0.0.1:${closed}` } });
+    expect(feed).toMatchObject({
+      code: 4,
+      stderr: `omni: cannot reach http://127.0.0.1:${closed}: connection refused\n`,
+    });
   });
 
   it('without a token, client commands say how to get one (exit 2)', async () => {
