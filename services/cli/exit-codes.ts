@@ -16,4 +16,4 @@ export const exitCodesHelp = `Exit codes:
   1  failed (a check that does not hold, an API or server error)
   2  usage: a wrong command, option or value (also the API's 400: the request as given is invalid)
   3  not found or refused (404, 401, 403, 409: no such job, file or database; not allowed)
-  4  cannot reach the API (connection refused, unknown host, timeout)`;
+  4  cannot reach the API or Postgres (connection refused, unknown host, timeout)`;
