@@ -34,9 +34,7 @@ const environmentSchema = z
   .object({
     // Postgres holding the event store and read models. The password is the compose file's, so
     // `docker compose up -d postgres redis` then `npm start` connects (a trusting server ignores it).
-    DATABASE_URL: z
-      .url({ protocol: /^postgres(ql)?$/ })
-      .default('postgres://postgres:omni@127.0.0.1:5432/omni'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres:omni@127.0.0.1:5432/omni'),
     // Redis holding the BullMQ queues (derived state: rebuilt from the log if lost).
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     // Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis.
@@ -47,9 +45,6 @@ const environmentSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     // Address the API binds to.
     HOST: z.string().default('127.0.0.1'),
-    // A role run without the API (dispatcher, worker, projector) serves its own /metrics on this
-    // port (on HOST); unset: it serves none (the API serves /metrics on PORT in any case).
-    METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
     // HS256 secret for bearer tokens (32+ bytes). HS256 is accepted only with it, or with the
     // development key generated at start-up when no key at all (JWT_SECRET, JWT_JWKS, JWT_JWKS_URL) is set.
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -129,6 +124,9 @@ const environmentSchema = z
     SANDBOX_OUTPUT_LIMIT_BYTES: positiveInt.default(mebibyte),
     // Size of the writable /tmp tmpfs.
     SANDBOX_TMPFS_MB: positiveInt.default(64),
+    // Containers a worker keeps started ahead per sandbox profile (image; /out or not), each used for
+    // one attempt and then removed; 0: every attempt creates and starts its own.
+    SANDBOX_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(32).default(2),
     // Largest file one upload may carry (POST /v1/files); larger ones get 413 and leave nothing behind.
     FILES_MAX_UPLOAD_MB: positiveInt.default(32),
     // Where file and artifact bytes live: Postgres (no extra server) or an S3-compatible bucket.
@@ -271,6 +269,7 @@ export const configSchema = environmentSchema.transform((e) => {
     },
     outputLimitBytes: e.SANDBOX_OUTPUT_LIMIT_BYTES,
     tmpfsBytes: e.SANDBOX_TMPFS_MB * mebibyte,
+    warmPoolSize: e.SANDBOX_WARM_POOL_SIZE,
     files: {
       maxInputBytes: e.SANDBOX_MAX_INPUT_MB * mebibyte,
       outputsTmpfsBytes: e.SANDBOX_OUTPUTS_MB * mebibyte,
@@ -299,7 +298,6 @@ export const configSchema = environmentSchema.transform((e) => {
     queuePrefix: e.QUEUE_PREFIX,
     dockerHost: e.DOCKER_HOST,
     http: { port: e.PORT, host: e.HOST },
-    ...(e.METRICS_PORT === undefined ? {} : { metrics: { port: e.METRICS_PORT, host: e.HOST } }),
     auth: {
       ...(e.JWT_SECRET === undefined ? {} : { jwtSecret: e.JWT_SECRET }),
       ...(e.JWT_ISSUER === undefined ? {} : { issuer: e.JWT_ISSUER }),
@@ -388,6 +386,8 @@ export interface SandboxPolicy {
   };
   readonly outputLimitBytes: number;
   readonly tmpfsBytes: number;
+  /** Containers kept started ahead per sandbox profile (see workers/sandbox/warm-pool.ts); absent or 0: none. */
+  readonly warmPoolSize?: number;
   /** Pull an allowed image the engine lacks; absent or false: refuse the job with image-missing. */
   readonly pullMissing?: boolean;
   /** Credentials for those pulls. */

@@ -251,8 +251,6 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     trustProxy: deps.config.trustProxy,
     corsOrigins: deps.config.corsOrigins,
     maxBodyBytes: deps.config.maxBodyBytes,
-    // Queue health shows running attempts per tenant against this cap.
-    tenantMaxRunning: deps.config.tenantMaxRunning,
     requestTimeoutMs: deps.config.requestTimeoutMs,
     onRefused: (status) => refusedRequests.add(1, { status }),
     readiness: createReadinessCheck({ db: deps.db, redis }),

@@ -1,12 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
-import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
 import type { SandboxInput } from '../../workers/sandbox/sandbox.ts';
 import { testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
+import { sandboxOnPath, sandboxPaths } from './sandbox-paths.ts';
 
 // The sandbox alone: files in through the wrapper's stdin, declared outputs back through its trailer.
 const testRun = randomUUID();
@@ -21,7 +21,8 @@ const policy: SandboxPolicy = {
     artifactMaxCount: 3,
   },
 };
-const sandbox = createDockerSandbox({ docker, policy, extraLabels: { 'omni.test-run': testRun } });
+// Every run below runs once cold and once warm (see sandbox-paths.ts).
+let sandbox = sandboxOnPath('cold', { docker, policy, extraLabels: { 'omni.test-run': testRun } });
 
 afterAll(async () => {
   const leftovers = await docker.listContainers({
@@ -59,7 +60,10 @@ function run(script: string, extra: Partial<ResolvedJobSpec> = {}, inputs: Sandb
   });
 }
 
-describe('sandbox files', () => {
+describe.each(sandboxPaths)('sandbox files (%s path)', (path) => {
+  beforeAll(() => {
+    sandbox = sandboxOnPath(path, { docker, policy, extraLabels: { 'omni.test-run': testRun } });
+  });
   it('places uploaded inputs read-only and collects declared outputs byte for byte', async () => {
     const csv = Buffer.from('name,count\nada,3\nbob,4\n');
     const binary = randomBytes(40 * kibibyte);

@@ -3,10 +3,10 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
-import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
 import type { SandboxInput, SandboxOutputChunk, SandboxRunRequest } from '../../workers/sandbox/sandbox.ts';
 import { closedTmpImage, ensureClosedTmpImage, testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
+import { sandboxOnPath, sandboxPaths } from './sandbox-paths.ts';
 
 // What a job hands back (stdout, stderr, live output, the files in /out), tried as an attacker
 // would: forging the outputs, hiding output from the cap, sparse files, a secret cut by the cap,
@@ -28,7 +28,8 @@ const policy: SandboxPolicy = {
     artifactMaxCount: 3,
   },
 };
-const sandbox = createDockerSandbox({ docker, policy, extraLabels: { 'omni.test-run': testRun } });
+// Every run below runs once cold and once warm (see sandbox-paths.ts).
+let sandbox = sandboxOnPath('cold', { docker, policy, extraLabels: { 'omni.test-run': testRun } });
 
 beforeAll(async () => {
   await ensureClosedTmpImage();
@@ -91,7 +92,10 @@ const stealMarker = [
   '\nmarker=$(steal)',
 ].join(' ');
 
-describe('what a job hands back', () => {
+describe.each(sandboxPaths)('what a job hands back (%s path)', (path) => {
+  beforeAll(() => {
+    sandbox = sandboxOnPath(path, { docker, policy, extraLabels: { 'omni.test-run': testRun } });
+  });
   it('cannot forge its outputs, even knowing everything PID 1 holds', async () => {
     const result = await run(
       [

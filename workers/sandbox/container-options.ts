@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
 import { needsWrapper, wrappedCommand } from './job-wrapper.ts';
 import type { SandboxRunRequest } from './sandbox.ts';
+import { warmCommand } from './warm-wrapper.ts';
 
 /** Labels every sandbox container carries; the reaper and the tests find containers by them. */
 export const sandboxLabels = {
@@ -9,6 +10,8 @@ export const sandboxLabels = {
   jobId: 'omni.job-id',
   attempt: 'omni.attempt',
   workerId: 'omni.worker-id',
+  /** On a warm pool's containers: started ahead, waiting for one job (their job and attempt labels say `warm`, `0`). */
+  warm: 'omni.warm',
 } as const;
 
 export interface ContainerOptionsInput {
@@ -131,6 +134,57 @@ export function buildContainerOptions(
       // Optional stronger isolation (gVisor's runsc) chosen by the operator, never by the job.
       ...(policy.runtime ? { Runtime: policy.runtime } : {}),
     },
+  };
+}
+
+/** What a warm container is made for: everything about it that cannot change once it runs. */
+export interface WarmProfile {
+  readonly imageId: string;
+  /** Whether it has an /out to collect: a tmpfs cannot be mounted into a running container. */
+  readonly collects: boolean;
+}
+
+/**
+ * Create options for a warm pool's container: the cold path's options for a job of this profile
+ * (same image, user, runtime, tmpfs sizes, network, hardening), with the policy's default limits
+ * (`docker update` sets the job's own before it is handed in), the warm wrapper as PID 1, stdin
+ * open for the one job, and no environment of any job in Config.Env.
+ */
+export function buildWarmContainerOptions(
+  profile: WarmProfile,
+  policy: SandboxPolicy,
+  input: { readonly workerId: string; readonly extraLabels?: Readonly<Record<string, string>> },
+): Docker.ContainerCreateOptions {
+  const cold = buildContainerOptions(
+    {
+      spec: {
+        image: profile.imageId,
+        command: ['true'],
+        env: {},
+        timeoutMs: policy.defaults.timeoutMs,
+        limits: {
+          memoryBytes: policy.defaults.memoryBytes,
+          cpus: policy.defaults.cpus,
+          pids: policy.defaults.pids,
+        },
+        ...(profile.collects ? { outputs: ['*'] } : {}),
+      },
+      labels: { jobId: 'warm', attempt: 0, workerId: input.workerId },
+    },
+    policy,
+    { imageId: profile.imageId, ...(input.extraLabels ? { extraLabels: input.extraLabels } : {}) },
+  );
+  return {
+    ...cold,
+    Cmd: warmCommand(),
+    // The job's variables arrive on stdin with it; the image's own still apply, as on the cold path.
+    Env: [],
+    AttachStdin: true,
+    OpenStdin: true,
+    StdinOnce: true,
+    Labels: { ...cold.Labels, [sandboxLabels.warm]: 'true' },
+    // The wrapper is PID 1, as under the file wrapper: it reaps, and outlives the job to hand /out back.
+    HostConfig: { ...cold.HostConfig, Init: false },
   };
 }
 

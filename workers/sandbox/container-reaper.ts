@@ -21,7 +21,7 @@ export interface ReapOptions {
 
 /**
  * Force-removes sandbox containers (label omni.managed=true) whose owning worker is gone, and the
- * reaping worker's own leftovers, and returns their ids. A managed container without a worker
+ * reaping worker's own leftovers (not its warm pool's running containers), and returns their ids. A managed container without a worker
  * label has no owner and is removed too.
  */
 export async function reapContainers(docker: Docker, options: ReapOptions): Promise<string[]> {
@@ -41,6 +41,9 @@ export async function reapContainers(docker: Docker, options: ReapOptions): Prom
     const workerId = summary.Labels[sandboxLabels.workerId];
     if (workerId !== undefined && workerId !== '') {
       if (workerId === options.self?.workerId) {
+        // A running warm container of this worker waits in its pool or runs a job: the pool removes
+        // it. One that stopped is a leftover (its removal failed) and goes like any other.
+        if (summary.Labels[sandboxLabels.warm] === 'true' && summary.State === 'running') continue;
         const jobId = summary.Labels[sandboxLabels.jobId] ?? '';
         const attempt = Number(summary.Labels[sandboxLabels.attempt]);
         if (options.self.isRunningHere(jobId, attempt)) continue;

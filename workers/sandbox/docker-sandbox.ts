@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
-import { buildContainerOptions } from './container-options.ts';
+import { buildContainerOptions, type WarmProfile } from './container-options.ts';
 import {
   dockerStatusCode,
   engineAddress,
@@ -24,6 +24,8 @@ import { type CollectedOutputs, collectOutputs } from './output-files.ts';
 import { startPeakMemorySampler } from './peak-memory.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
+import { createWarmPool, type WarmContainer, type WarmPool } from './warm-pool.ts';
+import { warmEligible, warmJobStdin } from './warm-wrapper.ts';
 
 export interface DockerSandboxDeps {
   readonly docker: Docker;
@@ -40,6 +42,21 @@ export interface DockerSandboxDeps {
    * Default 15 s.
    */
   readonly engineTimeoutMs?: number;
+  /**
+   * Containers kept started ahead per sandbox profile (see warm-pool.ts), labelled with this
+   * worker's id; absent or size 0: every attempt creates and starts its own container.
+   */
+  readonly warmPool?: { readonly size: number; readonly workerId: string };
+}
+
+/** The Docker sandbox, with its warm pool's controls. */
+export interface DockerSandbox extends Sandbox {
+  /** Starts filling the warm pool for this spec's profile; true once a container waits for it. */
+  warmUp(spec: SandboxRunRequest['spec'], imageId: string): Promise<boolean>;
+  /** Resolves once every used warm container is removed. */
+  settled(): Promise<void>;
+  /** Drains the warm pool: every waiting container is removed (shutdown). */
+  close(): Promise<void>;
 }
 
 /** An engine answers a kill at once; this long without an answer (or an exit after it) means it hangs. */
@@ -106,15 +123,35 @@ async function wrapperStdin(request: SandboxRunRequest, collects: boolean): Prom
  * A Sandbox running each attempt in a fresh hardened Docker container that is always removed.
  * Throws SandboxError for failures of the sandbox itself; a failing job is a result, not an error.
  */
-export function createDockerSandbox(deps: DockerSandboxDeps): Sandbox {
+export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
+  const pool =
+    deps.warmPool && deps.warmPool.size > 0
+      ? createWarmPool({
+          docker: deps.docker,
+          policy: deps.policy,
+          size: deps.warmPool.size,
+          workerId: deps.warmPool.workerId,
+          ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
+          ...(deps.engineTimeoutMs === undefined ? {} : { engineTimeoutMs: deps.engineTimeoutMs }),
+          ...(deps.onCleanupError ? { onCleanupError: deps.onCleanupError } : {}),
+        })
+      : undefined;
   return {
     prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),
-    run: (request) => runInFreshContainer(deps, request),
+    run: (request) => runAttempt(deps, pool, request),
+    warmUp: (spec, imageId) => pool?.warmUp(profileOf(spec, imageId)) ?? Promise.resolve(false),
+    settled: () => pool?.settled() ?? Promise.resolve(),
+    close: () => pool?.close() ?? Promise.resolve(),
   };
 }
 
-async function runInFreshContainer(
+function profileOf(spec: SandboxRunRequest['spec'], imageId: string): WarmProfile {
+  return { imageId, collects: (spec.outputs?.length ?? 0) > 0 };
+}
+
+async function runAttempt(
   deps: DockerSandboxDeps,
+  pool: WarmPool | undefined,
   request: SandboxRunRequest,
 ): Promise<SandboxResult> {
   const { docker, policy } = deps;
@@ -126,6 +163,102 @@ async function runInFreshContainer(
   const deadlines = deadlinesFor(deps);
   const imageId =
     request.imageId ?? (await resolveAllowedImage(docker, policy, image, deadlines.callMs)).imageId;
+  if (pool && warmEligible(request.spec)) {
+    const warm = await pool.take(profileOf(request.spec, imageId));
+    if (warm) {
+      if (await fitLimits(warm, request.spec.limits, deadlines)) {
+        return runInWarmContainer(deps, pool, request, imageId, warm, deadlines);
+      }
+      // Limits the engine would not set on a running container (runtime, memory already in use):
+      // this attempt runs cold, and the container goes unused.
+      pool.discard(warm);
+    }
+  }
+  return runInFreshContainer(deps, request, imageId, deadlines);
+}
+
+/**
+ * Gives the waiting container the job's own memory, CPU and pids limits (`docker update`), unless
+ * it has them already. False when the engine refuses.
+ */
+async function fitLimits(
+  warm: WarmContainer,
+  limits: SandboxRunRequest['spec']['limits'],
+  deadlines: EngineDeadlines,
+): Promise<boolean> {
+  const current = warm.limits;
+  if (
+    current.memoryBytes === limits.memoryBytes &&
+    current.cpus === limits.cpus &&
+    current.pids === limits.pids
+  )
+    return true;
+  if (
+    !Number.isFinite(limits.memoryBytes) ||
+    limits.memoryBytes <= 0 ||
+    !(limits.cpus > 0) ||
+    !(limits.pids > 0)
+  )
+    return false;
+  try {
+    await withEngineDeadline(
+      deadlines.engine,
+      'setting the limits of a warm container',
+      deadlines.callMs,
+      (signal) =>
+        warm.container.update({
+          Memory: limits.memoryBytes,
+          MemorySwap: limits.memoryBytes,
+          NanoCpus: Math.round(limits.cpus * 1e9),
+          PidsLimit: limits.pids,
+          abortSignal: signal,
+        }),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runInWarmContainer(
+  deps: DockerSandboxDeps,
+  pool: WarmPool,
+  request: SandboxRunRequest,
+  imageId: string,
+  warm: WarmContainer,
+  deadlines: EngineDeadlines,
+): Promise<SandboxResult> {
+  const { spec } = request;
+  const collects = (spec.outputs?.length ?? 0) > 0;
+  try {
+    const inputs = request.inputs ?? [];
+    if (inputs.length !== (spec.inputs?.length ?? 0)) {
+      throw new SandboxError('sandbox-failure', "the bytes of the job's input files were not supplied");
+    }
+    const stdin = await warmJobStdin(spec, inputs, collects);
+    return await supervise(
+      warm.container,
+      request,
+      deps.policy,
+      imageId,
+      deps.batching ?? defaultBatching,
+      { collects, stdin, warm },
+      deadlines,
+    );
+  } finally {
+    // Used once, then removed (in the background: the result need not wait for it). An engine
+    // that failed the run fails this too, and says so through onCleanupError.
+    pool.discard(warm);
+  }
+}
+
+async function runInFreshContainer(
+  deps: DockerSandboxDeps,
+  request: SandboxRunRequest,
+  imageId: string,
+  deadlines: EngineDeadlines,
+): Promise<SandboxResult> {
+  const { docker, policy } = deps;
   const options = buildContainerOptions(request, policy, {
     imageId,
     ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
@@ -171,7 +304,7 @@ async function supervise(
   policy: SandboxPolicy,
   imageId: string,
   batching: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>,
-  wrapper: { readonly collects: boolean; readonly stdin?: Buffer },
+  wrapper: { readonly collects: boolean; readonly stdin?: Buffer; readonly warm?: WarmContainer },
   deadlines: EngineDeadlines,
 ): Promise<SandboxResult> {
   const { engine } = deadlines;
@@ -231,28 +364,33 @@ async function supervise(
     );
   };
 
-  // Attach before start so not one byte of output is missed.
-  const stream = (await withEngineDeadline(engine, 'attaching to the container', deadlines.callMs, (signal) =>
-    container.attach({
-      stream: true,
-      stdout: true,
-      stderr: true,
-      stdin: hasStdin,
-      hijack: hasStdin,
-      abortSignal: signal,
-    }),
-  ).catch((error: unknown) => {
-    throw toSandboxError(error, 'attaching to the container', engine);
-  })) as Duplex;
+  // Attach before start so not one byte of output is missed (a warm container was attached so).
+  const stream =
+    wrapper.warm?.stream ??
+    ((await withEngineDeadline(engine, 'attaching to the container', deadlines.callMs, (signal) =>
+      container.attach({
+        stream: true,
+        stdout: true,
+        stderr: true,
+        stdin: hasStdin,
+        hijack: hasStdin,
+        abortSignal: signal,
+      }),
+    ).catch((error: unknown) => {
+      throw toSandboxError(error, 'attaching to the container', engine);
+    })) as Duplex);
   const drained = new Promise<void>((resolve) => {
     stream.once('end', resolve);
     stream.once('close', resolve);
     // A write to a container that already exited fails with EPIPE; the output read so far stands.
     stream.on('error', () => resolve());
   });
-  stream.on('data', (chunk: Buffer) => {
+  const onChunk = (chunk: Buffer) => {
     if (capture.push(chunk)) kill('output-limit');
-  });
+  };
+  const early = wrapper.warm?.handOver();
+  stream.on('data', onChunk);
+  if (early && early.length > 0) onChunk(early);
 
   const onAbort = (): void => kill('cancelled');
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -262,13 +400,15 @@ async function supervise(
     if (killReason === 'cancelled') {
       // Cancelled before it started: never run the job at all.
       const now = new Date();
-      return { ...emptyOutcome(now, imageId), reason: 'cancelled' };
+      return { ...emptyOutcome(now, imageId), reason: 'cancelled', path: wrapper.warm ? 'warm' : 'cold' };
     }
-    await withEngineDeadline(engine, 'starting the container', deadlines.callMs, (signal) =>
-      container.start({ abortSignal: signal }),
-    ).catch((error: unknown) => {
-      throw toSandboxError(error, 'starting the container', engine);
-    });
+    // A warm container runs already: its wrapper waits for the job on stdin.
+    if (!wrapper.warm)
+      await withEngineDeadline(engine, 'starting the container', deadlines.callMs, (signal) =>
+        container.start({ abortSignal: signal }),
+      ).catch((error: unknown) => {
+        throw toSandboxError(error, 'starting the container', engine);
+      });
     const startedAt = new Date();
     const startedClock = performance.now();
     started = true;
@@ -333,7 +473,7 @@ async function supervise(
       deadlines.callMs,
       (signal) => container.inspect({ abortSignal: signal }),
     ).then(
-      (info) => info.State,
+      (info) => ({ ...info.State, runtime: info.HostConfig.Runtime }),
       (error: unknown) => {
         throw toSandboxError(error, 'inspecting the finished container', engine);
       },
@@ -370,6 +510,8 @@ async function supervise(
       finishedAt,
       durationMs,
       imageId,
+      path: wrapper.warm ? 'warm' : 'cold',
+      ...(state.runtime ? { runtime: state.runtime } : {}),
       ...(peakMemoryBytes === undefined ? {} : { peakMemoryBytes }),
       ...(outputs === undefined ? {} : { outputs }),
     };

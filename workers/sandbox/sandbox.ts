@@ -20,7 +20,14 @@ export interface SandboxResult {
   readonly peakMemoryBytes?: number;
   /** What was collected from /out; present whenever the spec declares outputs. */
   readonly outputs?: CollectedOutputs;
+  /** The OCI runtime the container ran under, as the engine reports it (runc, runsc, crun). */
+  readonly runtime?: string;
+  /** Whether the attempt ran in a container started ahead (warm) or one started for it (cold). */
+  readonly path?: SandboxPath;
 }
+
+/** How an attempt got its container: started ahead in a warm pool, or created and started for it. */
+export type SandboxPath = 'warm' | 'cold';
 
 /** An uploaded input's bytes, fetched and checked against its recorded hash by the caller. */
 export interface SandboxInput {
@@ -73,6 +80,8 @@ export interface Sandbox {
   /** Cheap check before an attempt is recorded as started: the image is allowed and present; its id. */
   prepare(spec: ResolvedJobSpec): Promise<PreparedImage>;
   run(request: SandboxRunRequest): Promise<SandboxResult>;
+  /** Releases what the sandbox holds ahead of need (a warm pool's containers); absent: nothing. */
+  close?(): Promise<void>;
 }
 
 /** A failure of the sandbox itself (image missing, daemon down), as opposed to the job failing. */
