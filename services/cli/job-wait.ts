@@ -30,10 +30,14 @@ export async function waitForJob(context: CliContext, jobId: string, json: boole
   // What this attempt printed live, so the end prints only what the live feed did not carry
   // (past the live-output cap the rest arrives with the attempt's outcome).
   let printed = { stdout: '', stderr: '' };
-  const draw = () =>
+  // The job's output left a line unfinished: a redraw would write over it on the terminal.
+  let midLine = false;
+  const draw = () => {
+    if (midLine) return;
     status.show(
       `${jobId} ${paint(err, statusStyle(current), current)}${attempt > 0 ? ` (attempt ${attempt})` : ''} ${Math.round((Date.now() - started) / 1000)} s`,
     );
+  };
   const ticker = err.tty ? setInterval(draw, 1000) : undefined;
   draw();
   try {
@@ -44,6 +48,7 @@ export async function waitForJob(context: CliContext, jobId: string, json: boole
         const stream = event.data.stream === 'stderr' ? 'stderr' : 'stdout';
         (stream === 'stderr' ? err : out).write(text);
         printed[stream] += text;
+        if (text !== '') midLine = !text.endsWith('\n');
       }
       if (event.type === 'JobStarted') {
         attempt = Number(event.data.attempt) || attempt + 1;
