@@ -412,13 +412,21 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
   });
   const containerLabels = containerLabelsFor(deps);
   const leases = createWorkerLeases(deps.db);
+  // Containers started ahead per profile, labelled with this worker's id (a crashed worker's are
+  // reaped by the others); drained when the worker stops.
+  const sandbox = createDockerSandbox({
+    docker: deps.docker,
+    policy: deps.config.sandbox,
+    extraLabels: containerLabels,
+    warmPool: { size: deps.config.sandbox.warmPoolSize ?? 0, workerId },
+    onCleanupError: (error, containerId) =>
+      logger.warn({ err: error, containerId }, 'could not remove a sandbox container; the reaper will'),
+  });
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),
     files: fileCatalogFor(deps),
     store,
-    sandbox: instrumentSandbox(
-      createDockerSandbox({ docker: deps.docker, policy: deps.config.sandbox, extraLabels: containerLabels }),
-    ),
+    sandbox: instrumentSandbox(sandbox),
     workerId,
     logger,
     control,
@@ -474,6 +482,12 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
         workerId,
         async stop() {
           await lifecycle.stop();
+          // No attempt runs any more: the containers waiting for one go too.
+          await sandbox
+            .close()
+            .catch((error: unknown) =>
+              logger.warn({ err: error }, 'could not drain the warm pool; the reaper removes what is left'),
+            );
           release();
         },
       };
