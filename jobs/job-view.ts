@@ -45,6 +45,8 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     labels: state.spec.labels ?? {},
     // The schedule and slot that submitted it (null: a client did).
     schedule: state.spec.schedule ?? null,
+    // Where the job's end is POSTed (null: nowhere); each attempt shows on its timeline.
+    callback: state.spec.callback ? { url: state.spec.callback.url } : null,
     // Uploaded inputs by id and hash; declared outputs, what was kept of them and what was refused.
     inputs: (state.spec.inputs ?? []).map(({ file, path, sha256, size }) => ({ file, path, sha256, size })),
     outputs: state.spec.outputs ?? [],

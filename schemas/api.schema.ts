@@ -45,6 +45,8 @@ export const jobViewSchema = z
     labels: z.record(z.string(), z.string()),
     // The schedule and slot that submitted the job; null when a client did.
     schedule: z.object({ id: z.uuid(), slot: z.iso.datetime() }).nullable().optional(),
+    // The job's callback; null without one.
+    callback: z.object({ url: z.string() }).nullable().optional(),
     inputs: z
       .array(z.object({ file: z.uuid(), path: z.string(), sha256: z.string(), size: z.number().int() }))
       .optional(),

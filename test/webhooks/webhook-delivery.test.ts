@@ -94,7 +94,7 @@ describe('deliveries', () => {
     }
     // The job's state is untouched by its deliveries.
     const view = (await (await stack.request(`/v1/jobs/${succeeded.id}`)).json()) as { status: string };
-    expect(view.status).toBe('succeeded');
+    expect(view).toMatchObject({ status: 'succeeded', callback: { url: `${receiver.url}/ends` } });
     expect((await stack.request(`/v1/webhooks/${subscription.id}`, { method: 'DELETE' })).status).toBe(204);
   });
 
