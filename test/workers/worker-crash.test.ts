@@ -37,6 +37,9 @@ const env = () => ({
   REDIS_URL: 'redis://127.0.0.1:6379',
   QUEUE_PREFIX: prefix,
   SANDBOX_IMAGES: testImage,
+  // Cold path: these attempts' containers are found by their job labels, which a container started
+  // ahead cannot carry (the warm pool's crash and shutdown are sandbox-warm-pool.test.ts's).
+  SANDBOX_WARM_POOL_SIZE: '0',
   WORKER_LEASE_MS: '2000',
   RECONCILE_INTERVAL_MS: '500',
   LOG_LEVEL: 'info',
