@@ -176,6 +176,36 @@ describe("subscriptions are their tenant's own", () => {
   });
 });
 
+describe('how many', () => {
+  it("holds a tenant to its cap of subscriptions, however many ask at once, and counts only the tenant's live ones", async () => {
+    const subscriptions = createWebhookSubscriptions(stack.database.db, stack.signing, { maxPerTenant: 3 });
+    const input = { url: 'https://hooks.example.com/capped', events: ['terminal' as const] };
+    const created = await Promise.all(
+      Array.from({ length: 6 }, () => subscriptions.create('capped', input, { actor: 'tester' })),
+    );
+    expect(created.filter((outcome) => outcome !== undefined)).toHaveLength(3);
+    // Another tenant is not counted against it; an ended subscription frees its place.
+    expect(await subscriptions.create('uncapped', input, {})).toBeDefined();
+    const first = created.find((outcome) => outcome !== undefined);
+    if (!first) throw new Error('none was created');
+    expect(await subscriptions.remove('capped', first.subscription.id, {})).toBe(true);
+    expect(await subscriptions.create('capped', input, {})).toBeDefined();
+    expect(await subscriptions.create('capped', input, {})).toBeUndefined();
+  });
+
+  it('answers 409 past the cap through the API', async () => {
+    const body = { url: 'https://hooks.example.com/many', events: ['JobSucceeded'] };
+    const statuses: number[] = [];
+    for (let index = 0; index < 50; index += 1) {
+      statuses.push((await stack.request('/v1/webhooks', { method: 'POST', tenant: 'busy', body })).status);
+    }
+    expect(statuses.every((status) => status === 201)).toBe(true);
+    const refused = await stack.request('/v1/webhooks', { method: 'POST', tenant: 'busy', body });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: 'too-many-webhooks' });
+  });
+});
+
 describe('at delivery', () => {
   it('retries a delivery whose sender died in flight: the lapsed lease is taken again and it arrives once', async () => {
     const { id, secret } = await stack.submit({
