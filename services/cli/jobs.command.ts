@@ -178,7 +178,7 @@ Examples:
       .command(action)
       .description(
         action === 'cancel'
-          ? 'cancel a queued or running job (a finished one stays as it is); prints its status'
+          ? 'cancel a queued or running job; prints its status (a finished one is refused: exit 3)'
           : 'run a finished job again as its next attempt; prints its status',
       )
       .argument('<job-id>')

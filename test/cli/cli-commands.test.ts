@@ -239,6 +239,59 @@ describe('omni: results on stdout, job output on its own streams, exit codes', (
     }
   });
 
+  it('every command with --json prints JSON on stdout and nothing on stderr', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'omni-cli-json-'));
+    try {
+      await writeFile(join(directory, 'in.txt'), 'x\n');
+      const file = JSON.parse(await ok('files', 'upload', '--json', join(directory, 'in.txt'))) as {
+        id: string;
+      };
+      const run = await cli.omni([
+        'submit',
+        '--wait',
+        '--json',
+        '--output',
+        '/out/o.txt',
+        testImage,
+        '--',
+        'sh',
+        '-c',
+        'echo o > /out/o.txt; echo said; exit 1',
+      ]);
+      const job = JSON.parse(run.stdout) as { id: string };
+      const later = (await ok('submit', '--delay', '1h', testImage, '--', 'true')).trim();
+      const commands = [
+        ['token', 'someone', 'default', '--json'],
+        ['jobs', 'list', '--json'],
+        ['jobs', 'get', job.id, '--json'],
+        ['jobs', 'events', job.id, '--json'],
+        ['jobs', 'logs', job.id, '--json'],
+        ['jobs', 'logs', '--follow', job.id, '--json'],
+        ['jobs', 'watch', job.id, '--json'],
+        ['jobs', 'retry', job.id, '--json'],
+        ['jobs', 'cancel', later, '--json'],
+        ['files', 'list', '--json'],
+        ['files', 'get', file.id, '--json'],
+        ['artifacts', 'list', job.id, '--json'],
+        ['artifacts', 'download', job.id, '--dir', join(directory, 'out'), '--json'],
+        ['files', 'delete', file.id, '--json'],
+        ['events', 'tail', '--limit', '2', '--json'],
+        ['verify', '--json'],
+        ['replay', 'jobs', '--json'],
+        ['migrate', '--json'],
+      ];
+      for (const command of commands) {
+        const result = await cli.omni(command);
+        // watch exits like the job, which failed with 1.
+        expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(command[1] === 'watch' ? 1 : 0);
+        expect(result.stderr, command.join(' ')).toBe('');
+        expect(jsonLines(result.stdout).length, command.join(' ')).toBeGreaterThan(0);
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('events tail --json prints the global log as JSON lines', async () => {
     const events = jsonLines(await ok('events', 'tail', '--json', '--limit', '3')) as {
       type: string;
