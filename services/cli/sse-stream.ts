@@ -1,5 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { CliError } from './cli-error.ts';
+import { exitCodes } from './exit-codes.ts';
 
 /** One Server-Sent Event: its type (`message` when unnamed), its id when it had one, its data. */
 export interface SseEvent {
@@ -26,7 +27,8 @@ export interface FollowSseOptions {
   readonly isFatal?: (error: unknown) => boolean;
 }
 
-const defaultIsFatal = (error: unknown) => error instanceof CliError && error.exitCode !== 4;
+const defaultIsFatal = (error: unknown) =>
+  error instanceof CliError && error.exitCode !== exitCodes.unreachable;
 
 /**
  * Follows a Server-Sent Events feed until it sends `end` (yielded, then the generator returns).
@@ -86,8 +88,15 @@ export async function* followSse(options: FollowSseOptions): AsyncGenerator<SseE
     // The body ended (or broke) before `end`: the server went away or a proxy cut the feed.
     failuresInARow += 1;
     if (failuresInARow > maxReconnects) {
-      if (dropped !== undefined) throw dropped;
-      throw new Error(`the feed kept closing before its end (${maxReconnects} reconnects)`);
+      if (dropped instanceof CliError) throw dropped;
+      throw new CliError(
+        {
+          title: 'the feed kept dropping',
+          code: 'feed-dropped',
+          detail: `it closed before its end ${failuresInARow} times in a row, delivering nothing`,
+        },
+        exitCodes.unreachable,
+      );
     }
     options.onReconnect?.(failuresInARow, lastEventId);
     await new Promise((resolve) => setTimeout(resolve, delayMs * Math.min(failuresInARow, 5)));
