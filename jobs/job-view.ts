@@ -26,6 +26,10 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     finishedAt: outcome?.finishedAt.toISOString() ?? null,
     durationMs: outcome?.durationMs ?? null,
     peakMemoryBytes: outcome?.peakMemoryBytes ?? null,
+    // Where the last attempt ran (null: not run yet, or recorded before this was).
+    runtime: outcome?.runtime ?? null,
+    sandboxPath: outcome?.sandboxPath ?? null,
+    oom: outcome?.oom ?? null,
     // The image id (sha256:...) the current attempt actually ran, whatever its tag points at now.
     imageId: current?.imageId ?? null,
     exitCode: outcome?.exitCode ?? null,

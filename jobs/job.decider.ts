@@ -22,6 +22,11 @@ export interface AttemptResult {
   readonly durationMs: number;
   /** Highest memory use sampled while it ran, when the engine reported one. */
   readonly peakMemoryBytes?: number;
+  /** Where it ran: the container runtime, and a container started ahead (warm) or for it (cold). */
+  readonly runtime?: string;
+  readonly sandboxPath?: 'warm' | 'cold';
+  /** The OOM killer struck in the container. */
+  readonly oom?: boolean;
   readonly message?: string;
   /** Declared outputs collected and stored, in the order they were found. */
   readonly artifacts?: readonly StoredArtifact[];

@@ -17,6 +17,9 @@ export interface RunOutcome {
   readonly outputTruncated: boolean;
   readonly durationMs: number;
   readonly peakMemoryBytes?: number;
+  readonly runtime?: string;
+  readonly sandboxPath?: 'warm' | 'cold';
+  readonly oom?: boolean;
   readonly finishedAt: Date;
 }
 

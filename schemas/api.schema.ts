@@ -35,6 +35,11 @@ export const jobViewSchema = z
     startedAt: z.iso.datetime().nullable(),
     finishedAt: z.iso.datetime().nullable(),
     durationMs: z.number().nullable(),
+    // Where the last attempt ran: the container runtime (runc, runsc, crun), a container started
+    // ahead (warm) or for it (cold), and whether the OOM killer struck; null before it ran.
+    runtime: z.string().nullable().optional(),
+    sandboxPath: z.enum(['warm', 'cold']).nullable().optional(),
+    oom: z.boolean().nullable().optional(),
     exitCode: z.number().int().nullable(),
     failureReason: z.string().nullable(),
     // What the operator must do about it, in words (which image is missing, and why).

@@ -89,6 +89,14 @@ const runOutputSchema = z.object({
   durationMs: z.number().nonnegative(),
   // Highest memory use the engine sampled (cgroup v1 max_usage); absent when the run ended before a sample.
   peakMemoryBytes: z.number().int().nonnegative().optional(),
+  // Provenance; absent on attempts recorded before it was: the OCI runtime the engine ran the
+  // container under (runc, runsc, crun), and whether the container was started ahead for any job
+  // (warm) or for this one (cold).
+  runtime: z.string().max(64).optional(),
+  sandboxPath: z.enum(['warm', 'cold']).optional(),
+  // The kernel's OOM killer struck in the container, whatever the reason says (a timeout may
+  // have come first).
+  oom: z.boolean().optional(),
 });
 
 /** Why a file under /out was not kept; each is recorded, none is followed or read further. */

@@ -167,6 +167,9 @@ function toAttemptResult(result: SandboxResult): AttemptResult {
     outputTruncated: result.outputTruncated,
     durationMs: result.durationMs,
     ...(result.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: result.peakMemoryBytes }),
+    ...(result.runtime === undefined ? {} : { runtime: result.runtime }),
+    ...(result.path === undefined ? {} : { sandboxPath: result.path }),
+    ...(result.oom === undefined ? {} : { oom: result.oom }),
   };
 }
 

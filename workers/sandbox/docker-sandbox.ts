@@ -511,6 +511,7 @@ async function supervise(
       durationMs,
       imageId,
       path: wrapper.warm ? 'warm' : 'cold',
+      oom: state.OOMKilled === true,
       ...(state.runtime ? { runtime: state.runtime } : {}),
       ...(peakMemoryBytes === undefined ? {} : { peakMemoryBytes }),
       ...(outputs === undefined ? {} : { outputs }),

@@ -24,6 +24,8 @@ export interface SandboxResult {
   readonly runtime?: string;
   /** Whether the attempt ran in a container started ahead (warm) or one started for it (cold). */
   readonly path?: SandboxPath;
+  /** The engine says the kernel's OOM killer struck in the container (also when `reason` is another). */
+  readonly oom?: boolean;
 }
 
 /** How an attempt got its container: started ahead in a warm pool, or created and started for it. */
