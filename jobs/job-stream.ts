@@ -1,4 +1,4 @@
-import type { EventMetadata, EventStore, RecordedEvent } from '../events/event-store.ts';
+import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../events/event-store.ts';
 import { type JobEvent, type JobEventType, jobEventSchemas } from '../schemas/job-events.schema.ts';
 import { type JobCommand, jobDecider } from './job.decider.ts';
 import { foldJob, type JobEventEnvelope } from './job.evolve.ts';
@@ -58,6 +58,15 @@ export async function loadJob(store: EventStore, jobId: string): Promise<LoadedJ
   };
 }
 
+/** Decided events as the store takes them, each at its type's current schema version. */
+export const toNewJobEvents = (events: readonly JobEvent[], metadata: EventMetadata): NewEvent[] =>
+  events.map((event) => ({
+    type: event.type,
+    schemaVersion: jobEventSchemas[event.type].version,
+    data: event.data,
+    metadata,
+  }));
+
 /**
  * Loads the job, decides, and appends at the version it read. A concurrent writer surfaces as a
  * ConcurrencyError, never as a silent retry: the caller decides what a conflict means.
@@ -73,15 +82,6 @@ export async function executeJobCommand(
   const events = jobDecider.decide(command, state);
   // An idempotent command (cancelling a cancelled job) decides nothing: there is nothing to append.
   if (events.length === 0) return { events, version };
-  const result = await store.append(
-    jobStreamId(jobId),
-    version,
-    events.map((event) => ({
-      type: event.type,
-      schemaVersion: jobEventSchemas[event.type].version,
-      data: event.data,
-      metadata,
-    })),
-  );
+  const result = await store.append(jobStreamId(jobId), version, toNewJobEvents(events, metadata));
   return { events, version: result.nextExpectedVersion };
 }

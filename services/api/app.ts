@@ -19,6 +19,7 @@ import { createDocsRoutes } from './docs.routes.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { createEventsRoutes } from './events.routes.ts';
 import { createFilesRoutes } from './files.routes.ts';
+import { createJobBatchRoutes } from './job-batch.routes.ts';
 import { createJobBulkRoutes } from './job-bulk.routes.ts';
 import { createJobCountsRoutes } from './job-counts.routes.ts';
 import { createJobLifecycleRoutes } from './job-lifecycle.routes.ts';
@@ -165,6 +166,7 @@ export function createApp(deps: AppDeps) {
   // Before the job routes, whose /:id would otherwise take "counts" for a job id.
   app.route('/v1/jobs', createJobCountsRoutes(deps));
   app.route('/v1/jobs', createJobBulkRoutes(deps));
+  app.route('/v1/jobs', createJobBatchRoutes(deps));
   app.route('/v1/jobs', createJobsRoutes(deps));
   app.route('/v1/jobs', createJobLifecycleRoutes(deps));
   app.route('/v1/jobs', createJobOutputRoutes(deps));

@@ -18,10 +18,13 @@ function canonical(value: unknown): string {
 export const requestHash = (body: unknown): string =>
   createHash('sha256').update(canonical(body)).digest('hex');
 
-/** Validates the header: printable ASCII, 1..255 characters (as the IETF draft suggests). */
+/** An idempotency key: printable ASCII, 1..255 characters (as the IETF draft suggests). */
+export const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+/** Validates the header against `idempotencyKeyPattern`. */
 export function parseIdempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
+  if (!idempotencyKeyPattern.test(header)) {
     throw invalidRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', [
       { pointer: '/headers/idempotency-key', detail: 'invalid idempotency key' },
     ]);
@@ -33,40 +36,55 @@ export type IdempotentOutcome =
   | { readonly kind: 'created'; readonly jobId: string }
   | { readonly kind: 'replayed'; readonly jobId: string };
 
+export interface IdempotencyScope {
+  readonly tenant: string;
+  readonly key: string;
+  readonly hash: string;
+  readonly jobId: string;
+}
+
 /**
- * Runs `create` at most once per (tenant, key): the key row and the job's events commit in one
- * transaction. A concurrent request with the same key waits on the row lock, then sees the winner's
- * job. The same key with another body is a 409, never a second job.
+ * Claims (tenant, key) for `jobId` inside the caller's transaction: `created` when the key is new
+ * (the caller then writes the job in the same transaction), `replayed` with the job the key already
+ * names when the same request comes again. A concurrent claim waits on the row lock and then sees
+ * the winner's job. The same key with another body is a 409, never a second job.
  */
+export async function claimIdempotencyKey(
+  trx: Transaction<Database>,
+  scope: IdempotencyScope,
+): Promise<IdempotentOutcome> {
+  const inserted = await sql<{ job_id: string }>`
+    insert into idempotency_keys (tenant, key, request_hash, job_id)
+    values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.jobId})
+    on conflict (tenant, key) do nothing
+    returning job_id
+  `.execute(trx);
+  if (inserted.rows.length === 1) return { kind: 'created', jobId: scope.jobId };
+  const { rows } = await sql<{ job_id: string; request_hash: string }>`
+    select job_id, request_hash from idempotency_keys where tenant = ${scope.tenant} and key = ${scope.key}
+  `.execute(trx);
+  const existing = rows[0];
+  if (!existing) throw new Error('idempotency key vanished');
+  if (existing.request_hash !== scope.hash) {
+    throw new ProblemError({
+      status: 409,
+      code: 'idempotency-key-reused',
+      title: 'Idempotency key already used',
+      detail: 'this Idempotency-Key was used with a different request body',
+    });
+  }
+  return { kind: 'replayed', jobId: existing.job_id };
+}
+
+/** Runs `create` at most once per (tenant, key): the key row and the job's events commit in one transaction. */
 export async function withIdempotencyKey(
   db: Kysely<Database>,
-  scope: { readonly tenant: string; readonly key: string; readonly hash: string; readonly jobId: string },
+  scope: IdempotencyScope,
   create: (trx: Transaction<Database>) => Promise<void>,
 ): Promise<IdempotentOutcome> {
   return db.transaction().execute(async (trx) => {
-    const inserted = await sql<{ job_id: string }>`
-      insert into idempotency_keys (tenant, key, request_hash, job_id)
-      values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.jobId})
-      on conflict (tenant, key) do nothing
-      returning job_id
-    `.execute(trx);
-    if (inserted.rows.length === 1) {
-      await create(trx);
-      return { kind: 'created', jobId: scope.jobId };
-    }
-    const { rows } = await sql<{ job_id: string; request_hash: string }>`
-      select job_id, request_hash from idempotency_keys where tenant = ${scope.tenant} and key = ${scope.key}
-    `.execute(trx);
-    const existing = rows[0];
-    if (!existing) throw new Error('idempotency key vanished');
-    if (existing.request_hash !== scope.hash) {
-      throw new ProblemError({
-        status: 409,
-        code: 'idempotency-key-reused',
-        title: 'Idempotency key already used',
-        detail: 'this Idempotency-Key was used with a different request body',
-      });
-    }
-    return { kind: 'replayed', jobId: existing.job_id };
+    const outcome = await claimIdempotencyKey(trx, scope);
+    if (outcome.kind === 'created') await create(trx);
+    return outcome;
   });
 }

@@ -25,6 +25,7 @@ import {
 } from '../../schemas/webhook-api.schema.ts';
 import { eventsPageQuerySchema, eventsWatchQuerySchema } from './events.routes.ts';
 import { listFilesQuerySchema, uploadQuerySchema } from './files.routes.ts';
+import { jobBatchBodySchema, jobBatchResultSchema, maxBatchJobs } from './job-batch.routes.ts';
 import { bulkActionBodySchema, bulkActionResultSchema } from './job-bulk.routes.ts';
 import { jobCountsQuerySchema, jobCountsSchema } from './job-counts.routes.ts';
 import { jobVerificationSchema } from './job-verify.routes.ts';
@@ -527,6 +528,54 @@ export const documentedOperations: readonly DocumentedOperation[] = [
       },
     },
     errors: [400, 401, 403, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/batch',
+    summary: `Submit up to ${maxBatchJobs} jobs in one request and one commit; each item is refused alone (or, atomic, refuses the batch)`,
+    scope: 'jobs:submit',
+    body: {
+      schema: jobBatchBodySchema,
+      example: {
+        jobs: [
+          { image: 'omni-busybox:latest', command: ['echo', 'one'], idempotencyKey: 'nightly-2026-12-03-1' },
+          { image: 'omni-busybox:latest', command: ['echo', 'two'], labels: { team: 'data' } },
+        ],
+        atomic: false,
+      },
+    },
+    success: {
+      status: 200,
+      description:
+        'One result per item, in the order sent: queued, replayed (its key named that job already) or refused',
+      schema: jobBatchResultSchema,
+      example: {
+        results: [
+          {
+            index: 0,
+            outcome: 'queued',
+            id: exampleJobId,
+            links: { ...exampleLinks, output: `/v1/jobs/${exampleJobId}/output` },
+          },
+          {
+            index: 1,
+            outcome: 'refused',
+            id: null,
+            problem: {
+              status: 400,
+              code: 'validation-failed',
+              title: 'The request is invalid',
+              detail: 'one or more fields are invalid',
+              errors: [
+                { pointer: '/jobs/1/image', detail: 'image is not on the allowlist (omni-busybox:latest)' },
+              ],
+            },
+          },
+        ],
+        summary: { queued: 1, replayed: 0, refused: 1 },
+      },
+    },
+    errors: [400, 401, 403, 409, 413, 429, 503],
   },
   ...(['cancel', 'retry'] as const).map(
     (action): DocumentedOperation => ({

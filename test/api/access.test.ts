@@ -47,6 +47,14 @@ describe('scopes on every route', () => {
       needs: 'jobs:submit',
       ok: 202,
     },
+    {
+      name: 'POST /v1/jobs/batch',
+      method: 'POST',
+      path: () => '/v1/jobs/batch',
+      body: JSON.stringify({ jobs: [JSON.parse(jobBody)] }),
+      needs: 'jobs:submit',
+      ok: 200,
+    },
     { name: 'GET /v1/jobs/:id', method: 'GET', path: () => `/v1/jobs/${jobId}`, needs: 'jobs:read', ok: 200 },
     {
       name: 'GET /v1/jobs/:id/events',
