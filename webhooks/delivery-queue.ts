@@ -27,9 +27,11 @@ export interface DeliveryQueue {
   owe(deliveries: readonly PlannedDelivery[], retryForMs: number): Promise<void>;
   /**
    * Takes up to `limit` due deliveries no live process holds, each for `leaseMs`: one whose holder
-   * died lets its lease lapse and is taken again, so a delivery in flight is never lost.
+   * died lets its lease lapse and is taken again, so a delivery in flight is never lost. No tenant
+   * gets more than `perTenant` in flight across all processes: one tenant's receivers that hang
+   * cannot hold every sender while other tenants' deliveries wait.
    */
-  claim(limit: number, leaseMs: number): Promise<readonly ClaimedDelivery[]>;
+  claim(limit: number, leaseMs: number, perTenant: number): Promise<readonly ClaimedDelivery[]>;
   /**
    * Appends the attempt's event to the job's stream and settles the row in one transaction:
    * delivered or given up (finished), or due again at `retryAt`. False, recording nothing, when
@@ -63,7 +65,11 @@ export function createDeliveryQueue(db: Kysely<Database>): DeliveryQueue {
         .execute();
     },
 
-    async claim(limit, leaseMs) {
+    async claim(limit, leaseMs, perTenant) {
+      // Candidates are the earliest due (at most 1000 looked at), ranked within their tenant after
+      // what the tenant already holds. Window functions cannot be locked (FOR UPDATE), so the update
+      // checks the lease again on the row it locks: of two senders racing for one row, the second
+      // finds it held and passes it over.
       const { rows } = await sql<{
         id: string;
         tenant: string;
@@ -75,17 +81,32 @@ export function createDeliveryQueue(db: Kysely<Database>): DeliveryQueue {
         attempts: number;
         give_up_at: Date;
       }>`
+        with due as (
+          select id, tenant, next_attempt_at from webhook_deliveries
+           where finished_at is null
+             and next_attempt_at <= now()
+             and (lease_until is null or lease_until < now())
+           order by next_attempt_at
+           limit 1000
+        ), held as (
+          select tenant, count(*) as n from webhook_deliveries
+           where finished_at is null and lease_until >= now() and tenant in (select tenant from due)
+           group by tenant
+        ), ranked as (
+          select due.id, due.next_attempt_at,
+                 row_number() over (partition by due.tenant order by due.next_attempt_at)
+                   + coalesce(held.n, 0) as place
+            from due left join held using (tenant)
+        ), chosen as (
+          select id from ranked where place <= ${perTenant} order by next_attempt_at limit ${limit}
+        )
         update webhook_deliveries d
            set attempts = d.attempts + 1,
                lease_until = now() + ${`${leaseMs} milliseconds`}::interval
-          from (select id from webhook_deliveries
-                 where finished_at is null
-                   and next_attempt_at <= now()
-                   and (lease_until is null or lease_until < now())
-                 order by next_attempt_at
-                 limit ${limit}
-                 for update skip locked) due
-         where d.id = due.id
+          from chosen
+         where d.id = chosen.id
+           and d.finished_at is null
+           and (d.lease_until is null or d.lease_until < now())
         returning d.id, d.tenant, d.job_id, d.event_type, d.url, d.subscription_id, d.body, d.attempts, d.give_up_at
       `.execute(db);
       return rows.map((row) => ({

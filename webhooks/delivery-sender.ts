@@ -18,6 +18,8 @@ export interface DeliverySenderDeps {
   readonly backoff: DeliveryBackoff;
   /** Deliveries attempted at once by this process. */
   readonly concurrency: number;
+  /** Deliveries one tenant may have in flight at once, across all processes. */
+  readonly perTenant: number;
   /** Longest wait between looks at the work list when nothing wakes the sender. */
   readonly pollMs: number;
   readonly resolve?: Resolve;
@@ -96,7 +98,7 @@ export function startDeliverySender(deps: DeliverySenderDeps): RunningSender {
     while (!stopped) {
       try {
         const free = deps.concurrency - inFlight.size;
-        const claimed = free > 0 ? await deps.queue.claim(free, leaseMs) : [];
+        const claimed = free > 0 ? await deps.queue.claim(free, leaseMs, deps.perTenant) : [];
         for (const delivery of claimed) start(delivery);
         if (claimed.length === 0 || claimed.length === free) await sleep(deps.pollMs);
       } catch (error) {

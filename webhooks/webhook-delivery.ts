@@ -36,6 +36,8 @@ export interface WebhookDeliveryDeps {
   readonly backoff?: DeliveryBackoff;
   /** Deliveries in flight at once in this process; default 16. */
   readonly concurrency?: number;
+  /** Deliveries one tenant may have in flight at once, across all processes; default 4. */
+  readonly perTenant?: number;
   /** Longest wait between looks at the work list; default 1 s (new deliveries wake it at once). */
   readonly pollMs?: number;
   /** The checkpoint row of the log follower; default `webhooks`. */
@@ -75,6 +77,7 @@ export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<R
     timeoutMs: deps.timeoutMs,
     backoff: deps.backoff ?? defaultDeliveryBackoff,
     concurrency: deps.concurrency ?? 16,
+    perTenant: deps.perTenant ?? 4,
     pollMs: deps.pollMs ?? 1_000,
     ...(deps.resolve ? { resolve: deps.resolve } : {}),
   });

@@ -226,7 +226,7 @@ describe('at delivery', () => {
       subscriptions: createWebhookSubscriptions(stack.database.db, stack.signing),
     });
     await queue.owe(owed, 60_000);
-    expect(await queue.claim(10, 1_000)).toHaveLength(1);
+    expect(await queue.claim(10, 1_000, 4)).toHaveLength(1);
 
     // A new process starts: its follower owes the same delivery again (the same id: nothing new),
     // and its sender takes it once the dead one's lease lapsed.
