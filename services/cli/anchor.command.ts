@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { loadAnchorPrivateKey } from '../../events/anchor-signature.ts';
 import type { Database } from '../../events/tables.ts';
 import { AnchorRefusedError, writeNextAnchor } from '../../events/write-anchor.ts';
+import { fileError } from './cli-error.ts';
 
 export interface AnchorDeps {
   readonly db: Kysely<Database>;
@@ -22,7 +23,11 @@ export interface AnchorOptions {
  * nothing was new, 1 when an event to anchor does not match its hash (nothing is signed).
  */
 export async function runAnchor(deps: AnchorDeps, options: AnchorOptions): Promise<number> {
-  const privateKey = loadAnchorPrivateKey(await readFile(options.keyFile));
+  const privateKey = await readFile(options.keyFile)
+    .then(loadAnchorPrivateKey)
+    .catch((error: unknown) => {
+      throw fileError(options.keyFile, error);
+    });
   const result = await writeNextAnchor({ db: deps.db, privateKey, file: options.file }).catch(
     (error: unknown) => {
       if (error instanceof AnchorRefusedError) return error;

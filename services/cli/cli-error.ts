@@ -98,3 +98,19 @@ export function formatProblemLine(problem: Problem): string {
   // One line, even when a detail quotes a multi-line message.
   return line.replace(/\s*[\r\n]+\s*/g, ' ');
 }
+
+/** A file named on the command line that cannot be read or used: exit 2, naming it and why. */
+export function fileError(path: string, error: unknown): CliError {
+  const code = (error as { code?: unknown }).code;
+  const why =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'a directory, not a file'
+          : error instanceof Error
+            ? error.message
+            : String(error);
+  return usageError(`${path}: ${why}`);
+}

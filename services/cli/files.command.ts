@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { contentTypeFor } from '../../files/content-type.ts';
 import type { CliContext } from './cli-context.ts';
-import { usageError } from './cli-error.ts';
+import { fileError } from './cli-error.ts';
 import { parseInteger } from './flag-values.ts';
 import { formatTable } from './table.ts';
 
@@ -25,8 +25,8 @@ async function uploadFile(
   path: string,
   options: { name?: string; type?: string; json?: boolean },
 ): Promise<number> {
-  const content = await readFile(path).catch((error: Error) => {
-    throw usageError(`cannot read ${path}: ${error.message}`);
+  const content = await readFile(path).catch((error: unknown) => {
+    throw fileError(path, error);
   });
   const name = options.name ?? basename(path);
   const file = await context

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { usageError } from './cli-error.ts';
+import { fileError, usageError } from './cli-error.ts';
 import {
   parseDuration,
   parseInstant,
@@ -58,7 +58,7 @@ const readText = (path: string): string => {
   try {
     return readFileSync(path === '-' ? 0 : path, 'utf8');
   } catch (error) {
-    throw usageError(`cannot read ${path}: ${(error as Error).message}`);
+    throw fileError(path === '-' ? 'stdin' : path, error);
   }
 };
 

@@ -6,6 +6,7 @@ import { type AnchorVerification, verifyAnchors } from '../../events/verify-anch
 import { verifyChain } from '../../events/verify-chain.ts';
 import type { BlobStore } from '../../files/blob-store.ts';
 import { verifyStoredFiles } from '../../files/verify-files.ts';
+import { fileError } from './cli-error.ts';
 import type { ProgressLine } from './progress-line.ts';
 
 export interface VerifyDeps {
@@ -22,6 +23,19 @@ export interface VerifyOptions {
   readonly progress?: ProgressLine;
   /** Also check the log against an anchor file, signed by the key in `publicKeyFile`. */
   readonly anchors?: { readonly file: string; readonly publicKeyFile: string };
+}
+
+/** The anchor file and the key it is checked with; either unreadable is a usage error naming it. */
+async function readAnchorInputs(files: { readonly file: string; readonly publicKeyFile: string }) {
+  const anchors = await readFile(files.file, 'utf8').catch((error: unknown) => {
+    throw fileError(files.file, error);
+  });
+  const publicKey = await readFile(files.publicKeyFile)
+    .then(loadAnchorPublicKey)
+    .catch((error: unknown) => {
+      throw fileError(files.publicKeyFile, error);
+    });
+  return { anchors, publicKey };
 }
 
 /**
@@ -44,10 +58,7 @@ export async function runVerify(deps: VerifyDeps, options: VerifyOptions): Promi
   progress?.clear();
   // The chain walk cannot see a tail rewritten together with its stream head; the anchors can.
   const anchors: AnchorVerification | undefined = options.anchors
-    ? await verifyAnchors(deps.db, {
-        anchors: await readFile(options.anchors.file, 'utf8'),
-        publicKey: loadAnchorPublicKey(await readFile(options.anchors.publicKeyFile)),
-      })
+    ? await verifyAnchors(deps.db, await readAnchorInputs(options.anchors))
     : undefined;
   const files = deps.blobs ? await verifyStoredFiles(deps.db, deps.blobs) : undefined;
   const seconds = (performance.now() - started) / 1000;

@@ -400,6 +400,41 @@ describe('omni: errors are one line (or the problem as JSON), with documented ex
     expect(problem.errors.map((error) => error.pointer)).toContain('/image');
   });
 
+  it('a file named that is missing or not a key: exit 2, one line naming it', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'omni-cli-keys-'));
+    try {
+      const missing = join(directory, 'missing.key');
+      const anchors = join(directory, 'anchors.jsonl');
+      expect(await cli.omni(['anchor', '--anchor', anchors, '--key', missing])).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `omni: invalid usage: ${missing}: no such file\n`,
+      });
+      await writeFile(join(directory, 'garbage.key'), 'not a key');
+      const garbage = await cli.omni([
+        'anchor',
+        '--anchor',
+        anchors,
+        '--key',
+        join(directory, 'garbage.key'),
+      ]);
+      expect(garbage.code).toBe(2);
+      expect(garbage.stderr).toMatch(/^omni: invalid usage: \S+garbage\.key: [^\n]+\n$/);
+      const verify = await cli.omni(['verify', '--anchor', anchors, '--public-key', missing]);
+      expect(verify).toMatchObject({ code: 2, stderr: `omni: invalid usage: ${anchors}: no such file\n` });
+      expect(await cli.omni(['files', 'upload', missing])).toMatchObject({
+        code: 2,
+        stderr: `omni: invalid usage: ${missing}: no such file\n`,
+      });
+      expect(await cli.omni(['submit', '--stdin', missing, testImage, '--', 'cat'])).toMatchObject({
+        code: 2,
+        stderr: `omni: invalid usage: ${missing}: no such file\n`,
+      });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('not found or refused: exit 3', async () => {
     const missing = await cli.omni(['jobs', 'get', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).toBe(3);
