@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from './cli-context.ts';
+import { fileError } from './cli-error.ts';
 import { formatTable } from './table.ts';
 
 interface ArtifactView {
@@ -69,8 +70,11 @@ async function downloadArtifacts(
     const ok = sha256 === artifact.sha256;
     const shown = join(options.dir, relative(root, target));
     if (ok) {
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, bytes);
+      await mkdir(dirname(target), { recursive: true })
+        .then(() => writeFile(target, bytes))
+        .catch((error: unknown) => {
+          throw fileError(shown, error);
+        });
     } else {
       failures += 1;
       context.err.write(

@@ -69,7 +69,11 @@ async function getFile(context: CliContext, id: string, json: boolean): Promise<
 /** The file's bytes to `--output FILE`, or to stdout (the bytes are the result). */
 async function downloadFile(context: CliContext, id: string, options: { output?: string }): Promise<number> {
   const bytes = await context.client().bytes(filePath(id));
-  if (options.output) await writeFile(options.output, bytes);
+  const output = options.output;
+  if (output)
+    await writeFile(output, bytes).catch((error: unknown) => {
+      throw fileError(output, error);
+    });
   else context.out.write(bytes);
   return 0;
 }
