@@ -9,6 +9,7 @@ import { createProgram } from '../../services/cli/program.ts';
 import { testImage } from '../support/test-image.ts';
 import { type CliStack, jsonLines, startCliStack } from './cli-harness.ts';
 
+// Each test runs omni a dozen times or more, and jobs in Docker: more than the default minute on a busy machine.
 let cli: CliStack;
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -36,7 +37,7 @@ async function ok(...args: string[]): Promise<string> {
   return run.stdout;
 }
 
-describe('omni: results on stdout, job output on its own streams, exit codes', () => {
+describe('omni: results on stdout, job output on its own streams, exit codes', { timeout: 180_000 }, () => {
   it('token prints a token the API accepts, and nothing else', async () => {
     expect(cli.env.OMNI_TOKEN).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     const response = await fetch(`${cli.server.url}/v1/me`, {
@@ -322,7 +323,9 @@ describe('omni: results on stdout, job output on its own streams, exit codes', (
   });
 });
 
-describe('omni: errors are one line (or the problem as JSON), with documented exit codes', () => {
+describe('omni: errors are one line (or the problem as JSON), with documented exit codes', {
+  timeout: 180_000,
+}, () => {
   it('bare omni prints help with the exit codes; per-command --help has examples', async () => {
     const help = await cli.omni([]);
     expect(help.code).toBe(0);

@@ -33,7 +33,7 @@ afterAll(async () => {
   await client.end();
 });
 
-describe('read-only commands never create a database', () => {
+describe('read-only commands never create a database', { timeout: 180_000 }, () => {
   it('verify, replay and anchor against a database that does not exist: one line, exit 3, nothing created', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'omni-cli-readonly-'));
     try {

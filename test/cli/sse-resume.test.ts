@@ -114,7 +114,7 @@ describe('followSse (eventsource-parser)', () => {
   });
 });
 
-describe('omni through a connection that drops mid-feed', () => {
+describe('omni through a connection that drops mid-feed', { timeout: 180_000 }, () => {
   let cli: CliStack;
   beforeAll(async () => {
     cli = await startCliStack('cli-sse');
