@@ -77,6 +77,20 @@ describe('read-only commands never create a database', { timeout: 180_000 }, () 
     expect(tables.rows).toEqual([]);
   });
 
+  it('an unreachable Postgres: one line, exit 4; token without JWT_SECRET: one line, exit 2', async () => {
+    const run = await runProcess(process.execPath, [omniBin, 'verify'], {
+      env: { PATH: process.env.PATH, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/omni' },
+    });
+    expect(run).toMatchObject({
+      code: 4,
+      stdout: '',
+      stderr: 'omni: cannot reach Postgres at postgres://postgres@127.0.0.1:1/omni: connection refused\n',
+    });
+    const token = await omni(['token'], missing);
+    expect(token.code).toBe(2);
+    expect(token.stderr).toMatch(/^omni: no signing key: JWT_SECRET is not set[^\n]*\n$/);
+  });
+
   it('migrate is the one that creates it', async () => {
     const run = await omni(['migrate', '--json'], missing);
     expect(run.code, run.stderr).toBe(0);
