@@ -163,6 +163,31 @@ describe('deliveries', () => {
     expect((events[0]?.data as { durationMs?: number } | undefined)?.durationMs).toBeGreaterThanOrEqual(900);
   });
 
+  it('reads no more than 64 KiB of an answer: one whose body never ends is delivered, not timed out', async () => {
+    let written = 0;
+    receiver.answer('/endless', (response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(16 * 1024, 'x');
+      const pump = () => {
+        // Stops once the sender hangs up; until then, more and more.
+        while (!response.destroyed && written < 64 * 1024 * 1024 && response.write(chunk))
+          written += chunk.length;
+        if (!response.destroyed) response.once('drain', pump);
+      };
+      pump();
+    });
+    const { id } = await stack.submit(job('/endless'));
+    await stack.finish(id, 'succeeded');
+    const events = await eventually(
+      () => deliveryEvents(id),
+      (found) => found.length > 0,
+    );
+    expect(events.map((event) => event.type)).toEqual(['WebhookDelivered']);
+    expect(events[0]?.data).toMatchObject({ status: 200, attempt: 1 });
+    // It hung up long before the receiver ran out of things to send.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+  });
+
   it('does not follow a redirect, not even to a receiver it may reach', async () => {
     const elsewhere = await startReceiver();
     try {
