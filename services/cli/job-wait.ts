@@ -72,7 +72,10 @@ export async function waitForJob(context: CliContext, jobId: string, json: boole
   }
   // The job's own stderr is the stream's content; this note is for a person at a terminal.
   if (!json && err.tty && job.status !== 'succeeded') {
-    const reason = typeof job.failureReason === 'string' ? `: ${job.failureReason}` : '';
+    const reason =
+      typeof job.failureReason === 'string'
+        ? `: ${job.failureReason}${typeof job.failureMessage === 'string' ? ` (${job.failureMessage})` : ''}`
+        : '';
     err.write(
       `omni: job ${jobId} ${job.status}${reason}${job.exitCode === null ? '' : ` (exit ${job.exitCode})`}\n`,
     );

@@ -72,7 +72,10 @@ function describeJob(job: JobView): string {
     ['image', job.image],
     ['command', (job.command as string[] | undefined)?.join(' ')],
     ['exit code', job.exitCode],
-    ['failure', job.failureReason],
+    [
+      'failure',
+      job.failureMessage ? `${String(job.failureReason)}: ${String(job.failureMessage)}` : job.failureReason,
+    ],
     ['submitted', `${String(job.submittedAt)} by ${String(job.submittedBy)}`],
     ['started', job.startedAt],
     ['finished', job.finishedAt],
