@@ -3,9 +3,6 @@ import { buildInputArchive } from './input-archive.ts';
 import { collectNowPath, stdinPath } from './job-wrapper.ts';
 import type { SandboxInput } from './sandbox.ts';
 
-/** Where the job's argv and environment wait, one file per value, until the wrapper has read them. */
-export const warmJobDirectory = '/tmp/.omni-job';
-
 /** The one byte a warm container prints once its shell waits for a job: it started and has its tools. */
 export const warmReadyByte = 'R';
 
@@ -16,14 +13,15 @@ export const warmReadyByte = 'R';
  * Before the job: it checks that the image has the tools it needs and prints `R`; an image that
  * lacks them ends the container at once, which is how the pool learns to run it cold.
  *
- * In: one line (`collect` when /out is to be read back), then a tar holding the job's argv and
- * environment as one file per value (`env/NNNN` holds `NAME=value`, `argv/NNNN` one argument, each
- * followed by a newline), its input files and its stdin, then EOF. The values are read with the
- * shell's own `read`, line by line, into the positional parameters: data from start to end, never
- * shell text, and no program runs with the job's environment but the job. The environment is
- * exported only in the subshell that becomes the job, so the wrapper's own `kill`/`sleep` afterwards
- * keep the image's PATH. The files are removed before the job starts. SHLVL and PWD, which the shell
- * itself exports, are unset first: the job sees the image's environment and its own, as when cold.
+ * In: a line `collect` (or empty) saying whether /out is to be read back; a line `files` (or empty)
+ * saying whether a tar follows the values; the job's environment (`e N`) and argv (`a N`), each a
+ * header line then the value's N lines (the value plus a newline, so its last line always ends),
+ * then `.`; then the tar of its input files and stdin, if any; then EOF. The values are read with
+ * the shell's own `read` into the positional parameters: data from start to end, never shell text,
+ * never a file the job could see, and no program runs with the job's environment but the job. The
+ * environment is exported only in the subshell that becomes the job, so the wrapper's own
+ * `kill`/`sleep` afterwards keep the image's PATH. SHLVL and PWD, which the shell itself exports,
+ * are unset first: the job sees the image's environment and its own, as when cold.
  *
  * The count of environment values lives in `omni_envc`: names starting `omni_` take the cold path
  * (see warmEligible).
@@ -31,27 +29,28 @@ export const warmReadyByte = 'R';
 export const warmWrapperScript = `command -v tar >/dev/null 2>&1 && command -v sleep >/dev/null 2>&1 || exit 127
 printf ${warmReadyByte}
 IFS= read -r omni_collect || exit 125
-if ! tar -x -f - -C /; then
+IFS= read -r omni_files || exit 125
+set --
+omni_envc=0
+while IFS=' ' read -r omni_kind omni_lines; do
+  [ "$omni_kind" = . ] && break
+  omni_value=
+  omni_newline=
+  while [ "$omni_lines" -gt 0 ]; do
+    IFS= read -r omni_line || exit 125
+    omni_value="$omni_value$omni_newline$omni_line"
+    omni_newline='
+'
+    omni_lines=$((omni_lines - 1))
+  done
+  set -- "$@" "$omni_value"
+  [ "$omni_kind" = e ] && omni_envc=$((omni_envc + 1))
+done
+[ "$omni_kind" = . ] || exit 125
+if [ "$omni_files" = files ] && ! tar -x -f - -C /; then
   echo 'omni: the input files could not be unpacked' >&2
   exit 125
 fi
-set --
-omni_envc=0
-for omni_part in env argv; do
-  for omni_file in ${warmJobDirectory}/$omni_part/*; do
-    [ -f "$omni_file" ] || continue
-    omni_value=
-    omni_newline=
-    while IFS= read -r omni_line; do
-      omni_value="$omni_value$omni_newline$omni_line"
-      omni_newline='
-'
-    done < "$omni_file"
-    set -- "$@" "$omni_value"
-    [ "$omni_part" = env ] && omni_envc=$((omni_envc + 1))
-  done
-done
-rm -rf ${warmJobDirectory}
 if [ -f ${stdinPath} ]; then exec < ${stdinPath}; rm -f ${stdinPath}; else exec < /dev/null; fi
 (
   unset SHLVL PWD
@@ -81,29 +80,23 @@ export function warmEligible(spec: ResolvedJobSpec): boolean {
 
 const shellReserved = new Set(['PPID', 'UID', 'EUID', 'LINENO', 'OPTIND', 'IFS']);
 
-/** Each value becomes a file of its own, numbered so the shell's sorted glob keeps their order. */
-const numbered = (index: number) => String(index).padStart(4, '0');
+/** One value as the wrapper reads it: `<kind> <lines>`, then the value and a newline. */
+function framedValue(kind: 'e' | 'a', value: string): string {
+  const lines = value.split('\n').length;
+  return `${kind} ${lines}\n${value}\n`;
+}
 
 /**
- * What the warm wrapper reads on stdin: the collect line, then a tar of the job's argv, environment,
- * inline files, uploaded inputs (read-only) and stdin.
+ * What the warm wrapper reads on stdin: the collect and files lines, the job's environment and
+ * argv, then (only when there are any) a tar of its inline files, uploaded inputs (read-only) and
+ * stdin.
  */
 export async function warmJobStdin(
   spec: ResolvedJobSpec,
   inputs: readonly SandboxInput[],
   collects: boolean,
 ): Promise<Buffer> {
-  const value = (text: string, path: string) => ({
-    path,
-    // The trailing newline lets `read` see the last line of a value that has none of its own.
-    content: Buffer.from(`${text}\n`, 'utf8'),
-    mode: 0o400,
-  });
-  const archive = await buildInputArchive([
-    ...Object.entries(spec.env).map(([name, text], index) =>
-      value(`${name}=${text}`, `${warmJobDirectory}/env/${numbered(index)}`),
-    ),
-    ...spec.command.map((argument, index) => value(argument, `${warmJobDirectory}/argv/${numbered(index)}`)),
+  const files = [
     ...(spec.files ?? []).map((file) => ({
       path: file.path,
       content: Buffer.from(file.content, 'utf8'),
@@ -113,6 +106,15 @@ export async function warmJobStdin(
     ...(spec.stdin === undefined
       ? []
       : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
-  ]);
-  return Buffer.concat([Buffer.from(collects ? 'collect\n' : '\n'), archive]);
+  ];
+  const header = [
+    collects ? 'collect\n' : '\n',
+    files.length > 0 ? 'files\n' : '\n',
+    ...Object.entries(spec.env).map(([name, value]) => framedValue('e', `${name}=${value}`)),
+    ...spec.command.map((argument) => framedValue('a', argument)),
+    '.\n',
+  ].join('');
+  // No files: no tar to spawn in the container, which is most of a trivial job's time there.
+  const archive = files.length > 0 ? await buildInputArchive(files) : Buffer.alloc(0);
+  return Buffer.concat([Buffer.from(header, 'utf8'), archive]);
 }
