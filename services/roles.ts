@@ -308,12 +308,15 @@ export async function startWebhooksRole(deps: RoleDeps): Promise<RunningRole> {
     );
     return { name: 'webhooks', stop: async () => undefined };
   }
+  const { webhookAttempts } = instruments();
   const delivery = await startWebhookDelivery({
     db: deps.db,
     connectionString: deps.config.databaseUrl,
     signing,
     logger,
     unreadable: createReportingUnreadableEventLog(deps.db, logger),
+    onAttempt: (outcome) =>
+      webhookAttempts.add(1, { outcome: outcome.delivered ? 'delivered' : outcome.reason }),
     ...deps.config.webhooks,
   });
   return { name: 'webhooks', stop: () => delivery.stop() };

@@ -23,6 +23,8 @@ export interface DeliverySenderDeps {
   /** Longest wait between looks at the work list when nothing wakes the sender. */
   readonly pollMs: number;
   readonly resolve?: Resolve;
+  /** Told of every attempt made (for metrics), whether or not it could be recorded. */
+  readonly onAttempt?: (outcome: AttemptOutcome) => void;
 }
 
 export interface RunningSender {
@@ -62,6 +64,7 @@ export function startDeliverySender(deps: DeliverySenderDeps): RunningSender {
       allowPrivate: deps.allowPrivate,
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
     });
+    deps.onAttempt?.(outcome);
     let retryAt: Date | undefined;
     // An address deliveries may not reach stays so on the next attempt: given up at once.
     if (!outcome.delivered && outcome.reason !== 'forbidden-address') {

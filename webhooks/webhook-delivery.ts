@@ -18,6 +18,7 @@ import { endingEvents, planDeliveries } from './delivery-plan.ts';
 import { createDeliveryQueue } from './delivery-queue.ts';
 import { startDeliverySender } from './delivery-sender.ts';
 import type { Resolve } from './pinned-target.ts';
+import type { AttemptOutcome } from './post-webhook.ts';
 import type { SigningKeys } from './signing-keys.ts';
 import { createWebhookSubscriptions } from './webhook-subscriptions.ts';
 
@@ -44,6 +45,8 @@ export interface WebhookDeliveryDeps {
   readonly subscriptionId?: string;
   readonly unreadable?: UnreadableEventLog;
   readonly resolve?: Resolve;
+  /** Told of every attempt made (for metrics). */
+  readonly onAttempt?: (outcome: AttemptOutcome) => void;
 }
 
 export interface RunningWebhookDelivery {
@@ -80,6 +83,7 @@ export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<R
     perTenant: deps.perTenant ?? 4,
     pollMs: deps.pollMs ?? 1_000,
     ...(deps.resolve ? { resolve: deps.resolve } : {}),
+    ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
   });
   const follower = await startSubscription({
     db: deps.db,

@@ -42,6 +42,10 @@ export function instruments() {
     refusedRequests: meter.createCounter('omni_http_refused', {
       description: 'Requests refused (401, 403, 429), by status',
     }),
+    // A rising share of anything but `delivered` is a receiver (or the network to it) in trouble.
+    webhookAttempts: meter.createCounter('omni_webhook_attempts', {
+      description: 'Webhook delivery attempts, by outcome: delivered, or why not',
+    }),
     meter,
   };
 }

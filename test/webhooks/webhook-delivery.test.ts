@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logStart, type RecordedEvent } from '../../events/event-store.ts';
+import { startTelemetry, type Telemetry } from '../../services/telemetry/telemetry.ts';
 import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { type Receiver, signatureIsValid, startReceiver } from './receiver.ts';
@@ -7,8 +8,11 @@ import { startWebhookStack, type WebhookStack } from './webhook-stack.ts';
 
 let stack: WebhookStack;
 let receiver: Receiver;
+let telemetry: Telemetry;
 
 beforeAll(async () => {
+  // Before the role starts, so its counter binds to this provider.
+  telemetry = startTelemetry({ serviceName: 'omni-webhooks-test', autoInstrument: [] });
   // Private targets allowed: the receiver listens on 127.0.0.1. Attempts time out after 1 s.
   stack = await startWebhookStack('webhook_delivery', { allowPrivate: true, timeoutMs: 1_000 });
   receiver = await startReceiver();
@@ -17,6 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await receiver?.close();
+  await telemetry?.shutdown();
 });
 
 const job = (path: string, extra: Record<string, unknown> = {}) => ({
@@ -260,6 +265,11 @@ describe('deliveries', () => {
     }
     // Attempts still in flight (the redirect keeps being retried) may not be recorded yet.
     expect(all.length).toBeGreaterThan(0);
+    // And counted for operators, by outcome.
+    const text = await telemetry.prometheusText();
+    expect(text).toMatch(/omni_webhook_attempts_total\{[^}]*outcome="delivered"[^}]*\} [1-9]/);
+    expect(text).toMatch(/omni_webhook_attempts_total\{[^}]*outcome="http-status"[^}]*\} [1-9]/);
+    expect(text).toMatch(/omni_webhook_attempts_total\{[^}]*outcome="timeout"[^}]*\} [1-9]/);
     expect(all.length).toBeLessThanOrEqual(receiver.received.length);
     expect(receiver.received.length - all.length).toBeLessThanOrEqual(1);
   });
