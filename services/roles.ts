@@ -251,6 +251,8 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     trustProxy: deps.config.trustProxy,
     corsOrigins: deps.config.corsOrigins,
     maxBodyBytes: deps.config.maxBodyBytes,
+    // Queue health shows running attempts per tenant against this cap.
+    tenantMaxRunning: deps.config.tenantMaxRunning,
     requestTimeoutMs: deps.config.requestTimeoutMs,
     onRefused: (status) => refusedRequests.add(1, { status }),
     readiness: createReadinessCheck({ db: deps.db, redis }),
@@ -360,6 +362,8 @@ export async function startDispatcherRole(deps: RoleDeps): Promise<RunningRole> 
     db: deps.db,
     store: createEventStore(deps.db, { schemas: eventReadSchemas }),
     queue,
+    // Waiting attempts' messages are asked about a thousand per call.
+    redis: connection,
     leases: createWorkerLeases(deps.db),
     logger,
     unreadable,

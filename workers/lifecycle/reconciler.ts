@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../../events/database-errors.ts';
@@ -23,6 +24,11 @@ export interface ReconcilerDeps {
   readonly db: Kysely<Database>;
   readonly store: EventStore;
   readonly queue: Queue<RunJobMessage>;
+  /**
+   * The queue's Redis, to ask about a thousand waiting attempts' messages per call; absent: one
+   * lookup per attempt through the queue (slow with a large backlog).
+   */
+  readonly redis?: Redis;
   readonly leases: WorkerLeases;
   readonly logger: Logger;
   readonly now?: () => Date;
@@ -52,20 +58,111 @@ export interface ReconcileReport {
   readonly abandoned: number;
 }
 
+/** An open job as its newest event tells it, without reading its stream. */
+interface OpenJob {
+  readonly jobId: string;
+  readonly status: 'queued' | 'running';
+  readonly attempt: number;
+  /** Queued: the attempt's queue-wait deadline, when it has one. */
+  readonly expiresAt?: Date;
+  /** Running: the worker that started the attempt. */
+  readonly workerId?: string;
+}
+
 /**
- * Jobs the log says are waiting or running: those whose newest event is a submission, a retry, a
- * start or live output. One row per job stream (its last event, by the streams table), so a pass
- * costs one index lookup per job, not a scan of the log.
+ * Jobs the log says are waiting or running, from each job stream's newest event (by the streams
+ * table), with what a pass needs to judge them: the attempt, its queue deadline, its worker. One
+ * set-based query, so a pass reads no stream but those it must act on.
  */
-async function openJobIds(db: Kysely<Database>): Promise<string[]> {
-  const { rows } = await sql<{ job_id: string }>`
-    select substr(s.stream_id, 5) as job_id
+async function openJobs(db: Kysely<Database>): Promise<OpenJob[]> {
+  const { rows } = await sql<{
+    job_id: string;
+    type: string;
+    attempt: number;
+    expires_at: string | null;
+    worker_id: string | null;
+  }>`
+    select substr(s.stream_id, 5) as job_id, e.type,
+           coalesce((e.data->>'attempt')::int, 1) as attempt,
+           e.data->>'expiresAt' as expires_at,
+           started.worker_id
     from streams s
     join events e on e.stream_id = s.stream_id and e.stream_version = s.version
+    left join lateral (
+      select x.data->>'workerId' as worker_id from events x
+      where x.stream_id = s.stream_id and x.type = 'JobStarted'
+      order by x.stream_version desc limit 1
+    ) started on e.type in ('JobStarted', 'JobOutput')
     where starts_with(s.stream_id, 'job-')
       and e.type in ('JobSubmitted', 'JobRetryScheduled', 'JobStarted', 'JobOutput')
   `.execute(db);
-  return rows.map((row) => row.job_id);
+  return rows.map((row) => {
+    const running = row.type === 'JobStarted' || row.type === 'JobOutput';
+    return {
+      jobId: row.job_id,
+      status: running ? 'running' : 'queued',
+      attempt: row.attempt,
+      ...(!running && row.expires_at ? { expiresAt: new Date(row.expires_at) } : {}),
+      ...(running && row.worker_id ? { workerId: row.worker_id } : {}),
+    };
+  });
+}
+
+/** What Redis holds for an attempt's message: a live one, a finished one (lost to an error), none. */
+type MessageState = 'live' | 'finished' | 'missing';
+
+/**
+ * Answers for many messages in one round trip: 0 none, 1 live, 2 finished (in the completed or
+ * failed set). Run in Redis, so a backlog of 100k costs a hundred calls, not 300k commands.
+ */
+const messageStatesScript = `
+local answers = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    answers[i - 1] = 0
+  elseif redis.call('ZSCORE', KEYS[1], id) or redis.call('ZSCORE', KEYS[2], id) then
+    answers[i - 1] = 2
+  else
+    answers[i - 1] = 1
+  end
+end
+return answers`;
+
+const messageStateOf: Readonly<Record<number, MessageState>> = { 0: 'missing', 1: 'live', 2: 'finished' };
+
+/** Each attempt's message state, a thousand per call to Redis, or one by one without `redis`. */
+async function messageStates(
+  deps: Pick<ReconcilerDeps, 'queue' | 'redis'>,
+  messageIds: readonly string[],
+): Promise<ReadonlyMap<string, MessageState>> {
+  const states = new Map<string, MessageState>();
+  const { queue, redis } = deps;
+  if (!redis) {
+    for (const id of messageIds) {
+      const existing = await queue.getJob(id);
+      const state = existing ? await existing.getState() : undefined;
+      states.set(
+        id,
+        !existing ? 'missing' : state === 'completed' || state === 'failed' ? 'finished' : 'live',
+      );
+    }
+    return states;
+  }
+  const keys = [queue.toKey('completed'), queue.toKey('failed')];
+  for (let start = 0; start < messageIds.length; start += 1000) {
+    const chunk = messageIds.slice(start, start + 1000);
+    const answers = (await redis.eval(
+      messageStatesScript,
+      2,
+      ...keys,
+      queue.toKey(''),
+      ...chunk,
+    )) as number[];
+    for (const [index, id] of chunk.entries())
+      states.set(id, messageStateOf[answers[index] ?? 0] ?? 'missing');
+  }
+  return states;
 }
 
 /**
@@ -79,7 +176,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
   const random = deps.random ?? Math.random;
   // Rows of workers that died without a release: kept a day for the reaper's judgement, then gone.
   await deps.leases.prune(24 * 3600_000);
-  const ids = await openJobIds(deps.db);
+  const open = await openJobs(deps.db);
   const unheldSince = deps.unheldSince ?? new Map<string, number>();
   const unheldGraceMs = deps.unheldGraceMs ?? 30_000;
   const stillUnheld = new Set<string>();
@@ -102,72 +199,106 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
     }
   };
   const unreadable: UnreadableEvent[] = [];
-  for (const jobId of ids) {
-    let loaded: LoadedJob;
+  // The stream of a job the pass must act on: the decider judges its current state, never the
+  // summary the pass started from. Undefined: its history is unreadable (reported, passed over).
+  const load = async (jobId: string): Promise<LoadedJob | undefined> => {
     try {
-      loaded = await loadJob(deps.store, jobId);
+      return await loadJob(deps.store, jobId);
     } catch (error) {
       // One job's unreadable history (an event written by hand) must not end the pass for every
       // job after it: it is reported and passed over.
       if (!(error instanceof JobHistoryUnreadableError)) throw error;
       unreadable.push(unreadableEventOf(error));
+      return undefined;
+    }
+  };
+
+  // Waiting attempts: the due for expiry, and those whose message Redis lost or finished early.
+  const passStartedAt = now();
+  const waiting = open.filter((job) => job.status === 'queued');
+  const expiring = waiting.filter((job) => job.expiresAt !== undefined && job.expiresAt <= passStartedAt);
+  const messages = await messageStates(
+    deps,
+    waiting.filter((job) => !expiring.includes(job)).map((job) => attemptMessageId(job.jobId, job.attempt)),
+  );
+  const needsMessage = waiting.filter(
+    (job) => !expiring.includes(job) && messages.get(attemptMessageId(job.jobId, job.attempt)) !== 'live',
+  );
+  for (const job of [...expiring, ...needsMessage]) {
+    const loaded = await load(job.jobId);
+    if (!loaded) continue;
+    const { state } = loaded;
+    if (state.status !== 'queued') continue;
+    if (state.expiresAt && state.expiresAt <= now()) {
+      if (await act(job.jobId, { type: 'ExpireAttempt', attempt: state.attempt, now: now() }, loaded))
+        expired += 1;
       continue;
     }
-    const { state } = loaded;
-    if (state.status === 'queued') {
-      if (state.expiresAt && state.expiresAt <= now()) {
-        if (await act(jobId, { type: 'ExpireAttempt', attempt: state.attempt, now: now() }, loaded))
-          expired += 1;
-        continue;
-      }
-      const id = attemptMessageId(jobId, state.attempt);
-      const existing = await deps.queue.getJob(id);
-      if (existing) {
-        const queueState = await existing.getState();
-        // Finished or failed while the log still waits: the message was lost to an error; redo it.
-        if (queueState !== 'completed' && queueState !== 'failed') continue;
-        await existing.remove().catch(() => undefined);
-      }
-      const message = attemptMessage(
-        {
-          jobId,
-          attempt: state.attempt,
-          tenant: state.tenant,
-          ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
-          ...(state.dueAt ? { dueAt: state.dueAt } : {}),
-        },
-        now().getTime(),
-      );
-      await deps.queue.add(message.name, message.data, message.opts);
-      requeued += 1;
-    } else if (state.status === 'running') {
-      const { workerId } = state.current;
-      if (await deps.leases.isAlive(workerId)) {
-        // Undefined: a worker that does not list its attempts; its lease is all there is to judge.
-        if ((await deps.leases.holds(workerId, jobId, state.attempt)) !== false) continue;
-        const key = attemptMessageId(jobId, state.attempt);
-        stillUnheld.add(key);
-        const since = unheldSince.get(key) ?? now().getTime();
-        unheldSince.set(key, since);
-        // The grace covers a worker between recording the outcome and dropping its hold.
-        if (now().getTime() - since < unheldGraceMs) continue;
-        deps.logger.warn(
-          { jobId, attempt: state.attempt, workerId },
-          'a live worker no longer holds this running attempt; recording it abandoned',
-        );
-      } else if (deps.judgeLapsedLeases === false) {
-        continue;
-      }
-      const command = {
-        type: 'AbandonAttempt',
-        attempt: state.attempt,
-        workerId,
-        reason: 'worker-lost',
-        now: now(),
-        random: random(),
-      } as const;
-      if (await act(jobId, command, loaded)) abandoned += 1;
+    const id = attemptMessageId(job.jobId, state.attempt);
+    const existing = await deps.queue.getJob(id);
+    if (existing) {
+      const queueState = await existing.getState();
+      // Finished or failed while the log still waits: the message was lost to an error; redo it.
+      if (queueState !== 'completed' && queueState !== 'failed') continue;
+      await existing.remove().catch(() => undefined);
     }
+    const message = attemptMessage(
+      {
+        jobId: job.jobId,
+        attempt: state.attempt,
+        tenant: state.tenant,
+        ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
+        ...(state.dueAt ? { dueAt: state.dueAt } : {}),
+      },
+      now().getTime(),
+    );
+    await deps.queue.add(message.name, message.data, message.opts);
+    requeued += 1;
+  }
+
+  // Running attempts: each worker's lease is asked once per pass, not once per attempt.
+  const alive = new Map<string, Promise<boolean>>();
+  const isAlive = (workerId: string) => {
+    const known = alive.get(workerId);
+    if (known) return known;
+    const answer = deps.leases.isAlive(workerId);
+    alive.set(workerId, answer);
+    return answer;
+  };
+  for (const job of open.filter((candidate) => candidate.status === 'running')) {
+    const workerId = job.workerId;
+    if (workerId === undefined) continue;
+    const key = attemptMessageId(job.jobId, job.attempt);
+    if (await isAlive(workerId)) {
+      // Undefined: a worker that does not list its attempts; its lease is all there is to judge.
+      if ((await deps.leases.holds(workerId, job.jobId, job.attempt)) !== false) continue;
+      stillUnheld.add(key);
+      const since = unheldSince.get(key) ?? now().getTime();
+      unheldSince.set(key, since);
+      // The grace covers a worker between recording the outcome and dropping its hold.
+      if (now().getTime() - since < unheldGraceMs) continue;
+      deps.logger.warn(
+        { jobId: job.jobId, attempt: job.attempt, workerId },
+        'a live worker no longer holds this running attempt; recording it abandoned',
+      );
+    } else if (deps.judgeLapsedLeases === false) {
+      continue;
+    }
+    const loaded = await load(job.jobId);
+    if (!loaded) continue;
+    const { state } = loaded;
+    // Moved on since the pass read it (finished, or another attempt): nothing to abandon.
+    if (state.status !== 'running' || state.attempt !== job.attempt || state.current.workerId !== workerId)
+      continue;
+    const command = {
+      type: 'AbandonAttempt',
+      attempt: state.attempt,
+      workerId,
+      reason: 'worker-lost',
+      now: now(),
+      random: random(),
+    } as const;
+    if (await act(job.jobId, command, loaded)) abandoned += 1;
   }
   for (const key of unheldSince.keys()) if (!stillUnheld.has(key)) unheldSince.delete(key);
   if (unreadable.length > 0)
@@ -175,7 +306,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileRepo
       'reconciler',
       unreadable,
     );
-  const report = { open: ids.length, requeued, expired, abandoned };
+  const report = { open: open.length, requeued, expired, abandoned };
   if (requeued + expired + abandoned > 0) deps.logger.warn(report, 'reconciled the queue with the log');
   return report;
 }
