@@ -31,8 +31,10 @@ const execFileAsync = promisify(execFile);
 const quick = process.argv.includes('--quick');
 const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const image = process.env.BENCH_IMAGE ?? 'omni-busybox:latest';
-const latencyRuns = quick ? 10 : 30;
-const throughputJobs = quick ? 24 : 80;
+// Quick: under 2 minutes for both runtimes even on a loaded 2-core machine.
+const latencyRuns = quick ? 8 : 30;
+const throughputJobs = quick ? 16 : 80;
+const warmUpRuns = quick ? 1 : 3;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 // Containers kept started ahead: enough for one burst of the concurrency, refilled as they go.
 const warmPoolSize = Number(process.env.BENCH_WARM_POOL_SIZE ?? concurrency * 2);
@@ -195,7 +197,7 @@ async function measureRuntime(docker: Docker, store: EventStore, runtime: string
   try {
     process.stderr.write(`${runtime}: warming up\n`);
     // Warm every path (image cache, engine, connection pools) before measuring.
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < warmUpRuns; i += 1) {
       await cold(await submit());
       await warmSandbox.warmUp(spec, imageId);
       await warm(await submit());
