@@ -34,7 +34,9 @@ const environmentSchema = z
   .object({
     // Postgres holding the event store and read models. The password is the compose file's, so
     // `docker compose up -d postgres redis` then `npm start` connects (a trusting server ignores it).
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres:omni@127.0.0.1:5432/omni'),
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .default('postgres://postgres:omni@127.0.0.1:5432/omni'),
     // Redis holding the BullMQ queues (derived state: rebuilt from the log if lost).
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     // Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis.
@@ -45,6 +47,9 @@ const environmentSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     // Address the API binds to.
     HOST: z.string().default('127.0.0.1'),
+    // A role run without the API (dispatcher, worker, projector) serves its own /metrics on this
+    // port (on HOST); unset: it serves none (the API serves /metrics on PORT in any case).
+    METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
     // HS256 secret for bearer tokens (32+ bytes). HS256 is accepted only with it, or with the
     // development key generated at start-up when no key at all (JWT_SECRET, JWT_JWKS, JWT_JWKS_URL) is set.
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -298,6 +303,7 @@ export const configSchema = environmentSchema.transform((e) => {
     queuePrefix: e.QUEUE_PREFIX,
     dockerHost: e.DOCKER_HOST,
     http: { port: e.PORT, host: e.HOST },
+    ...(e.METRICS_PORT === undefined ? {} : { metrics: { port: e.METRICS_PORT, host: e.HOST } }),
     auth: {
       ...(e.JWT_SECRET === undefined ? {} : { jwtSecret: e.JWT_SECRET }),
       ...(e.JWT_ISSUER === undefined ? {} : { issuer: e.JWT_ISSUER }),

@@ -2,10 +2,12 @@ import { createDatabase } from '../../events/database.ts';
 import { isDatabaseUnavailable } from '../../events/database-errors.ts';
 import { migrateToLatest } from '../../events/migrator.ts';
 import type { Config } from '../config.ts';
-import { hs256KeyFor, mintToken } from '../dev-token.ts';
+import { hs256KeyFor } from '../dev-token.ts';
+import { developmentBanner } from '../development-banner.ts';
 import { createDockerClient } from '../docker-client.ts';
 import { ensureDatabase } from '../ensure-database.ts';
 import { createFaultLog, createLogger } from '../logger.ts';
+import { serveMetrics } from '../metrics-server.ts';
 import { checkDependencies, type Dependency } from '../preflight.ts';
 import { installProcessFaultHandlers } from '../process-faults.ts';
 import {
@@ -124,49 +126,24 @@ export async function runServe(
       roles.push(api);
       logger.info({ url: api.url }, 'API listening');
       if (hs256?.generated)
-        await printDevelopmentBanner(
-          out,
-          api.url,
-          hs256.secret,
-          config.sandbox.allowedImages[0] ?? 'IMAGE',
-          config.auth.maxTokenAgeSeconds,
+        out.write(
+          await developmentBanner({
+            url: api.url,
+            secret: hs256.secret,
+            image: config.sandbox.allowedImages[0] ?? 'IMAGE',
+            maxTokenAgeSeconds: config.auth.maxTokenAgeSeconds,
+          }),
         );
+    } else if (config.metrics) {
+      // Without the API in this process, its metrics (queue depth, sandbox runs, deliveries) are
+      // served here, for the collector to scrape.
+      const metrics = await serveMetrics(telemetry, config.metrics);
+      roles.push({ name: 'metrics', stop: () => metrics.close() });
+      logger.info({ url: `${metrics.url}/metrics` }, 'metrics listening');
     }
     if (role === 'projector') roles.push(await startProjectorRole(deps));
     if (role === 'all' || role === 'dispatcher') roles.push(await startDispatcherRole(deps));
     if (role === 'all' || role === 'worker') roles.push(await startWorkerRole(deps));
     if (role === 'all' || role === 'webhooks') roles.push(await startWebhooksRole(deps));
   }
-}
-
-async function printDevelopmentBanner(
-  out: { write(text: string): unknown },
-  url: string,
-  secret: string,
-  image: string,
-  maxTokenAgeSeconds: number,
-): Promise<void> {
-  // The API refuses a token that lives longer than JWT_MAX_TOKEN_AGE_SECONDS, its own included.
-  const ttlSeconds = Math.min(24 * 3600, maxTokenAgeSeconds);
-  const token = await mintToken({ secret, subject: 'dev-user', ttlSeconds });
-  const body = JSON.stringify({ image, command: ['echo', 'hello'] });
-  out.write(`
-omni is running at ${url}
-No JWT_SECRET, JWT_JWKS or JWT_JWKS_URL is set, so a development key was generated for this process
-only. A token (${ttlSeconds / 3600} h):
-
-  export TOKEN=${token}
-
-Submit a job:
-
-  curl -s -X POST ${url}/v1/jobs -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${body}'
-
-Then read it:  curl -s ${url}/v1/jobs/<id> -H "authorization: Bearer $TOKEN"
-API reference: ${url}/docs
-
-Operators' console, signed in with that token (the part after # never leaves the browser):
-
-  ${url}/console/#token=${token}
-
-`);
 }

@@ -143,7 +143,27 @@ describe('docker-compose.yml', () => {
     const unset = (await composeConfig(env)).services.api?.environment ?? {};
     const asRead = { ...unset } as Record<string, string | undefined>;
     for (const name of fixed) delete asRead[name];
-    expect(loadConfig(asRead)).toEqual(loadConfig({ ...env, SANDBOX_IMAGES: 'omni-busybox:latest' }));
+    // One default of the file's own: a metrics port, so the collector can scrape every role.
+    expect(asRead.METRICS_PORT).toBe('9464');
+    expect(loadConfig(asRead)).toEqual(
+      loadConfig({ ...env, SANDBOX_IMAGES: 'omni-busybox:latest', METRICS_PORT: '9464' }),
+    );
+  });
+
+  it("has the collector scrape each role's /metrics: the API's port, every other role's METRICS_PORT", async () => {
+    const { services } = await composeConfig(env);
+    const collector = services['otel-collector'];
+    const mounted = (collector?.volumes ?? [])
+      .map((volume) => (typeof volume === 'string' ? volume.split(':')[0] : volume.source))
+      .find((source) => source?.endsWith('otel-collector.yaml'));
+    expect(mounted).toBeDefined();
+    const config = readFileSync(join(root, 'services/telemetry/otel-collector.yaml'), 'utf8');
+    const roles = Object.entries(services).filter(([, service]) => service.image === 'omni:latest');
+    for (const [name, service] of roles) {
+      if (name === 'migrate') continue;
+      const port = name === 'api' ? service.environment?.PORT : service.environment?.METRICS_PORT;
+      expect(config, name).toContain(`"${name}:${port}"`);
+    }
   });
 
   it('refuses to start without a JWT_SECRET', async () => {
