@@ -2,10 +2,15 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { type AddressClass, classifyAddress, classifyHost } from '../schemas/webhook-url.schema.ts';
 
-/** The one address a delivery connects to, chosen before connecting. */
+/** An address a delivery may connect to, checked before connecting. */
 export interface PinnedAddress {
   readonly address: string;
   readonly family: 4 | 6;
+}
+
+/** The addresses of one lookup that deliveries may reach, in the resolver's order (at least one). */
+export interface PinnedTarget {
+  readonly addresses: readonly [PinnedAddress, ...PinnedAddress[]];
 }
 
 /** Why no address was chosen: the name did not resolve, or only to addresses deliveries may not reach. */
@@ -30,7 +35,7 @@ export async function pinTarget(
   url: URL,
   allowPrivate: boolean,
   resolve: Resolve = systemResolve,
-): Promise<PinnedAddress | RefusedTarget> {
+): Promise<PinnedTarget | RefusedTarget> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (classifyHost(url.hostname) === 'forbidden') {
     return { refused: 'forbidden-address', detail: `${host} is a link-local, metadata or reserved host` };
@@ -47,16 +52,20 @@ export async function pinTarget(
       };
     }
   }
-  const allowed = answers.find((answer) => mayReach(classifyAddress(answer.address), allowPrivate));
-  if (!allowed) {
+  const allowed = answers
+    .filter((answer) => mayReach(classifyAddress(answer.address), allowPrivate))
+    .map((answer): PinnedAddress => ({ address: answer.address, family: answer.family === 6 ? 6 : 4 }));
+  const [first, ...rest] = allowed;
+  if (!first) {
     const seen = answers.map((answer) => answer.address).join(', ') || 'nothing';
     return {
       refused: 'forbidden-address',
       detail: `${host} resolved to ${seen}, none of which deliveries may reach`,
     };
   }
-  return { address: allowed.address, family: allowed.family === 6 ? 6 : 4 };
+  // Only these: an address of the answer deliveries may not reach is never tried, even as a fallback.
+  return { addresses: [first, ...rest] };
 }
 
-export const isRefusedTarget = (target: PinnedAddress | RefusedTarget): target is RefusedTarget =>
+export const isRefusedTarget = (target: PinnedTarget | RefusedTarget): target is RefusedTarget =>
   'refused' in target;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { WebhookFailureReason } from '../schemas/webhook-events.schema.ts';
-import { isRefusedTarget, pinTarget, type Resolve } from './pinned-target.ts';
+import { isRefusedTarget, type PinnedTarget, pinTarget, type Resolve } from './pinned-target.ts';
 
 /** How one attempt ended, as the attempt's event records it. */
 export type AttemptOutcome =
@@ -30,11 +30,16 @@ export interface PostWebhookOptions {
 /** 64 KiB: a receiver's answer is read only so it can finish; nothing of it is kept. */
 export const defaultMaxResponseBytes = 64 * 1024;
 
-/** A lookup that answers the pinned address whatever is asked: the socket goes nowhere else. */
-function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
+/**
+ * A lookup that answers the pinned addresses whatever is asked: the socket goes nowhere else. Asked
+ * for all (Node's happy eyeballs), it gives every checked one, so an unreachable IPv6 address falls
+ * back to the IPv4 one as it would without pinning.
+ */
+function pinnedLookup(target: PinnedTarget): LookupFunction {
+  const [first] = target.addresses;
   return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
+    if (options.all) callback(null, [...target.addresses]);
+    else callback(null, first.address, first.family);
   };
 }
 
@@ -84,7 +89,7 @@ export async function postWebhook(options: PostWebhookOptions): Promise<AttemptO
     const request = client.request(url, {
       method: 'POST',
       headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) },
-      lookup: pinnedLookup(target.address, target.family),
+      lookup: pinnedLookup(target),
       // A socket of its own each time: a pooled one could outlive the pin or another delivery's.
       agent: false,
     });
