@@ -98,7 +98,7 @@ export async function createAppendListener(
 
 /** Resolves on the next notification `accept` lets through, after `maxWaitMs`, or when `signal` aborts. */
 export function nextAppend(
-  notifier: AppendListener | undefined,
+  appendListener: AppendListener | undefined,
   options: {
     readonly maxWaitMs: number;
     readonly signal?: AbortSignal;
@@ -113,7 +113,7 @@ export function nextAppend(
       resolve();
     };
     const timer = setTimeout(done, options.maxWaitMs);
-    const unsubscribe = notifier?.subscribe((streamId) => {
+    const unsubscribe = appendListener?.subscribe((streamId) => {
       if (!options.accept || options.accept(streamId)) done();
     });
     if (options.signal?.aborted) done();

@@ -3,7 +3,7 @@ import type { EventStore, LogPosition, ReadAllOptions, RecordedEvent } from './e
 
 export interface TailOptions {
   readonly store: EventStore;
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
   readonly signal: AbortSignal;
   /** Longest wait between reads when no notification arrives. */
   readonly maxWaitMs?: number;
@@ -27,7 +27,7 @@ export async function* tailLog(
     }
     // A filtered read returns nothing for unmatched events: the cursor cannot move past them, which
     // only costs re-reading them; correctness does not depend on it.
-    await nextAppend(options.notifier, { maxWaitMs: options.maxWaitMs ?? 1000, signal: options.signal });
+    await nextAppend(options.appendListener, { maxWaitMs: options.maxWaitMs ?? 1000, signal: options.signal });
   }
 }
 
@@ -53,7 +53,7 @@ export async function* tailStream(
     const last = events.at(-1);
     if (last && options.isDone?.(last)) return;
     if (events.length === 0) {
-      await nextAppend(options.notifier, {
+      await nextAppend(options.appendListener, {
         maxWaitMs: options.maxWaitMs ?? 1000,
         signal: options.signal,
         accept: (streamId) => streamId === options.streamId,

@@ -7,7 +7,7 @@ import { jobStreamId, toJobEvent } from './job-stream.ts';
 
 export interface JobHistoryFeedDeps {
   readonly store: EventStore;
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
   /** Told of an event the feed could not fold (it is still sent on, as stored). */
   readonly onUnreadable?: (event: RecordedEvent, error: unknown) => void;
 }
@@ -32,7 +32,7 @@ export function followJobHistory(
   let state = jobDecider.initialState();
   const source = tailStream({
     store: deps.store,
-    ...(deps.notifier ? { notifier: deps.notifier } : {}),
+    ...(deps.appendListener ? { appendListener: deps.appendListener } : {}),
     signal,
     streamId: jobStreamId(id),
     afterVersion: 0,

@@ -213,10 +213,10 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
   const { redis, release } = redisFor(deps, deps.logger.child({ role: 'api' }), { failFast: true });
   const secrets = secretVaultFor(deps, store);
   const { refusedRequests } = instruments();
-  const notifierLog = createFaultLog(deps.logger.child({ role: 'api' }));
-  const notifier = await createAppendListener(
+  const appendListenerLog = createFaultLog(deps.logger.child({ role: 'api' }));
+  const appendListener = await createAppendListener(
     deps.config.databaseUrl,
-    notifierLog('postgres', 'append notifications lost; feeds poll until the session is back'),
+    appendListenerLog('postgres', 'append notifications lost; feeds poll until the session is back'),
     {
       onReconnect: () =>
         deps.logger.info({ role: 'api' }, 'append notifications are back; feeds wake on NOTIFY again'),
@@ -229,7 +229,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
   const app = createApp({
     store,
     db: deps.db,
-    notifier,
+    appendListener,
     version: productVersion,
     policy: deps.config.sandbox,
     verifyToken: createTokenVerifier({
@@ -265,7 +265,7 @@ export async function composeApi(deps: RoleDeps): Promise<ComposedApi> {
     async stop() {
       await projection.stop();
       await schedules.stop();
-      await notifier.close();
+      await appendListener.close();
       release();
     },
   };

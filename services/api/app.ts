@@ -62,7 +62,7 @@ export interface AppDeps {
   /** Counts refused requests by status, for metrics. */
   readonly onRefused?: (status: 401 | 403 | 429) => void;
   /** Wakes live feeds when any process appends; without it they poll. */
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
   /** The product version shown in the OpenAPI document. */
   readonly version?: string;
   /** Prometheus text for `/metrics`; absent: no such route. */

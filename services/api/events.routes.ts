@@ -13,7 +13,7 @@ import { validationHook } from './validation-hook.ts';
 
 export interface EventsRoutesDeps {
   readonly store: EventStore;
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };
@@ -87,7 +87,7 @@ export function createEventsRoutes(deps: EventsRoutesDeps) {
           (signal) =>
             tailLog({
               store: deps.store,
-              ...(deps.notifier ? { notifier: deps.notifier } : {}),
+              ...(deps.appendListener ? { appendListener: deps.appendListener } : {}),
               signal,
               after,
               filter: {

@@ -14,7 +14,7 @@ import { validationHook } from './validation-hook.ts';
 export interface JobOutputRoutesDeps {
   readonly store: EventStore;
   /** Wakes followers when output is appended; without it they poll. */
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
 }
 
 async function* onlyOutput(events: AsyncIterable<RecordedEvent>): AsyncGenerator<RecordedEvent> {

@@ -15,7 +15,7 @@ import { validationHook } from './validation-hook.ts';
 
 export interface JobWatchRoutesDeps {
   readonly store: EventStore;
-  readonly notifier?: AppendListener;
+  readonly appendListener?: AppendListener;
 }
 
 type Env = { Variables: AuthVariables & { requestId: string } };

@@ -144,7 +144,7 @@ describe('terminated connections', () => {
 
   it('the append listener reconnects: a feed is woken by NOTIFY again after its session is terminated', async () => {
     const errors: unknown[] = [];
-    const notifier = await createAppendListener(database.url, (error) => errors.push(error), {
+    const appendListener = await createAppendListener(database.url, (error) => errors.push(error), {
       reconnectDelayMs: 100,
     });
     try {
@@ -156,7 +156,7 @@ describe('terminated connections', () => {
       );
       const jobId = randomUUID();
       const started = Date.now();
-      const woken = nextAppend(notifier, {
+      const woken = nextAppend(appendListener, {
         maxWaitMs: 10_000,
         accept: (streamId) => streamId.endsWith(jobId),
       });
@@ -166,7 +166,7 @@ describe('terminated connections', () => {
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(errors.length).toBeGreaterThan(0);
     } finally {
-      await notifier.close();
+      await appendListener.close();
     }
   });
 });
