@@ -27,7 +27,10 @@ export async function* tailLog(
     }
     // A filtered read returns nothing for unmatched events: the cursor cannot move past them, which
     // only costs re-reading them; correctness does not depend on it.
-    await nextAppend(options.appendListener, { maxWaitMs: options.maxWaitMs ?? 1000, signal: options.signal });
+    await nextAppend(options.appendListener, {
+      maxWaitMs: options.maxWaitMs ?? 1000,
+      signal: options.signal,
+    });
   }
 }
 
