@@ -161,7 +161,8 @@ export function createDeliveryQueue(db: Kysely<Database>): DeliveryQueue {
               },
             };
         // Any version: a delivery never waits on the job's writers. A re-run (the only write a
-        // finished job takes) racing this append meets a version conflict and is asked again (409).
+        // finished job takes) racing this append meets a version conflict and decides again, as
+        // the retry and bulk routes do on any concurrent append.
         await createEventStore(trx, { schemas: eventReadSchemas }).append(jobStreamId(delivery.jobId), null, [
           {
             type: event.type,
