@@ -84,6 +84,9 @@ function deadlinesFor(deps: DockerSandboxDeps): EngineDeadlines {
   return { engine: engineAddress(deps.docker), callMs, killMs: Math.min(callMs, killConfirmMaxMs) };
 }
 
+/** How long after an unexplained SIGKILL exit the engine is given to report an OOM kill. */
+const oomReportGraceMs = 250;
+
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
 const drainTimeoutMs = 2_000;
 
@@ -467,17 +470,22 @@ async function supervise(
     await Promise.race([drained, delay(drainTimeoutMs)]);
 
     // Only the engine knows whether the kernel's OOM killer ended the job.
-    const state = await withEngineDeadline(
-      engine,
-      'inspecting the finished container',
-      deadlines.callMs,
-      (signal) => container.inspect({ abortSignal: signal }),
-    ).then(
-      (info) => ({ ...info.State, runtime: info.HostConfig.Runtime }),
-      (error: unknown) => {
-        throw toSandboxError(error, 'inspecting the finished container', engine);
-      },
-    );
+    const inspectFinished = () =>
+      withEngineDeadline(engine, 'inspecting the finished container', deadlines.callMs, (signal) =>
+        container.inspect({ abortSignal: signal }),
+      ).then(
+        (info) => ({ ...info.State, runtime: info.HostConfig.Runtime }),
+        (error: unknown) => {
+          throw toSandboxError(error, 'inspecting the finished container', engine);
+        },
+      );
+    let state = await inspectFinished();
+    // A job SIGKILLed by nobody we know of: the engine may learn of the OOM kill a moment after
+    // the exit (two events, in either order, on a loaded host), so it is asked once more.
+    if (killReason === undefined && !state.OOMKilled && state.ExitCode === 137) {
+      await delay(oomReportGraceMs);
+      state = await inspectFinished().catch(() => state);
+    }
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
     const reason: SandboxExitReason = killReason ?? (state.OOMKilled ? 'oom' : 'exited');
     capture.finish();

@@ -72,6 +72,12 @@ interface ProfilePool {
   evicted: boolean;
 }
 
+/** How the engine says a container's command does not exist (runc and runsc alike). */
+const missingExecutable = /executable file not found|no such file or directory/i;
+
+/** The warm container's stream ended before its ready byte: the container exited. */
+class ContainerEnded extends Error {}
+
 /** A fill that did not give a container, and whether the image is why. */
 class FillFailure extends Error {
   readonly imageCannotRunWarm: boolean;
@@ -261,14 +267,22 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           container.start({ abortSignal: signal }),
         );
       } catch (error) {
-        // The engine answered and refused: the image has no `sh` to run the wrapper.
-        if (!isEngineFault(error))
-          throw new FillFailure(`the warm wrapper could not start: ${(error as Error).message}`, true, {
-            cause: error,
-          });
-        throw error;
+        // The engine refused because the image has no `sh`: that image runs cold from now on.
+        // Any other refusal (resources, the runtime) only pauses filling.
+        const missing = !isEngineFault(error) && missingExecutable.test((error as Error).message);
+        throw new FillFailure(`the warm wrapper could not start: ${(error as Error).message}`, missing, {
+          cause: error,
+        });
       }
-      const early = await ready;
+      const early = await ready.catch(async (error: unknown) => {
+        if (!(error instanceof ContainerEnded)) throw error;
+        // Exit status 127: the wrapper's own check found no tar or sleep. Anything else (killed
+        // from outside, out of memory at start) says nothing about the image.
+        const info = await withEngineDeadline(engine, 'inspecting a warm container', callMs, (signal) =>
+          container.inspect({ abortSignal: signal }),
+        ).catch(() => undefined);
+        throw new FillFailure(error.message, info?.State.ExitCode === 127);
+      });
       return handOverable(container, stream, early, policy);
     } catch (error) {
       stream?.destroy();
@@ -346,13 +360,7 @@ function readyByte(stream: Duplex, timeoutMs: number): Promise<Buffer> {
       if (isReadyFrame) finish(received.subarray(9));
       else finish(new FillFailure('the warm wrapper printed something other than its ready byte', true));
     };
-    const onEnd = () =>
-      finish(
-        new FillFailure(
-          'the warm container ended before it was ready (the image lacks sh, tar or sleep)',
-          true,
-        ),
-      );
+    const onEnd = () => finish(new ContainerEnded('the warm container ended before it was ready'));
     const timer = setTimeout(
       () => finish(new Error(`the warm container was not ready within ${timeoutMs} ms`)),
       timeoutMs,
