@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logStart, type RecordedEvent } from '../../events/event-store.ts';
+import { executeJobCommand } from '../../jobs/job-stream.ts';
 import { startTelemetry, type Telemetry } from '../../services/telemetry/telemetry.ts';
 import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
@@ -108,6 +109,51 @@ describe('deliveries', () => {
     await stack.finish(id, 'failed');
     await settle(1_500);
     expect(receivedAt('/retried')).toHaveLength(0);
+  });
+
+  it("tells a re-run's new end again, as a delivery of its own", async () => {
+    const { id } = await stack.submit(job('/rerun', { retry: { maxAttempts: 1 } }));
+    await stack.finish(id, 'failed');
+    await eventually(
+      async () => receivedAt('/rerun'),
+      (found) => found.length === 1,
+    );
+    // The operator's re-run is not held up by the delivery events on the job's stream.
+    expect((await stack.request(`/v1/jobs/${id}/retry`, { method: 'POST', body: {} })).status).toBe(202);
+    await executeJobCommand(
+      stack.store,
+      id,
+      { type: 'StartAttempt', attempt: 2, workerId: 'test-worker' },
+      {},
+    );
+    await executeJobCommand(
+      stack.store,
+      id,
+      {
+        type: 'CompleteAttempt',
+        attempt: 2,
+        result: {
+          reason: 'exited',
+          exitCode: 0,
+          stdout: '',
+          stderr: '',
+          outputTruncated: false,
+          durationMs: 5,
+        },
+        now: new Date(),
+        random: 0,
+      },
+      {},
+    );
+    const told = await eventually(
+      async () => receivedAt('/rerun'),
+      (found) => found.length === 2,
+    );
+    expect(told.map((request) => (JSON.parse(request.body) as { type: string }).type)).toEqual([
+      'JobFailed',
+      'JobSucceeded',
+    ]);
+    expect(told[0]?.headers['webhook-id']).not.toBe(told[1]?.headers['webhook-id']);
   });
 
   it('tells of an attempt abandoned with no retry left as the failure it is', async () => {
