@@ -13,7 +13,6 @@ export const createWebhookBodySchema = z
       .refine((events) => new Set(events).size === events.length, 'each event type at most once'),
   })
   .strict();
-export type CreateWebhookBody = z.infer<typeof createWebhookBodySchema>;
 
 /** A subscription as GET answers it; never the secret. */
 export const webhookViewSchema = z.object({

@@ -5,7 +5,7 @@ export const webhookJobEventTypes = ['JobSucceeded', 'JobFailed', 'JobCancelled'
 export type WebhookJobEventType = (typeof webhookJobEventTypes)[number];
 
 /** Why an attempt did not count as delivered; each is one filterable outcome. */
-export const webhookFailureReasonSchema = z.enum([
+const webhookFailureReasonSchema = z.enum([
   // The receiver answered outside 2xx (status says which); a 3xx is one: redirects are not followed.
   'http-status',
   'timeout',

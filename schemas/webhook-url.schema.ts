@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 
 /** The longest webhook URL taken: browsers' and proxies' common limit, and small in every event. */
-export const maxWebhookUrlLength = 2048;
+const maxWebhookUrlLength = 2048;
 
 /**
  * Where a delivery may go: `public` always, `private` (loopback, RFC 1918, unique local) only when

@@ -28,7 +28,7 @@ export interface PostWebhookOptions {
 }
 
 /** 64 KiB: a receiver's answer is read only so it can finish; nothing of it is kept. */
-export const defaultMaxResponseBytes = 64 * 1024;
+const defaultMaxResponseBytes = 64 * 1024;
 
 /**
  * A lookup that answers the pinned addresses whatever is asked: the socket goes nowhere else. Asked
