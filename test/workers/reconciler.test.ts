@@ -2,8 +2,9 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeJobCommand } from '../../jobs/job-stream.ts';
-import { type ReconcilerDeps, reconcileOnce } from '../../workers/lifecycle/reconciler.ts';
+import { type ReconcilerDeps, reconcileOnce, startReconciler } from '../../workers/lifecycle/reconciler.ts';
 import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
+import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
 
@@ -86,5 +87,33 @@ describe.each([
     expect(await view(expiring)).toBe('expired');
     // Abandoned, then retried per the default policy or failed: no longer running either way.
     expect(await view(running)).not.toBe('running');
+  });
+});
+
+describe('the reconciler loop', () => {
+  it('between full passes looks only at what changed, and makes a full pass when Redis lost its sentinel', async () => {
+    await stack.queue.obliterate({ force: true });
+    const before = await submit();
+    const reconciler = startReconciler({
+      ...depsWith({ withRedis: true }),
+      intervalMs: 100,
+      fullPassEveryMs: 600_000,
+    });
+    try {
+      // The first pass is a full one: the waiting job gets its message.
+      expect(await eventually(() => stack.queue.getJob(`${before}-1`), Boolean)).toBeDefined();
+      // A message lost while the job's stream stays as it was: passes that follow changes do not see it…
+      await (await stack.queue.getJob(`${before}-1`))?.remove();
+      // …while a job submitted since is seen at once.
+      const after = await submit();
+      expect(await eventually(() => stack.queue.getJob(`${after}-1`), Boolean)).toBeDefined();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await stack.queue.getJob(`${before}-1`)).toBeUndefined();
+      // Redis loses its keys (the sentinel with them): the next pass is a full one again.
+      await redis.del(stack.queue.toKey('omni-reconciled'));
+      expect(await eventually(() => stack.queue.getJob(`${before}-1`), Boolean)).toBeDefined();
+    } finally {
+      await reconciler.stop();
+    }
   });
 });

@@ -58,6 +58,15 @@ export interface ReconcileReport {
   readonly abandoned: number;
 }
 
+/**
+ * What a pass may look at short of every open job: the log after a position a full pass had read.
+ * What changed in Redis alone (a wiped or restarted Redis) is caught by the sentinel the full pass
+ * leaves there, whose absence makes the next pass a full one again.
+ */
+export interface ChangedScope {
+  readonly afterPosition: number;
+}
+
 /** An open job as its newest event tells it, without reading its stream. */
 interface OpenJob {
   readonly jobId: string;
@@ -74,7 +83,18 @@ interface OpenJob {
  * table), with what a pass needs to judge them: the attempt, its queue deadline, its worker. One
  * set-based query, so a pass reads no stream but those it must act on.
  */
-async function openJobs(db: Kysely<Database>): Promise<OpenJob[]> {
+async function openJobs(db: Kysely<Database>, among?: ChangedScope): Promise<OpenJob[]> {
+  // A pass after a full one: only the job streams written since it, and those whose state can
+  // change without an event (a running attempt's worker dying, a waiting attempt's deadline).
+  const candidates =
+    among === undefined
+      ? sql``
+      : sql`and s.stream_id in (
+          select stream_id from events where global_position > ${among.afterPosition} and starts_with(stream_id, 'job-')
+          union
+          select 'job-' || id from jobs
+          where status = 'running' or (status = 'queued' and expires_at <= now())
+        )`;
   const { rows } = await sql<{
     job_id: string;
     type: string;
@@ -95,6 +115,7 @@ async function openJobs(db: Kysely<Database>): Promise<OpenJob[]> {
     ) started on e.type in ('JobStarted', 'JobOutput')
     where starts_with(s.stream_id, 'job-')
       and e.type in ('JobSubmitted', 'JobRetryScheduled', 'JobStarted', 'JobOutput')
+      ${candidates}
   `.execute(db);
   return rows.map((row) => {
     const running = row.type === 'JobStarted' || row.type === 'JobOutput';
@@ -171,12 +192,12 @@ async function messageStates(
  * worker's lease lapsed is recorded abandoned (and retried per policy, by the decider). Every
  * write goes through the decider at the version read, so racing a worker is harmless.
  */
-export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileReport> {
+export async function reconcileOnce(deps: ReconcilerDeps, among?: ChangedScope): Promise<ReconcileReport> {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   // Rows of workers that died without a release: kept a day for the reaper's judgement, then gone.
   await deps.leases.prune(24 * 3600_000);
-  const open = await openJobs(deps.db);
+  const open = await openJobs(deps.db, among);
   const unheldSince = deps.unheldSince ?? new Map<string, number>();
   const unheldGraceMs = deps.unheldGraceMs ?? 30_000;
   const stillUnheld = new Set<string>();
@@ -323,11 +344,35 @@ export function startReconciler(
      * Absent: judged at once.
      */
     readonly leaseMs?: number;
+    /**
+     * How often a pass looks at every open job; the passes between look only at what changed
+     * since (see ChangedScope). Default 60 s; 0: every pass is a full one.
+     */
+    readonly fullPassEveryMs?: number;
   },
 ): {
   stop(): Promise<void>;
 } {
   let stopped = false;
+  const fullPassEveryMs = deps.fullPassEveryMs ?? 60_000;
+  // When the last full pass started; undefined: the next pass is a full one.
+  let lastFullAt: number | undefined;
+  let afterPosition = 0;
+  // Left in Redis by every full pass: gone means Redis lost its keys (a wipe, a restart without
+  // persistence) since, so messages may be missing for jobs whose streams did not change.
+  const sentinel = deps.queue.toKey('omni-reconciled');
+  const scopeOfNextPass = async (): Promise<ChangedScope | undefined> => {
+    if (!deps.redis || fullPassEveryMs === 0 || lastFullAt === undefined) return undefined;
+    if (Date.now() - lastFullAt >= fullPassEveryMs) return undefined;
+    if ((await deps.redis.exists(sentinel)) !== 1) return undefined;
+    return { afterPosition };
+  };
+  const logPosition = async () => {
+    const { rows } = await sql<{
+      position: string | null;
+    }>`select max(global_position) as position from events`.execute(deps.db);
+    return Number(rows[0]?.position ?? 0);
+  };
   const { sleep, wake } = createWakeableSleep();
   const unheldSince = deps.unheldSince ?? new Map<string, number>();
   // Since when passes reach Postgres without a break. An outage also stops this reconciler being
@@ -341,7 +386,18 @@ export function startReconciler(
         const judgeLapsedLeases =
           deps.leaseMs === undefined ||
           (reachingSince !== undefined && startedAt - reachingSince >= deps.leaseMs);
-        await reconcileOnce({ ...deps, unheldSince, judgeLapsedLeases }).then(
+        const pass = async () => {
+          const among = await scopeOfNextPass();
+          // Read before the pass: whatever commits during it is looked at by the next one.
+          const position = await logPosition();
+          await reconcileOnce({ ...deps, unheldSince, judgeLapsedLeases }, among);
+          afterPosition = position;
+          if (!among) {
+            lastFullAt = startedAt;
+            await deps.redis?.set(sentinel, String(position));
+          }
+        };
+        await pass().then(
           () => {
             reachingSince ??= startedAt;
           },
@@ -351,6 +407,7 @@ export function startReconciler(
               return;
             }
             reachingSince = undefined;
+            lastFullAt = undefined;
             deps.logger.warn(
               { error: { message: (error as Error).message } },
               'reconcile pass failed: Postgres is unreachable; lapsed leases are judged again a lease period after it answers',
