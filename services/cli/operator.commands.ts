@@ -28,7 +28,8 @@ async function configFrom(context: CliContext): Promise<Config> {
   }
 }
 
-async function serve(context: CliContext, role: string): Promise<number> {
+/** Runs one role (or all) until SIGTERM, as `omni serve ROLE`. */
+export async function serveRole(context: CliContext, role: string): Promise<number> {
   if (!isServeRole(role)) throw usageError(`unknown role ${role}; roles: ${serveRoles.join(', ')}`);
   const config = await configFrom(context);
   const { runServe } = await import('./serve.command.ts');
@@ -49,12 +50,13 @@ export function registerOperatorCommands(program: Command, context: CliContext):
       '\nExamples:\n  omni serve          # every role, as npm start\n  omni serve worker   # one role (compose runs `omni worker`, the same)',
     )
     .action(async (role: string) => {
-      context.exitCode = await serve(context, role);
+      context.exitCode = await serveRole(context, role);
     });
   // `omni api`, `omni worker`…: what compose and the image run; the same as `omni serve ROLE`.
-  for (const role of serveRoles)
+  // `omni webhooks` is also the webhooks client (webhooks.command.ts), whose bare form serves the role.
+  for (const role of serveRoles.filter((name) => name !== 'webhooks'))
     program.command(role, { hidden: true }).action(async () => {
-      context.exitCode = await serve(context, role);
+      context.exitCode = await serveRole(context, role);
     });
 
   program
@@ -142,10 +144,12 @@ export function registerOperatorCommands(program: Command, context: CliContext):
 
   program
     .command('replay')
-    .description('rebuild a read model (jobs) from the log and swap it in, while the product serves')
-    .argument('<projection>', 'the read model to rebuild: jobs')
+    .description(
+      'rebuild a read model (jobs, schedules) from the log and swap it in, while the product serves',
+    )
+    .argument('<projection>', 'the read model to rebuild: jobs or schedules')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', '\nExamples:\n  omni replay jobs')
+    .addHelpText('after', '\nExamples:\n  omni replay jobs\n  omni replay schedules')
     .action(async (projection: string, options: { json?: boolean }) => {
       const config = await configFrom(context);
       const { withDatabaseSession } = await import('./database-session.ts');

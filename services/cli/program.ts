@@ -6,8 +6,10 @@ import { registerEventsCommands } from './events-tail.command.ts';
 import { exitCodesHelp } from './exit-codes.ts';
 import { registerFilesCommands } from './files.command.ts';
 import { registerJobsCommands } from './jobs.command.ts';
-import { registerOperatorCommands } from './operator.commands.ts';
+import { registerOperatorCommands, serveRole } from './operator.commands.ts';
+import { registerSchedulesCommands } from './schedules.command.ts';
 import { registerSubmitCommand } from './submit.command.ts';
+import { registerWebhooksCommands } from './webhooks.command.ts';
 
 const environmentHelp = `Environment:
   OMNI_URL      the API client commands talk to (default http://127.0.0.1:3000; OMNI_API_URL also read)
@@ -58,6 +60,8 @@ ${exitCodesHelp}
   registerFilesCommands(program, context);
   registerArtifactsCommands(program, context);
   registerEventsCommands(program, context);
+  registerSchedulesCommands(program, context);
+  registerWebhooksCommands(program, context, () => serveRole(context, 'webhooks'));
   registerOperatorCommands(program, context);
   // Every command stops at its own errors the same way, and shows its usage on `--help`.
   for (const command of program.commands) {

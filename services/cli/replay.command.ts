@@ -3,11 +3,15 @@ import type { Projection } from '../../events/projections/projection.ts';
 import { replayProjection } from '../../events/projections/replay.ts';
 import type { Database } from '../../events/tables.ts';
 import { jobsProjection } from '../../jobs/jobs.projection.ts';
+import { schedulesProjection } from '../../schedules/schedules.projection.ts';
 import { usageError } from './cli-error.ts';
 import type { ProgressLine } from './progress-line.ts';
 
 /** Projections `omni replay` can rebuild. Side-effecting subscribers (the dispatcher) are not here. */
-const replayableProjections: Readonly<Record<string, Projection>> = { jobs: jobsProjection };
+const replayableProjections: Readonly<Record<string, Projection>> = {
+  jobs: jobsProjection,
+  schedules: schedulesProjection,
+};
 
 export interface ReplayDeps {
   readonly db: Kysely<Database>;
