@@ -22,6 +22,8 @@ export interface SseMessage {
 export interface Api {
   get<T>(path: string, signal?: AbortSignal): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  /** A partial change (PATCH), such as pausing a schedule. */
+  patch<T>(path: string, body: unknown): Promise<T>;
   /** A file's bytes, fetched with the token in the Authorization header (never in a URL). */
   download(path: string): Promise<Blob>;
   /**
@@ -101,6 +103,16 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
         }),
       );
       return (response.status === 204 ? undefined : await response.json()) as T;
+    },
+    async patch<T>(path: string, body: unknown) {
+      const response = await check(
+        await fetch(path, {
+          method: 'PATCH',
+          headers: headers({ accept: 'application/json', 'content-type': 'application/json' }),
+          body: JSON.stringify(body),
+        }),
+      );
+      return (await response.json()) as T;
     },
     async download(path) {
       const response = await check(await fetch(path, { headers: headers(), cache: 'no-store' }));

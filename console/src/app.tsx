@@ -5,6 +5,7 @@ import { HealthPage } from './pages/health-page.tsx';
 import { JobAtPage } from './pages/job-at-page.tsx';
 import { JobPage } from './pages/job-page.tsx';
 import { JobsPage } from './pages/jobs-page.tsx';
+import { SchedulesPage } from './pages/schedules-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { href, Link, navigate, useLocation } from './router.tsx';
 import { forgetToken, storedToken, storeToken } from './session.ts';
@@ -68,6 +69,7 @@ function Shell(props: { readonly onSignOut: () => void }) {
     if (jobAtMatch?.[1] && jobAtMatch[2])
       return <JobAtPage id={decodeURIComponent(jobAtMatch[1])} position={jobAtMatch[2]} />;
     if (jobMatch?.[1]) return <JobPage id={decodeURIComponent(jobMatch[1])} />;
+    if (location.path === '/schedules') return <SchedulesPage query={location.query} />;
     if (location.path === '/events') return can('admin') ? <EventsPage query={location.query} /> : <Forbidden scope="admin" />;
     if (location.path === '/health') return can('admin') ? <HealthPage /> : <Forbidden scope="admin" />;
     if (location.path === '/') return null;
@@ -80,6 +82,9 @@ function Shell(props: { readonly onSignOut: () => void }) {
         <nav>
           <Link to={href('/jobs')} class={section === 'jobs' ? 'active' : ''}>
             Jobs
+          </Link>
+          <Link to={href('/schedules')} class={section === 'schedules' ? 'active' : ''}>
+            Schedules
           </Link>
           {can('admin') && (
             <Link to={href('/events')} class={section === 'events' ? 'active' : ''}>

@@ -65,6 +65,32 @@ export interface JobView {
   readonly labels?: Labels;
   readonly inputs?: readonly JobInput[];
   readonly artifacts?: readonly JobArtifact[];
+  /** The schedule and slot that submitted the job; null when a client did. */
+  readonly schedule?: { readonly id: string; readonly slot: string } | null;
+}
+
+/** GET /v1/schedules/:id: a recurring job, when it fires next and what it fired last. */
+export interface ScheduleView {
+  readonly id: string;
+  readonly name: string | null;
+  readonly status: 'active' | 'paused';
+  readonly cron: string | null;
+  readonly timeZone: string | null;
+  readonly intervalMs: number | null;
+  readonly catchUp: string;
+  readonly maxCatchUp: number;
+  readonly overlap: string;
+  readonly job: { readonly image: string; readonly command: readonly string[] };
+  readonly nextSlotAt: string | null;
+  readonly lastFired: { readonly slot: string; readonly jobId: string } | null;
+  readonly firedCount: number;
+  readonly skippedCount: number;
+  readonly createdAt: string;
+}
+
+export interface ScheduleList {
+  readonly schedules: readonly ScheduleView[];
+  readonly next: string | null;
 }
 
 /** An uploaded file placed in the sandbox before the command ran; `file` is its id in /v1/files. */

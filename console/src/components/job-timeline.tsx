@@ -15,7 +15,8 @@ interface Group {
 function byAttempt(events: readonly LoggedEvent[]): Group[] {
   const groups: { attempt: number; events: LoggedEvent[] }[] = [];
   for (const event of events) {
-    const named = event.data.attempt;
+    // A delivery's `attempt` counts deliveries, not the job's runs: it joins the run it followed.
+    const named = event.type.startsWith('Webhook') ? undefined : event.data.attempt;
     const attempt = typeof named === 'number' ? named : (groups.at(-1)?.attempt ?? 1);
     const last = groups.at(-1);
     if (last && last.attempt === attempt) last.events.push(event);
@@ -36,6 +37,25 @@ function outcomeOf(group: Group): string {
   return 'waiting';
 }
 
+/** Why a webhook delivery failed, in words (the reason codes are for machines). */
+function webhookFailureInWords(data: LoggedEvent['data']): string {
+  const detail = typeof data.detail === 'string' ? ` (${data.detail.slice(0, 120)})` : '';
+  switch (data.reason) {
+    case 'http-status':
+      return `the receiver answered HTTP ${String(data.status)}`;
+    case 'timeout':
+      return 'the receiver did not answer in time';
+    case 'connection':
+      return `the connection failed${detail}`;
+    case 'dns':
+      return `the host name did not resolve${detail}`;
+    case 'forbidden-address':
+      return 'the host resolves only to addresses deliveries may not reach';
+    default:
+      return `failed: ${String(data.reason)}${detail}`;
+  }
+}
+
 /** One line of what an event says, as text. */
 function summary(event: LoggedEvent): string {
   const data = event.data;
@@ -54,6 +74,10 @@ function summary(event: LoggedEvent): string {
       return data.wasRunning ? 'while running' : 'while waiting';
     case 'JobStarted':
       return data.workerId === undefined ? '' : `on ${String(data.workerId)}`;
+    case 'WebhookDelivered':
+      return `${String(data.event)} delivered to ${String(data.url)}: HTTP ${String(data.status)} in ${formatDuration(Number(data.durationMs))} (delivery attempt ${String(data.attempt)})`;
+    case 'WebhookFailed':
+      return `${String(data.event)} not delivered to ${String(data.url)}: ${webhookFailureInWords(data)} (delivery attempt ${String(data.attempt)}, ${data.willRetry ? 'will retry' : 'given up'})`;
     default:
       return '';
   }

@@ -6,7 +6,7 @@ import { JobFiles } from '../components/job-files.tsx';
 import { JobTimeline } from '../components/job-timeline.tsx';
 import { LiveOutput, StoredOutput } from '../components/live-output.tsx';
 import { StatusBadge } from '../components/status-badge.tsx';
-import { failureInWords } from '../format.ts';
+import { failureInWords, formatTime } from '../format.ts';
 import { href, Link } from '../router.tsx';
 import { useSession } from '../session-context.ts';
 import type { JobView } from '../types.ts';
@@ -70,6 +70,15 @@ export function JobPage(props: { readonly id: string }) {
           </span>
         )}
       </div>
+      {view.schedule && (
+        <p data-testid="job-schedule">
+          Submitted by schedule{' '}
+          <Link to={href('/schedules')} class="mono">
+            {view.schedule.id.slice(0, 8)}
+          </Link>{' '}
+          for its slot of {formatTime(view.schedule.slot)}
+        </p>
+      )}
       {view.failureReason && (
         <p class="failure" data-testid="failure">
           {failureInWords(view.failureReason, view.exitCode, view.timeoutMs)}
