@@ -14,6 +14,7 @@ import { type JobsFilter, jobsFilterBodySchema } from '../../schemas/jobs-filter
 import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
+import { readModelOf, visibleTenant } from './read-model-access.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
 import { validationHook } from './validation-hook.ts';
 
@@ -61,9 +62,8 @@ export const bulkActionResultSchema = z.object({
 });
 type BulkResult = z.infer<typeof bulkActionResultSchema>;
 
-
 async function matchingJobIds(db: Kysely<Database>, filter: JobsFilter, principal: Principal, limit: number) {
-  const tenant = hasScope(principal, 'admin') ? filter.tenant : principal.tenant;
+  const tenant = visibleTenant(principal, filter.tenant);
   const { rows } = await sql<{ id: string }>`
     select id from jobs ${whereAll(jobsFilterConditions(filter, tenant))} order by submitted_at, id limit ${limit}
   `.execute(db);
@@ -99,13 +99,7 @@ export function createJobBulkRoutes(deps: JobBulkRoutesDeps) {
     body: z.output<typeof bulkActionBodySchema>,
     metadataFor: (id: string, operationId: string) => EventMetadata,
   ): Promise<BulkResult> => {
-    const { db } = deps;
-    if (!db)
-      throw new ProblemError({
-        status: 503,
-        code: 'listing-unavailable',
-        title: 'Listing is not available here',
-      });
+    const db = readModelOf(deps.db);
     const ids = await matchingJobIds(db, body.filter, principal, body.maxJobs + 1);
     if (ids.length > body.maxJobs) {
       throw new ProblemError({

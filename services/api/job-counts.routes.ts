@@ -7,8 +7,7 @@ import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
 import { jobStatusSchema } from '../../schemas/job-status.schema.ts';
 import { jobsFilterQueryFieldsWithoutStatus } from '../../schemas/jobs-filter.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
-import { ProblemError } from './problem.ts';
-import { hasScope } from './token-verifier.ts';
+import { readModelOf, visibleTenant } from './read-model-access.ts';
 import { validationHook } from './validation-hook.ts';
 
 export interface JobCountsRoutesDeps {
@@ -44,16 +43,10 @@ export function createJobCountsRoutes(deps: JobCountsRoutesDeps) {
     requireScope('jobs:read'),
     zValidator('query', jobCountsQuerySchema, validationHook),
     async (c) => {
-      const { db } = deps;
-      if (!db)
-        throw new ProblemError({
-          status: 503,
-          code: 'listing-unavailable',
-          title: 'Listing is not available here',
-        });
+      const db = readModelOf(deps.db);
       const principal = c.get('principal');
       const query = c.req.valid('query');
-      const tenant = hasScope(principal, 'admin') ? query.tenant : principal.tenant;
+      const tenant = visibleTenant(principal, query.tenant);
       const { rows } = await sql<{ status: string; count: string }>`
         select status, count(*) as count from jobs ${whereAll(jobsFilterConditions(query, tenant))} group by status
       `.execute(db);

@@ -4,11 +4,12 @@ import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { jobLinks } from '../../jobs/job-view.ts';
-import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
 import type { JobsTableRow } from '../../jobs/jobs.table.ts';
+import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
 import { jobsFilterQueryFields } from '../../schemas/jobs-filter.schema.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { ProblemError } from './problem.ts';
+import { readModelOf, visibleTenant } from './read-model-access.ts';
 import { hasScope } from './token-verifier.ts';
 import { validationHook } from './validation-hook.ts';
 
@@ -96,17 +97,11 @@ export function createJobsListRoutes(deps: JobsListRoutesDeps) {
     requireScope('jobs:read'),
     zValidator('query', jobsListQuerySchema, validationHook),
     async (c) => {
-      const { db } = deps;
-      if (!db)
-        throw new ProblemError({
-          status: 503,
-          code: 'listing-unavailable',
-          title: 'Listing is not available here',
-        });
+      const db = readModelOf(deps.db);
       const principal = c.get('principal');
       const query = c.req.valid('query');
       const isAdmin = hasScope(principal, 'admin');
-      const tenant = isAdmin ? query.tenant : principal.tenant;
+      const tenant = visibleTenant(principal, query.tenant);
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
       const conditions = [
         ...jobsFilterConditions(query, tenant),
