@@ -4,7 +4,6 @@
 // them) through the real app, at 1k jobs and then at 100k; prints p50/p95 of each and the ratio.
 import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import pg from 'pg';
 import { pino } from 'pino';
 import { createDatabase } from '../events/database.ts';
 import { createEventStore } from '../events/event-store.ts';
@@ -14,23 +13,14 @@ import { createApp } from '../services/api/app.ts';
 import { createTokenVerifier } from '../services/api/token-verifier.ts';
 import { loadConfig } from '../services/config.ts';
 import { mintToken } from '../services/dev-token.ts';
+import { benchServerUrl, onServer } from './bench-database.ts';
 
-const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+const serverUrl = benchServerUrl;
 const name = `omni_bench_console_${randomBytes(4).toString('hex')}`;
 const secret = randomBytes(32).toString('hex');
 const sizes = [1_000, 100_000] as const;
 const warmup = 30;
 const samples = 300;
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 /**
  * Adds jobs `from`..`to`-1 to the read model in one statement: one tenant (the page's, so its
@@ -105,7 +95,7 @@ async function measure(
   return { list: summary(list), counts: summary(counts), page: summary(page), health: summary(health) };
 }
 
-await admin(`create database ${name}`);
+await onServer(`create database ${name}`);
 const url = `${serverUrl}/${name}`;
 const db = createDatabase({ connectionString: url, maxConnections: 10 });
 try {
@@ -154,5 +144,5 @@ try {
   }
 } finally {
   await db.destroy();
-  await admin(`drop database if exists ${name} with (force)`);
+  await onServer(`drop database if exists ${name} with (force)`);
 }

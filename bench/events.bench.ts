@@ -9,23 +9,14 @@ import { migrateToLatest } from '../events/migrator.ts';
 import { replayProjection } from '../events/projections/replay.ts';
 import type { Database } from '../events/tables.ts';
 import { jobsProjection } from '../jobs/jobs.projection.ts';
+import { benchServerUrl, onServer } from './bench-database.ts';
 
 const quick = process.argv.includes('--quick');
-const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+const serverUrl = benchServerUrl;
 const seconds = quick ? 1.5 : 4;
 const concurrencies = [1, 8, 32];
 const replaySizes = quick ? [10_000, 100_000] : [100_000, 1_000_000];
 const name = `omni_bench_${randomBytes(4).toString('hex')}`;
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Runs `writers` loops of `once` for `duration` seconds; returns operations and elapsed seconds. */
 async function run(
@@ -142,7 +133,7 @@ async function replays(db: Kysely<Database>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await admin(`create database ${name}`);
+  await onServer(`create database ${name}`);
   const url = `${serverUrl}/${name}`;
   const db = createDatabase({ connectionString: url, maxConnections: 40, applicationName: 'omni-bench' });
   const raw = new pg.Pool({ connectionString: url, max: 40 });
@@ -203,7 +194,7 @@ async function main(): Promise<void> {
     // The replays get a database of their own: "100k events" is then a log of 100k events, not 100k
     // job events behind the ~200k the appends above wrote (a replay steps over those too; the
     // README gives that cost separately).
-    await admin(`create database ${name}_replay`);
+    await onServer(`create database ${name}_replay`);
     const replayDb = createDatabase({
       connectionString: `${serverUrl}/${name}_replay`,
       applicationName: 'omni-bench-replay',
@@ -213,7 +204,7 @@ async function main(): Promise<void> {
       await replays(replayDb);
     } finally {
       await replayDb.destroy();
-      await admin(`drop database if exists ${name}_replay with (force)`);
+      await onServer(`drop database if exists ${name}_replay with (force)`);
     }
 
     const widths =
@@ -229,7 +220,7 @@ async function main(): Promise<void> {
   } finally {
     await raw.end();
     await db.destroy();
-    await admin(`drop database if exists ${name} with (force)`);
+    await onServer(`drop database if exists ${name} with (force)`);
   }
 }
 

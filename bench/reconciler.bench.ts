@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import pg from 'pg';
 import pino from 'pino';
 import { createDatabase } from '../events/database.ts';
 import { createEventStore } from '../events/event-store.ts';
@@ -20,25 +19,16 @@ import { createJobQueue } from '../workers/job-queue.ts';
 import { attemptMessage } from '../workers/lifecycle/attempt-message.ts';
 import { type ChangedScope, type ReconcilerDeps, reconcileOnce } from '../workers/lifecycle/reconciler.ts';
 import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
+import { benchServerUrl, onServer } from './bench-database.ts';
 
 const quick = process.argv.includes('--quick');
 const backlog = quick ? 10_000 : 100_000;
 const intervalSeconds = 5; // RECONCILE_INTERVAL_MS's default
-const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+const serverUrl = benchServerUrl;
 const name = `omni_bench_reconciler_${randomBytes(4).toString('hex')}`;
 const prefix = `bench-${randomBytes(4).toString('hex')}`;
 
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-await admin(`create database ${name}`);
+await onServer(`create database ${name}`);
 const db = createDatabase({ connectionString: `${serverUrl}/${name}`, maxConnections: 8 });
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const queue = createJobQueue({ connection: redis, prefix });
@@ -127,5 +117,5 @@ try {
   await queue.close();
   redis.disconnect();
   await db.destroy();
-  await admin(`drop database if exists ${name} with (force)`);
+  await onServer(`drop database if exists ${name} with (force)`);
 }

@@ -13,7 +13,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Job } from 'bullmq';
 import Docker from 'dockerode';
-import pg from 'pg';
 import { pino } from 'pino';
 import { createDatabase } from '../events/database.ts';
 import { createEventStore, type EventStore } from '../events/event-store.ts';
@@ -26,10 +25,11 @@ import type { RunJobMessage } from '../workers/job-queue.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import { buildContainerOptions } from '../workers/sandbox/container-options.ts';
 import { createDockerSandbox, type DockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
+import { benchServerUrl, onServer } from './bench-database.ts';
 
 const execFileAsync = promisify(execFile);
 const quick = process.argv.includes('--quick');
-const serverUrl = process.env.BENCH_DATABASE_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
+const serverUrl = benchServerUrl;
 const image = process.env.BENCH_IMAGE ?? 'omni-busybox:latest';
 // Quick: under 2 minutes for both runtimes even on a loaded 2-core machine.
 const latencyRuns = quick ? 8 : 30;
@@ -104,16 +104,6 @@ function dockerRunArgs(runtime: string): string[] {
     image,
     ...spec.command,
   ];
-}
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 const percentile = (values: readonly number[], p: number): number => {
@@ -296,7 +286,7 @@ function report(figures: RuntimeFigures): void {
 
 async function main(): Promise<void> {
   const name = `omni_bench_${randomBytes(4).toString('hex')}`;
-  await admin(`create database ${name}`);
+  await onServer(`create database ${name}`);
   const db = createDatabase({ connectionString: `${serverUrl}/${name}`, maxConnections: concurrency * 3 });
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   try {
@@ -321,7 +311,7 @@ async function main(): Promise<void> {
         .remove({ force: true })
         .catch(() => undefined);
     await db.destroy();
-    await admin(`drop database if exists ${name} with (force)`);
+    await onServer(`drop database if exists ${name} with (force)`);
   }
 }
 
