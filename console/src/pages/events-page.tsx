@@ -3,6 +3,7 @@ import { formatTime } from '../format.ts';
 import { href, Link, navigate } from '../router.tsx';
 import { useSession } from '../session-context.ts';
 import type { EventsPage as EventsPageBody, LoggedEvent } from '../types.ts';
+import { TextFilter } from '../components/text-filter.tsx';
 
 const jobStreamPrefix = 'job-';
 
@@ -72,24 +73,8 @@ export function EventsPage(props: { readonly query: URLSearchParams }) {
           navigate(withQuery({ type: typeInput.trim(), stream: streamInput.trim(), after: undefined }));
         }}
       >
-        <label>
-          types
-          <input
-            name="type"
-            placeholder="JobFailed,JobCancelled"
-            value={typeInput}
-            onInput={(event) => setTypeInput(event.currentTarget.value)}
-          />
-        </label>
-        <label>
-          stream
-          <input
-            name="stream"
-            placeholder="job-…"
-            value={streamInput}
-            onInput={(event) => setStreamInput(event.currentTarget.value)}
-          />
-        </label>
+        <TextFilter label="types" name="type" placeholder="JobFailed,JobCancelled" value={typeInput} onInput={setTypeInput} />
+        <TextFilter label="stream" name="stream" placeholder="job-…" value={streamInput} onInput={setStreamInput} />
         <button type="submit">Filter</button>
         <label class="toggle">
           <input

@@ -6,6 +6,7 @@ import { href, Link, navigate } from '../router.tsx';
 import { useSession } from '../session-context.ts';
 import { type JobCounts, type JobList, jobStatuses } from '../types.ts';
 import { usePolling } from '../use-polling.ts';
+import { TextFilter } from '../components/text-filter.tsx';
 
 /** The list filters the page keeps in its address (`/console/jobs?status=failed&label=team=a`). */
 const filterKeys = ['status', 'image', 'submittedBy', 'tenant', 'label', 'q'] as const;
@@ -150,34 +151,10 @@ function FilterForm(props: { readonly filters: URLSearchParams; readonly isAdmin
           ))}
         </select>
       </label>
-      <label>
-        image
-        <input name="image" value={image} onInput={(event) => setImage(event.currentTarget.value)} />
-      </label>
-      <label>
-        labels
-        <input
-          name="label"
-          placeholder="key=value key2=value2"
-          value={labels}
-          onInput={(event) => setLabels(event.currentTarget.value)}
-        />
-      </label>
-      <label>
-        search
-        <input
-          name="q"
-          placeholder="words in the command or labels"
-          value={search}
-          onInput={(event) => setSearch(event.currentTarget.value)}
-        />
-      </label>
-      {props.isAdmin && (
-        <label>
-          tenant
-          <input name="tenant" value={tenant} onInput={(event) => setTenant(event.currentTarget.value)} />
-        </label>
-      )}
+      <TextFilter label="image" name="image" value={image} onInput={setImage} />
+      <TextFilter label="labels" name="label" placeholder="key=value key2=value2" value={labels} onInput={setLabels} />
+      <TextFilter label="search" name="q" placeholder="words in the command or labels" value={search} onInput={setSearch} />
+      {props.isAdmin && <TextFilter label="tenant" name="tenant" value={tenant} onInput={setTenant} />}
       <button type="submit">Filter</button>
     </form>
   );
