@@ -92,6 +92,22 @@ export type JobCommand =
   | { readonly type: 'ExpireAttempt'; readonly attempt: number; readonly now: Date };
 
 /** The retry after a failed attempt, if the job's policy grants one. */
+/** Refuses a command about an attempt unless that attempt is the one running, on that worker. */
+function assertRunningOn(
+  state: JobState,
+  command: { readonly attempt: number; readonly workerId: string },
+): asserts state is Extract<JobState, { status: 'running' }> {
+  if (
+    state.status !== 'running' ||
+    state.attempt !== command.attempt ||
+    state.current.workerId !== command.workerId
+  )
+    throw new JobDomainError(
+      'attempt-not-running',
+      `attempt ${command.attempt} is not running on ${command.workerId}`,
+    );
+}
+
 function retryAfter(state: JobState, attempt: number, reason: RetryReason, clock: Clock): JobEvent[] {
   if (state.status === 'initial') return [];
   const next = scheduleRetry(state.spec.retry, attempt, reason, clock.now, clock.random);
@@ -206,16 +222,7 @@ function decide(command: JobCommand, state: JobState): JobEvent[] {
     }
 
     case 'AbandonAttempt':
-      if (
-        state.status !== 'running' ||
-        state.attempt !== command.attempt ||
-        state.current.workerId !== command.workerId
-      ) {
-        throw new JobDomainError(
-          'attempt-not-running',
-          `attempt ${command.attempt} is not running on ${command.workerId}`,
-        );
-      }
+      assertRunningOn(state, command);
       return [
         {
           type: 'JobAttemptAbandoned',
@@ -227,16 +234,7 @@ function decide(command: JobCommand, state: JobState): JobEvent[] {
     case 'InterruptAttempt': {
       // Our infrastructure failed the run (the Docker engine went away or hung), not the job: the
       // same attempt is queued again, so neither maxAttempts nor the retry policy is spent on it.
-      if (
-        state.status !== 'running' ||
-        state.attempt !== command.attempt ||
-        state.current.workerId !== command.workerId
-      ) {
-        throw new JobDomainError(
-          'attempt-not-running',
-          `attempt ${command.attempt} is not running on ${command.workerId}`,
-        );
-      }
+      assertRunningOn(state, command);
       const dueAt = new Date(command.now.getTime() + Math.round(interruptedRetryMs * (1 + command.random)));
       return [
         {
