@@ -217,6 +217,24 @@ describe('warm pool', () => {
     ).toMatchObject({ path: 'warm', reason: 'oom' });
   });
 
+  it('stops waiting for a container being started when the attempt is cancelled, and never runs it', async () => {
+    const sandbox = warmSandbox(1);
+    const controller = new AbortController();
+    const job = spec(['echo', 'should not run']);
+    const { imageId } = await sandbox.prepare(job);
+    // No container is ready yet: the attempt waits for the one this first take starts.
+    const attempt = sandbox.run({
+      spec: job,
+      imageId,
+      labels: { jobId: randomUUID(), attempt: 1, workerId: `worker-${testRun}` },
+      signal: controller.signal,
+    });
+    controller.abort();
+    const result = await attempt;
+    // It left the wait at once, so it never got that container: cancelled on the cold path, unstarted.
+    expect(result).toMatchObject({ reason: 'cancelled', path: 'cold', stdout: '' });
+  });
+
   it('runs an image without sh cold, having found that out once', async () => {
     const sandbox = warmSandbox(2);
     const job = spec(['echo', 'no shell here'], { image: noShellImage });

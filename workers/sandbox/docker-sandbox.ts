@@ -167,7 +167,7 @@ async function runAttempt(
   const imageId =
     request.imageId ?? (await resolveAllowedImage(docker, policy, image, deadlines.callMs)).imageId;
   if (pool && warmEligible(request.spec)) {
-    const warm = await pool.take(profileOf(request.spec, imageId));
+    const warm = await pool.take(profileOf(request.spec, imageId), request.signal);
     if (warm) {
       if (await fitLimits(warm, request.spec.limits, deadlines)) {
         return runInWarmContainer(deps, pool, request, imageId, warm, deadlines);

@@ -40,7 +40,7 @@ export interface WarmPool {
    * A warm container for this profile, never one handed out before; waits for one being started
    * when none is ready. Undefined: take the cold path (pool off, image cannot run warm, engine trouble).
    */
-  take(profile: WarmProfile): Promise<WarmContainer | undefined>;
+  take(profile: WarmProfile, signal?: AbortSignal): Promise<WarmContainer | undefined>;
   /** Starts filling for a profile; resolves true once a container is ready, false if it never will be. */
   warmUp(profile: WarmProfile): Promise<boolean>;
   /** Removes a used or unusable container, in the background; `settled` waits for it. */
@@ -55,6 +55,12 @@ export interface WarmPool {
 
 /** Distinct profiles kept warm at once; the least recently used one is drained for a new one. */
 const maxProfiles = 4;
+
+/**
+ * Longest an attempt waits for a container being started for its profile before it starts its
+ * own: well past a start on a loaded host, well short of the engine deadline a hung engine runs to.
+ */
+const maxFillWaitMs = 5_000;
 
 /** How long filling pauses after the engine failed a fill. */
 const fillBackoffMs = 5_000;
@@ -292,7 +298,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   };
 
   return {
-    async take(profile) {
+    async take(profile, signal) {
       if (size <= 0 || closed) return undefined;
       const pool = poolFor(profile);
       pool.lastUsed = Date.now();
@@ -300,9 +306,27 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const warm = pool.ready.shift();
       refill(pool);
       if (warm) return warm;
-      // One being started now is sooner than a cold start of our own, which would compete with it.
-      if (pool.filling > pool.waiters.length)
-        return new Promise<WarmContainer | undefined>((resolve) => pool.waiters.push(resolve));
+      // One being started now is sooner than a cold start of our own, which would compete with it;
+      // but not for longer than a start takes on a healthy engine, nor past a cancel.
+      if (pool.filling > pool.waiters.length && !signal?.aborted)
+        return new Promise<WarmContainer | undefined>((resolve) => {
+          const giveUp = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', giveUp);
+            const index = pool.waiters.indexOf(served);
+            if (index !== -1) pool.waiters.splice(index, 1);
+            resolve(undefined);
+          };
+          const served = (warm: WarmContainer | undefined) => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', giveUp);
+            resolve(warm);
+          };
+          const timer = setTimeout(giveUp, maxFillWaitMs);
+          timer.unref();
+          signal?.addEventListener('abort', giveUp, { once: true });
+          pool.waiters.push(served);
+        });
       return undefined;
     },
     warmUp(profile) {
