@@ -61,6 +61,8 @@ export interface TestStackOptions {
   readonly workerConcurrency?: number;
   /** Images allowed besides the test image (one the engine lacks, say). */
   readonly extraAllowedImages?: readonly string[];
+  /** Containers the worker keeps started ahead per profile (default 0: every attempt runs cold). */
+  readonly warmPoolSize?: number;
 }
 
 // Far above what any test sends: a test about something else must never meet a 429.
@@ -93,6 +95,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     ...testPolicy,
     allowedImages: [...testPolicy.allowedImages, ...(options.extraAllowedImages ?? [])],
     ...(options.fileLimits ? { files: options.fileLimits } : {}),
+    ...(options.warmPoolSize === undefined ? {} : { warmPoolSize: options.warmPoolSize }),
   };
   const config = {
     ...loaded,
