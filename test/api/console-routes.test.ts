@@ -141,8 +141,9 @@ describe('what the console reads', () => {
     );
     expect(health.tenants).toEqual(
       expect.arrayContaining([
-        { tenant: 'counted', queued: 2, running: 0, cap: null },
-        { tenant: 'elsewhere', queued: 1, running: 0, cap: null },
+        // The cap is the deployment's TENANT_MAX_RUNNING (the test stack's: 8), as composeApi passes it.
+        { tenant: 'counted', queued: 2, running: 0, cap: 8 },
+        { tenant: 'elsewhere', queued: 1, running: 0, cap: 8 },
       ]),
     );
     expect((await stack.app.request('/v1/admin/queue-health', { headers: reader })).status).toBe(403);

@@ -53,7 +53,8 @@ async function batchesFor(gatherMs: number): Promise<number[]> {
   try {
     for (let version = 0; version < 10; version += 1) {
       await store.append(stream, version, [{ type: 'Tick', schemaVersion: 1, data: { n: version } }]);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Far apart enough that a runner on a loaded machine still wakes between two of them.
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await eventually(
       async () => {
@@ -76,7 +77,7 @@ async function batchesFor(gatherMs: number): Promise<number[]> {
 }
 
 describe('projection runner gatherMs', () => {
-  it('without it, a trickle of commits 20 ms apart is folded commit by commit', async () => {
+  it('without it, a trickle of commits 100 ms apart is folded commit by commit', async () => {
     expect((await batchesFor(0)).length).toBeGreaterThanOrEqual(5);
   });
 
