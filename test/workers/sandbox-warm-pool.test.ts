@@ -235,6 +235,38 @@ describe('warm pool', () => {
     expect(result).toMatchObject({ reason: 'cancelled', path: 'cold', stdout: '' });
   });
 
+  it('under a runtime that refuses docker update (runsc), runs jobs with other limits cold and stops trying', async () => {
+    const sandbox = createDockerSandbox({
+      docker,
+      policy: { ...policy, runtime: 'runsc' },
+      extraLabels: { 'omni.test-run': testRun },
+      warmPool: { size: 1, workerId: `worker-${testRun}` },
+    });
+    opened.push(sandbox);
+    const other = spec(['echo', 'other limits'], {
+      limits: { ...testPolicy.defaults, memoryBytes: 48 * mebibyte },
+    });
+    const { imageId } = await sandbox.prepare(other);
+    for (let refusal = 1; refusal <= 2; refusal += 1) {
+      expect(await sandbox.warmUp(other, imageId)).toBe(true);
+      expect(await runIn(sandbox, other)).toMatchObject({
+        path: 'cold',
+        runtime: 'runsc',
+        stdout: 'other limits\n',
+      });
+    }
+    // Learnt: the waiting container is no longer spent on a job it cannot take.
+    expect(await sandbox.warmUp(other, imageId)).toBe(true);
+    await sandbox.settled();
+    const waiting = (await warmContainers('running')).map((container) => container.Id);
+    expect(waiting).toHaveLength(1);
+    expect((await runIn(sandbox, other)).path).toBe('cold');
+    expect((await warmContainers('running')).map((container) => container.Id)).toEqual(waiting);
+    // Jobs with the policy's own limits still run warm under it.
+    const plain = await runIn(sandbox, spec(['echo', 'defaults']));
+    expect(plain).toMatchObject({ path: 'warm', runtime: 'runsc', stdout: 'defaults\n' });
+  });
+
   it('runs an image without sh cold, having found that out once', async () => {
     const sandbox = warmSandbox(2);
     const job = spec(['echo', 'no shell here'], { image: noShellImage });

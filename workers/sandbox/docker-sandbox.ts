@@ -139,13 +139,25 @@ export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
           ...(deps.onCleanupError ? { onCleanupError: deps.onCleanupError } : {}),
         })
       : undefined;
+  const limitUpdates: LimitUpdates = { refusedInARow: 0 };
   return {
     prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),
-    run: (request) => runAttempt(deps, pool, request),
+    run: (request) => runAttempt(deps, pool, limitUpdates, request),
     warmUp: (spec, imageId) => pool?.warmUp(profileOf(spec, imageId)) ?? Promise.resolve(false),
     settled: () => pool?.settled() ?? Promise.resolve(),
     close: () => pool?.close() ?? Promise.resolve(),
   };
+}
+
+/**
+ * Whether `docker update` works on this engine's runtime: runsc, for one, refuses every update.
+ * After that many refusals in a row (and no success), jobs whose limits differ from the policy's
+ * defaults go cold at once rather than each using up a warm container to learn it again.
+ */
+const updateRefusalsBeforeGivingUp = 2;
+
+interface LimitUpdates {
+  refusedInARow: number;
 }
 
 function profileOf(spec: SandboxRunRequest['spec'], imageId: string): WarmProfile {
@@ -155,6 +167,7 @@ function profileOf(spec: SandboxRunRequest['spec'], imageId: string): WarmProfil
 async function runAttempt(
   deps: DockerSandboxDeps,
   pool: WarmPool | undefined,
+  limitUpdates: LimitUpdates,
   request: SandboxRunRequest,
 ): Promise<SandboxResult> {
   const { docker, policy } = deps;
@@ -166,14 +179,18 @@ async function runAttempt(
   const deadlines = deadlinesFor(deps);
   const imageId =
     request.imageId ?? (await resolveAllowedImage(docker, policy, image, deadlines.callMs)).imageId;
-  if (pool && warmEligible(request.spec)) {
+  const needsUpdate = !sameLimits(policy.defaults, request.spec.limits);
+  const updatesRefused = limitUpdates.refusedInARow >= updateRefusalsBeforeGivingUp;
+  if (pool && warmEligible(request.spec) && !(needsUpdate && updatesRefused)) {
     const warm = await pool.take(profileOf(request.spec, imageId), request.signal);
     if (warm) {
       if (await fitLimits(warm, request.spec.limits, deadlines)) {
+        if (needsUpdate) limitUpdates.refusedInARow = 0;
         return runInWarmContainer(deps, pool, request, imageId, warm, deadlines);
       }
-      // Limits the engine would not set on a running container (runtime, memory already in use):
-      // this attempt runs cold, and the container goes unused.
+      // Limits the engine would not set on a running container (the runtime refuses updates,
+      // memory already in use): this attempt runs cold, and the container goes unused.
+      limitUpdates.refusedInARow += 1;
       pool.discard(warm);
     }
   }
@@ -184,18 +201,16 @@ async function runAttempt(
  * Gives the waiting container the job's own memory, CPU and pids limits (`docker update`), unless
  * it has them already. False when the engine refuses.
  */
+function sameLimits(a: SandboxRunRequest['spec']['limits'], b: SandboxRunRequest['spec']['limits']): boolean {
+  return a.memoryBytes === b.memoryBytes && a.cpus === b.cpus && a.pids === b.pids;
+}
+
 async function fitLimits(
   warm: WarmContainer,
   limits: SandboxRunRequest['spec']['limits'],
   deadlines: EngineDeadlines,
 ): Promise<boolean> {
-  const current = warm.limits;
-  if (
-    current.memoryBytes === limits.memoryBytes &&
-    current.cpus === limits.cpus &&
-    current.pids === limits.pids
-  )
-    return true;
+  if (sameLimits(warm.limits, limits)) return true;
   if (
     !Number.isFinite(limits.memoryBytes) ||
     limits.memoryBytes <= 0 ||
