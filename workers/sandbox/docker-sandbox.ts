@@ -123,7 +123,8 @@ async function wrapperStdin(request: SandboxRunRequest, collects: boolean): Prom
 }
 
 /**
- * A Sandbox running each attempt in a fresh hardened Docker container that is always removed.
+ * A Sandbox running each attempt in a fresh hardened Docker container that is always removed:
+ * one started ahead for no job in particular (the warm pool, when configured) or created for it.
  * Throws SandboxError for failures of the sandbox itself; a failing job is a result, not an error.
  */
 export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
@@ -197,14 +198,14 @@ async function runAttempt(
   return runInFreshContainer(deps, request, imageId, deadlines);
 }
 
-/**
- * Gives the waiting container the job's own memory, CPU and pids limits (`docker update`), unless
- * it has them already. False when the engine refuses.
- */
 function sameLimits(a: SandboxRunRequest['spec']['limits'], b: SandboxRunRequest['spec']['limits']): boolean {
   return a.memoryBytes === b.memoryBytes && a.cpus === b.cpus && a.pids === b.pids;
 }
 
+/**
+ * Gives the waiting container the job's own memory, CPU and pids limits (`docker update`), unless
+ * it has them already. False when the engine refuses.
+ */
 async function fitLimits(
   warm: WarmContainer,
   limits: SandboxRunRequest['spec']['limits'],
