@@ -81,7 +81,7 @@ const timingOf = (schedule: ScheduleView): string =>
     : `${schedule.cron} (${schedule.timeZone ?? 'UTC'})`;
 
 /** The body of POST /v1/schedules; the shape is checked here, every bound by the API. */
-export function createScheduleBody(
+function createScheduleBody(
   image: string,
   command: readonly string[],
   options: CreateOptions,
