@@ -38,6 +38,9 @@ function env(): NodeJS.ProcessEnv {
     REDIS_URL: 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: prefix,
     SANDBOX_IMAGES: testImage,
+    // Cold path: the counts below are of attempts' containers, and a warm pool keeps some waiting
+    // while its worker lives (the pool's own crash reaping is sandbox-warm-pool.test.ts's).
+    SANDBOX_WARM_POOL_SIZE: '0',
     WORKER_CONCURRENCY: '4',
     TENANT_MAX_RUNNING: '12',
     WORKER_LEASE_MS: '3000',
