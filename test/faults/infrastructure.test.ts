@@ -62,6 +62,9 @@ function roleEnv(): Record<string, string> {
     DOCKER_HOST: dockerd.host,
     QUEUE_PREFIX: prefix,
     SANDBOX_IMAGES: testImage,
+    // Cold path: each batch expects no container left while the roles live, and a warm pool keeps
+    // some waiting (the pool's own crash reaping and drain are sandbox-warm-pool.test.ts's).
+    SANDBOX_WARM_POOL_SIZE: '0',
     JWT_SECRET: jwtSecret,
     PORT: String(apiPort),
     HOST: '127.0.0.1',
