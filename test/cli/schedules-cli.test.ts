@@ -248,6 +248,14 @@ describe('omni webhooks', { timeout: 180_000 }, () => {
     await fails(3, 'webhooks', 'delete', asJson.id);
   });
 
+  it('bare, it is still the webhooks role compose runs: it reads the configuration a role needs', async () => {
+    // A client command never reads DATABASE_URL; the role refuses an invalid one before it starts.
+    const bare = await cli.omni(['webhooks'], { env: { DATABASE_URL: 'nonsense' } });
+    expect(bare).toMatchObject({ code: 2, stdout: '' });
+    expect(bare.stderr).toMatch(/^omni: invalid configuration: DATABASE_URL: .*\n$/);
+    expect(await fails(2, 'webhooks', 'frobnicate')).toContain('too many arguments');
+  });
+
   it('refuses a private target and an unknown event type (exit 2, one line)', async () => {
     expect(await fails(2, 'webhooks', 'create', 'http://127.0.0.1:9/hook')).toContain('private');
     await fails(2, 'webhooks', 'create', 'https://169.254.169.254/latest');
