@@ -46,16 +46,27 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: npm does not pass SIGTERM on to node, so the group is signalled.
+    detached: true,
   });
   for (const stream of [server.stdout, server.stderr])
     stream?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
 }, 60_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
+  if (server?.pid !== undefined && server.exitCode === null) {
     const exited = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGTERM');
+    process.kill(-server.pid, 'SIGTERM');
     await exited;
+    // npm may exit before node has drained: wait until nothing of the group is left.
+    for (let tries = 0; tries < 100; tries += 1) {
+      try {
+        process.kill(-server.pid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   for (const container of await docker.listContainers({
@@ -87,7 +98,10 @@ describe('the quick start', () => {
     expect(curl).toBeDefined();
 
     // The printed curl line, run by a shell as a reader would paste it.
-    const submitted = await run('sh', ['-c', curl?.trim() ?? ''], { env: { ...process.env, TOKEN: token }, timeout: 20_000 });
+    const submitted = await run('sh', ['-c', curl?.trim() ?? ''], {
+      env: { ...process.env, TOKEN: token },
+      timeout: 20_000,
+    });
     const { id } = JSON.parse(submitted.stdout) as { id: string };
     const job = await eventually(
       async () =>
