@@ -85,12 +85,18 @@ interface OpenJob {
  */
 async function openJobs(db: Kysely<Database>, among?: ChangedScope): Promise<OpenJob[]> {
   // A pass after a full one: only the job streams written since it, and those whose state can
-  // change without an event (a running attempt's worker dying, a waiting attempt's deadline).
+  // change without an event (a running attempt's worker dying, a waiting attempt's deadline):
+  // the attempts workers hold, and, from the jobs read model where a projection keeps it, the
+  // running jobs and the waiting ones whose deadline is due (without it, the minute's full pass).
   const candidates =
     among === undefined
       ? sql``
       : sql`and s.stream_id in (
           select stream_id from events where global_position > ${among.afterPosition} and starts_with(stream_id, 'job-')
+          union
+          -- Attempts workers hold (a dead worker's holds stay until pruned): no projection needed.
+          select 'job-' || substring(worker_id from '/holds/(.*)-[0-9]+$') from worker_leases
+          where worker_id like '%/holds/%'
           union
           select 'job-' || id from jobs
           where status = 'running' or (status = 'queued' and expires_at <= now())
