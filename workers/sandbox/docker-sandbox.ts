@@ -16,7 +16,7 @@ import {
 import { findAllowedImage } from './image-allowlist.ts';
 import { resolveAllowedImage } from './image-resolver.ts';
 import { buildInputArchive } from './input-archive.ts';
-import { needsWrapper, stdinPath } from './job-wrapper.ts';
+import { jobArchiveFiles, needsWrapper } from './job-wrapper.ts';
 import { createOutputBatcher, defaultBatching, type OutputBatcherOptions } from './output-batcher.ts';
 import { createOutputCapture } from './output-capture.ts';
 import { collectOut, type OutCollection } from './output-collector.ts';
@@ -107,18 +107,7 @@ async function wrapperStdin(request: SandboxRunRequest, collects: boolean): Prom
   if (inputs.length !== (spec.inputs?.length ?? 0)) {
     throw new SandboxError('sandbox-failure', "the bytes of the job's input files were not supplied");
   }
-  const archive = await buildInputArchive([
-    ...(spec.files ?? []).map((file) => ({
-      path: file.path,
-      content: Buffer.from(file.content, 'utf8'),
-      mode: file.mode ?? 0o644,
-    })),
-    // Read-only to the job: it owns them, so this guards against slips, not against the job itself.
-    ...inputs.map((input) => ({ path: input.path, content: input.content, mode: 0o444 })),
-    ...(spec.stdin === undefined
-      ? []
-      : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
-  ]);
+  const archive = await buildInputArchive(jobArchiveFiles(spec, inputs));
   return Buffer.concat([Buffer.from(collects ? 'collect\n' : '\n'), archive]);
 }
 

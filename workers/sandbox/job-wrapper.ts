@@ -1,4 +1,6 @@
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
+import type { ArchiveFile } from './input-archive.ts';
+import type { SandboxInput } from './sandbox.ts';
 
 /** Where the job's stdin waits inside the container until the wrapper opens and unlinks it. */
 export const stdinPath = '/tmp/.omni-stdin';
@@ -49,4 +51,23 @@ export function needsWrapper(spec: ResolvedJobSpec): boolean {
 /** The container's argv under the wrapper: the job's own argv follows untouched, as data. */
 export function wrappedCommand(command: readonly string[]): string[] {
   return ['sh', '-c', wrapperScript, 'omni', ...command];
+}
+
+/**
+ * What a job hands its container as files, on either path: its inline files, its uploaded inputs
+ * (read-only to the job: it owns them, so this guards against slips, not against the job itself)
+ * and its own stdin, which the wrapper opens and unlinks.
+ */
+export function jobArchiveFiles(spec: ResolvedJobSpec, inputs: readonly SandboxInput[]): ArchiveFile[] {
+  return [
+    ...(spec.files ?? []).map((file) => ({
+      path: file.path,
+      content: Buffer.from(file.content, 'utf8'),
+      mode: file.mode ?? 0o644,
+    })),
+    ...inputs.map((input) => ({ path: input.path, content: input.content, mode: 0o444 })),
+    ...(spec.stdin === undefined
+      ? []
+      : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
+  ];
 }

@@ -1,6 +1,6 @@
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 import { buildInputArchive } from './input-archive.ts';
-import { collectNowPath, stdinPath } from './job-wrapper.ts';
+import { collectNowPath, jobArchiveFiles, stdinPath } from './job-wrapper.ts';
 import type { SandboxInput } from './sandbox.ts';
 
 /** The one byte a warm container prints once its shell waits for a job: it started and has its tools. */
@@ -96,17 +96,7 @@ export async function warmJobStdin(
   inputs: readonly SandboxInput[],
   collects: boolean,
 ): Promise<Buffer> {
-  const files = [
-    ...(spec.files ?? []).map((file) => ({
-      path: file.path,
-      content: Buffer.from(file.content, 'utf8'),
-      mode: file.mode ?? 0o644,
-    })),
-    ...inputs.map((input) => ({ path: input.path, content: input.content, mode: 0o444 })),
-    ...(spec.stdin === undefined
-      ? []
-      : [{ path: stdinPath, content: Buffer.from(spec.stdin, 'utf8'), mode: 0o400 }]),
-  ];
+  const files = jobArchiveFiles(spec, inputs);
   const header = [
     collects ? 'collect\n' : '\n',
     files.length > 0 ? 'files\n' : '\n',
