@@ -8,6 +8,8 @@ const benchmarks = [
   { file: 'events.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'pipeline.bench.ts', args: [] },
   { file: 'sandbox.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'console.bench.ts', args: [] },
+  { file: 'reconciler.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 for (const { file, args } of benchmarks) {
