@@ -10,6 +10,7 @@ const benchmarks = [
   { file: 'sandbox.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'console.bench.ts', args: [] },
   { file: 'reconciler.bench.ts', args: quick ? ['--quick'] : [] },
+  { file: 'submit-latency.bench.ts', args: quick ? ['--quick'] : [] },
 ];
 
 for (const { file, args } of benchmarks) {
