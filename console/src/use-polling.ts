@@ -1,5 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
+/** How long one load may take before it is given up (at least five intervals). */
+const loadTimeoutMs = 10_000;
+
 export interface Polled<T> {
   readonly value: T | undefined;
   readonly error: Error | undefined;
@@ -29,14 +32,29 @@ export function usePolling<T>(
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
+      // One load that never answers (a dropped connection, a stalled proxy) must not freeze the
+      // live view: it is given up after a while and the next tick tries again.
+      const attempt = new AbortController();
+      const giveUp = setTimeout(() => attempt.abort(), Math.max(loadTimeoutMs, 5 * intervalMs));
+      const stop = () => attempt.abort();
+      controller.signal.addEventListener('abort', stop);
       try {
-        const next = await loadRef.current(controller.signal);
+        const next = await loadRef.current(attempt.signal);
         if (controller.signal.aborted) return;
         setValue(next);
         setError(undefined);
       } catch (caught) {
         if (controller.signal.aborted) return;
-        setError(caught instanceof Error ? caught : new Error(String(caught)));
+        setError(
+          attempt.signal.aborted
+            ? new Error('the server did not answer in time; trying again')
+            : caught instanceof Error
+              ? caught
+              : new Error(String(caught)),
+        );
+      } finally {
+        clearTimeout(giveUp);
+        controller.signal.removeEventListener('abort', stop);
       }
       if (!controller.signal.aborted) timer = setTimeout(run, intervalMs);
     };
