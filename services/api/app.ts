@@ -1,14 +1,16 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { AppendListener } from '../../events/append-listener.ts';
 import type { EventStore } from '../../events/event-store.ts';
 import type { Database } from '../../events/tables.ts';
 import type { FileCatalog } from '../../files/file-catalog.ts';
+import { healthSchema, readinessSchema } from '../../schemas/api.schema.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
 import type { SecretVault } from '../../secrets/secret-vault.ts';
 import { createAdminRoutes } from './admin.routes.ts';
@@ -29,6 +31,8 @@ import { createJobWatchRoutes } from './job-watch.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { createJobsListRoutes } from './jobs-list.routes.ts';
 import { createMeRoutes } from './me.routes.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { jsonResponse, unauthenticated } from './openapi-route.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { createQueueHealthRoutes } from './queue-health.routes.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.middleware.ts';
@@ -38,6 +42,7 @@ import { createSecretsRoutes } from './secrets.routes.ts';
 import type { Principal } from './token-verifier.ts';
 import { tracing } from './tracing.middleware.ts';
 import { unauthenticatedRateLimit } from './unauthenticated-rate-limit.middleware.ts';
+import { validationHook } from './validation-hook.ts';
 import { createWebhooksRoutes, type WebhookApiDeps } from './webhooks.routes.ts';
 
 export interface AppDeps {
@@ -79,9 +84,44 @@ export interface AppDeps {
   readonly webhooks?: WebhookApiDeps;
 }
 
+const health = createRoute({
+  method: 'get',
+  path: '/healthz',
+  tags: ['service'],
+  summary: 'Liveness',
+  ...unauthenticated,
+  responses: { 200: jsonResponse('Alive', healthSchema, { status: 'ok' }) },
+});
+
+const readiness = createRoute({
+  method: 'get',
+  path: '/readyz',
+  tags: ['service'],
+  summary: 'Readiness: Postgres, migrations, Redis',
+  ...unauthenticated,
+  responses: {
+    200: jsonResponse('Ready', readinessSchema, { status: 'ready', checks: { postgres: { ok: true } } }),
+    503: jsonResponse('Not ready: the checks say which dependency does not answer', readinessSchema, {
+      status: 'not-ready',
+      checks: { postgres: { ok: false, detail: 'connect ECONNREFUSED 127.0.0.1:5432' } },
+    }),
+  },
+});
+
+const metrics = createRoute({
+  method: 'get',
+  path: '/metrics',
+  tags: ['service'],
+  summary: 'Metrics in the Prometheus text format',
+  ...unauthenticated,
+  responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: z.string() } } } },
+});
+
 /** The HTTP API as a Hono app; tested with `app.request()`, served by `@hono/node-server`. */
 export function createApp(deps: AppDeps) {
-  const app = new Hono<{ Variables: AuthVariables & RequestIdVariables & ClientAddressVariables }>();
+  const app = new OpenAPIHono<{ Variables: AuthVariables & RequestIdVariables & ClientAddressVariables }>({
+    defaultHook: validationHook,
+  });
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) =>
     problemResponse(c, new ProblemError({ status: 404, code: 'route-not-found', title: 'No such route' })),
@@ -127,21 +167,25 @@ export function createApp(deps: AppDeps) {
     ),
   );
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
   app.get('/', (c) => c.redirect('/console', 302));
   app.route(
     '/console',
     createConsoleRoutes(deps.consoleAssetsDirectory ? { assetsDirectory: deps.consoleAssetsDirectory } : {}),
   );
-  app.route('/', createDocsRoutes({ version: deps.version ?? '0.0.0' }));
-  app.get('/readyz', async (c) => {
+  app.route(
+    '/',
+    createDocsRoutes({ document: () => buildOpenApiDocument({ version: deps.version ?? '0.0.0' }) }),
+  );
+  app.openapi(readiness, async (c) => {
     const checks = deps.readiness ? await deps.readiness() : {};
-    const ready = Object.values(checks).every((check) => check.ok);
-    return c.json({ status: ready ? 'ready' : 'not-ready', checks }, ready ? 200 : 503);
+    if (Object.values(checks).every((check) => check.ok))
+      return c.json({ status: 'ready' as const, checks }, 200);
+    return c.json({ status: 'not-ready' as const, checks }, 503);
   });
   if (deps.metricsText) {
     const metricsText = deps.metricsText;
-    app.get('/metrics', async (c) =>
+    app.openapi(metrics, async (c) =>
       c.text(await metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
     );
   }

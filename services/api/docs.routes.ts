@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Hono } from 'hono';
-import { buildOpenApiDocument } from './openapi.ts';
 
 const swaggerUiDirectory = (
   createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath(): string }
@@ -21,11 +20,14 @@ const assets: Record<string, string> = {
   'swagger-ui-bundle.js': 'text/javascript',
 };
 
-/** `/openapi.json` and an interactive reference at `/docs`. */
-export function createDocsRoutes(options: { readonly version: string }) {
-  const document = JSON.stringify(buildOpenApiDocument(options));
+/** `/openapi.json` (the document `document` builds, once) and an interactive reference at `/docs`. */
+export function createDocsRoutes(options: { readonly document: () => unknown }) {
+  let document: string | undefined;
   return new Hono()
-    .get('/openapi.json', (c) => c.body(document, 200, { 'content-type': 'application/json' }))
+    .get('/openapi.json', (c) => {
+      document ??= JSON.stringify(options.document());
+      return c.body(document, 200, { 'content-type': 'application/json' });
+    })
     .get('/docs', (c) => {
       // The reference page runs one inline-free script bundle; loosen only what it needs.
       c.header(

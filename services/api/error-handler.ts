@@ -80,7 +80,13 @@ function toProblem(error: unknown): ProblemError | undefined {
   if (error instanceof HTTPException) {
     // Hono raises these for malformed bodies and oversized requests; its message is safe to show.
     const status = error.status;
-    const code = status === 413 ? 'payload-too-large' : status === 400 ? 'malformed-request' : 'http-error';
+    const codes: Partial<Record<number, string>> = {
+      400: 'malformed-request',
+      413: 'payload-too-large',
+      // A JSON route sent another media type (or a body without one): the route validation refuses it.
+      415: 'unsupported-media-type',
+    };
+    const code = codes[status] ?? 'http-error';
     return new ProblemError({ status, code, title: error.message || 'Request refused' });
   }
   return undefined;
