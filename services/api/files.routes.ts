@@ -7,6 +7,7 @@ import { auditMetadata } from './audit-metadata.ts';
 import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
 import { attachmentDisposition, fileLinks, toFileView } from './file-view.ts';
 import { invalidRequest, ProblemError } from './problem.ts';
+import { readUploadBody } from './upload-body.ts';
 import { validationHook } from './validation-hook.ts';
 
 export interface FilesRoutesDeps {
@@ -33,44 +34,22 @@ export const uploadQuerySchema = z.object({
     })
     .optional(),
 });
+/** The name a multipart part gave its file, if it is one a name may be; else the default. */
+function uploadName(filename: string | undefined): string {
+  if (filename === undefined || filename === '') return 'upload';
+  const checked = uploadQuerySchema.shape.name.safeParse(filename);
+  if (!checked.success || checked.data === undefined) {
+    throw invalidRequest("the file part's filename is not a name a file may have", [
+      { pointer: '/body/file/filename', detail: checked.error?.issues[0]?.message ?? 'invalid name' },
+    ]);
+  }
+  return checked.data;
+}
 const fileIdParamSchema = z.object({ id: z.string() });
 export const listFilesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   before: z.uuid().optional(),
 });
-const contentTypePattern =
-  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;[\x20-\x7e]*)?$/;
-
-const tooLarge = (limit: number) =>
-  new ProblemError({
-    status: 413,
-    code: 'file-too-large',
-    title: 'The file is too large',
-    detail: `uploads are limited to ${limit} bytes`,
-  });
-
-/**
- * Reads the request body as it streams in and stops at the cap: an oversized upload is refused
- * after at most `limit + 1` bytes, whatever its Content-Length claimed, and nothing is stored.
- */
-async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const reader = body.getReader();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(limit);
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks, total);
-}
-
 /** /v1/files: a tenant's uploads and its jobs' artifacts; another tenant's file is simply not there. */
 export function createFilesRoutes(deps: FilesRoutesDeps) {
   const catalog = () => {
@@ -98,21 +77,17 @@ export function createFilesRoutes(deps: FilesRoutesDeps) {
       async (c) => {
         const principal = c.get('principal');
         const files = catalog();
-        const declared = Number(c.req.header('content-length'));
-        // Refused before a byte is read when the client says up front that it is too large.
-        if (Number.isFinite(declared) && declared > deps.maxUploadBytes) throw tooLarge(deps.maxUploadBytes);
-        const contentType = c.req.header('content-type')?.trim() || 'application/octet-stream';
-        if (contentType.length > 255 || !contentTypePattern.test(contentType)) {
-          throw invalidRequest('the Content-Type header is not a media type', [
-            { pointer: '/headers/content-type', detail: 'must be a media type such as text/csv' },
-          ]);
-        }
-        const content = await readCapped(c.req.raw.body, deps.maxUploadBytes);
+        const upload = await readUploadBody(c.req.raw, deps.maxUploadBytes);
+        const { name } = c.req.valid('query');
+        const filename = name ?? uploadName(upload.filename);
+        const chunks: Buffer[] = [];
+        for await (const chunk of upload.chunks) chunks.push(chunk);
+        const content = Buffer.concat(chunks);
         const file = await files.upload(
           {
             tenant: principal.tenant,
-            name: c.req.valid('query').name ?? 'upload',
-            contentType,
+            name: filename,
+            contentType: upload.contentType,
             content,
             createdBy: principal.subject,
           },
