@@ -468,6 +468,8 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
         leaseMs: deps.config.workerLeaseMs,
         shutdownGraceMs: deps.config.workerShutdownGraceMs,
         reaperLabels: Object.entries(containerLabels).map(([key, value]) => `${key}=${value}`),
+        // A warm container being started, or whose job just ended, is not stopped-and-forgotten.
+        holdsWarm: (labels) => sandbox.holdsWarm(labels),
         startWorker: () => {
           const worker: Worker = startExecutorWorker({
             connection,

@@ -10,6 +10,8 @@ export interface LoggedEvent {
     readonly reason?: string;
     readonly wasRunning?: boolean;
     readonly message?: string;
+    /** Where a recorded result ran: `warm` (a container started ahead) or `cold`. */
+    readonly sandboxPath?: string;
   };
   readonly recordedAt: number;
 }
@@ -59,6 +61,25 @@ export async function readJobEvents(
   }
 }
 
+/**
+ * Attempts running now, from the log: job streams whose last event is their start or its output.
+ * (With a warm pool, running containers say nothing: the pool's waiting ones run too.)
+ */
+export async function runningAttempts(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `select count(*)::int as n from streams s
+         join events e on e.stream_id = s.stream_id and e.stream_version = s.version
+        where starts_with(s.stream_id, 'job-') and e.type in ('JobStarted', 'JobOutput')`,
+    );
+    return rows[0]?.n ?? 0;
+  } finally {
+    await client.end();
+  }
+}
+
 export const isTerminalStream = (events: readonly LoggedEvent[]): boolean =>
   terminalTypes.has(events.at(-1)?.type ?? '');
 
@@ -83,6 +104,8 @@ export interface BatchFindings {
   readonly recoveryMs: number | undefined;
   /** Submitted → terminal of the slowest finished job: the longest a client waited for a result. */
   readonly slowestMs: number;
+  /** Recorded results by the path they ran on (`warm`, `cold`, `none` for a result without a run). */
+  readonly paths: Record<string, number>;
 }
 
 /** Reads the batch's story from its jobs' events. */
@@ -98,6 +121,7 @@ export function examineBatch(
   let freeRetries = 0;
   let recoveryMs: number | undefined;
   let slowestMs = 0;
+  const paths: Record<string, number> = {};
   for (const [id, events] of byJob) {
     const last = events.at(-1);
     // Walk the stream as runs: a JobStarted opens a run of its attempt, one ending closes it. The
@@ -126,6 +150,10 @@ export function examineBatch(
         open.delete(attempt);
         finished.add(attempt);
         finalEnd = event;
+        if (event.type === 'JobSucceeded' || event.type === 'JobFailed') {
+          const path = event.data.sandboxPath ?? 'none';
+          paths[path] = (paths[path] ?? 0) + 1;
+        }
         if (event.type === 'JobSucceeded') {
           if (start && start.recordedAt >= faultEndedAt) {
             const ms = event.recordedAt - faultEndedAt;
@@ -157,5 +185,5 @@ export function examineBatch(
     if (!isTerminalStream(events)) notTerminal.push(`${id} ${outcome}`);
     else slowestMs = Math.max(slowestMs, (last?.recordedAt ?? 0) - (events[0]?.recordedAt ?? 0));
   }
-  return { outcomes, notTerminal, doubled, consumed, freeRetries, interrupted, recoveryMs, slowestMs };
+  return { outcomes, notTerminal, doubled, consumed, freeRetries, interrupted, recoveryMs, slowestMs, paths };
 }

@@ -1,17 +1,19 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mintToken } from '../../services/dev-token.ts';
+import { withoutWaitingPool } from '../support/pool-containers.ts';
 import { type PrivateDockerd, startPrivateDockerd } from '../support/private-dockerd.ts';
 import { freePort } from '../support/private-port.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../support/private-postgres.ts';
 import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
 import { testImage } from '../support/test-image.ts';
-import { examineBatch, isTerminalStream, readJobEvents } from './batch-log.ts';
+import { examineBatch, isTerminalStream, readJobEvents, runningAttempts } from './batch-log.ts';
 import { type SubmitOutcome, startSteadySubmitter } from './steady-submitter.ts';
 
 // Infrastructure faults against servers this file starts and owns (a Postgres cluster, a
@@ -29,6 +31,10 @@ const leadMs = 4_000;
 const trailMs = 8_000;
 // Every job accepted in a batch must be terminal this long after the batch stops submitting.
 const terminalBoundMs = 45_000;
+// FAULTS_WARM_POOL_SIZE=0 runs the batches on the cold path alone.
+const warmPoolSize = Number(process.env.FAULTS_WARM_POOL_SIZE ?? 2);
+// Two workers, one sandbox profile (every job here runs the test image without outputs).
+const poolCapacity = 2 * warmPoolSize;
 
 let root: string;
 let postgres: PrivatePostgres;
@@ -62,9 +68,8 @@ function roleEnv(): Record<string, string> {
     DOCKER_HOST: dockerd.host,
     QUEUE_PREFIX: prefix,
     SANDBOX_IMAGES: testImage,
-    // Cold path: each batch expects no container left while the roles live, and a warm pool keeps
-    // some waiting (the pool's own crash reaping and drain are sandbox-warm-pool.test.ts's).
-    SANDBOX_WARM_POOL_SIZE: '0',
+    // The warm pool on, as deployed: its waiting containers are told apart when counting leftovers.
+    SANDBOX_WARM_POOL_SIZE: String(warmPoolSize),
     JWT_SECRET: jwtSecret,
     PORT: String(apiPort),
     HOST: '127.0.0.1',
@@ -191,6 +196,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(roles.map((entry) => stopRole(entry, 'SIGTERM')));
+  // FAULTS_LOG_DIR keeps every role's lines, one file per role, for reading a failure afterwards.
+  const logDir = process.env.FAULTS_LOG_DIR;
+  if (logDir)
+    await Promise.all(
+      roles.map((entry) => writeFile(join(logDir, `${entry.name}.log`), entry.lines.join('\n'))),
+    );
   await Promise.all([postgres?.destroy(), redis?.destroy(), dockerd?.destroy()]);
   if (root) await rm(root, { recursive: true, force: true });
   console.log(`infrastructure faults:\n  ${summaries.join('\n  ')}`);
@@ -303,7 +314,7 @@ for (const fault of faults) {
     // The fault must meet attempts in flight, or the paths it should exercise are not.
     let running = 0;
     for (let i = 0; i < 100 && running === 0; i += 1) {
-      running = (await dockerd.containers()).filter((container) => container.State === 'running').length;
+      running = await runningAttempts(postgres.url('omni')).catch(() => 0);
       if (running === 0) await sleep(100);
     }
     const faultStartedAt = Date.now();
@@ -315,9 +326,13 @@ for (const fault of faults) {
     const done = await waitForTerminal(accepted, terminalBoundMs);
     const findings = examineBatch(await readJobEvents(postgres.url('omni'), accepted), faultEndedAt);
 
-    // Containers of finished attempts are removed at once; one left by the fault is reaped.
+    // Containers of finished attempts are removed at once; one left by the fault is reaped. The
+    // pool's waiting ones stay while their workers live.
     const ownContainers = async () =>
-      (await dockerd.containers()).filter((container) => !earlierContainers.has(container.Id));
+      withoutWaitingPool(
+        (await dockerd.containers()).filter((container) => !earlierContainers.has(container.Id)),
+        poolCapacity,
+      );
     let containers = await ownContainers();
     for (let i = 0; i < 30 && containers.length > 0; i += 1) {
       await sleep(500);
@@ -363,10 +378,10 @@ for (const fault of faults) {
       `(fault end → first success of an attempt started after it); ${outcomes.length} submitted, ` +
       `${accepted.length} accepted (${retried} after retrying, longest wait ${Math.max(0, ...waits)} ms), ` +
       `${notAccepted.length} not (client saw ${JSON.stringify(clientSaw)}); ` +
-      `${done}/${accepted.length} terminal (slowest ${findings.slowestMs} ms submitted → terminal); outcomes ${JSON.stringify(findings.outcomes)}; ` +
+      `${done}/${accepted.length} terminal (slowest ${findings.slowestMs} ms submitted → terminal); outcomes ${JSON.stringify(findings.outcomes)}, by path ${JSON.stringify(findings.paths)}; ` +
       `interrupted attempts ${JSON.stringify(findings.interrupted)}, ${findings.freeRetries} free retries; ` +
       `${containers.length} containers left; ${exits.length} role exits; ${notJson.length} non-JSON lines; ` +
-      `${running} containers running at the fault; ${proof}` +
+      `${running} attempts running at the fault; ${proof}` +
       Object.entries(complaintCounts)
         .slice(0, 12)
         .map(([complaint, n]) => `\n      ${n}× ${complaint}`)
@@ -386,6 +401,8 @@ for (const fault of faults) {
       acceptedSome: accepted.length > 0,
       metAttemptsInFlight: running > 0,
       recovered: findings.recoveryMs !== undefined,
+      // With the pool on, the fault met the warm path (most trivial jobs take it).
+      ranWarm: warmPoolSize === 0 || (findings.paths.warm ?? 0) > 0,
     }).toEqual({
       faultHappened: true,
       notTerminal: [],
@@ -398,6 +415,7 @@ for (const fault of faults) {
       acceptedSome: true,
       metAttemptsInFlight: true,
       recovered: true,
+      ranWarm: true,
     });
   }, 240_000);
 }

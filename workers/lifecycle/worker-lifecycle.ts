@@ -30,6 +30,11 @@ export interface WorkerLifecycleDeps {
    * reopens after a Docker outage this worker reaps its own leftovers at once. Absent: no pausing.
    */
   readonly gate?: OutageGate;
+  /**
+   * Whether this worker's warm pool still uses a warm container (by its labels), so its reaper
+   * leaves it alone in any state. Absent: running warm containers are left alone, stopped ones reaped.
+   */
+  readonly holdsWarm?: (labels: Readonly<Record<string, string>>) => boolean;
   /** Longest each engine call of the reaper may take; default 15 s. */
   readonly engineTimeoutMs?: number;
 }
@@ -69,6 +74,7 @@ export async function startWorkerLifecycle(deps: WorkerLifecycleDeps): Promise<R
         self: {
           workerId,
           isRunningHere: (jobId) => deps.control.runningJobIds().includes(jobId),
+          ...(deps.holdsWarm ? { holdsWarm: deps.holdsWarm } : {}),
         },
         ...(deps.engineTimeoutMs === undefined ? {} : { timeoutMs: deps.engineTimeoutMs }),
       });

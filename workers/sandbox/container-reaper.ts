@@ -14,6 +14,12 @@ export interface ReapOptions {
   readonly self?: {
     readonly workerId: string;
     readonly isRunningHere: (jobId: string, attempt: number) => boolean;
+    /**
+     * Whether its warm pool still uses a warm container (by its labels), in any state: one being
+     * started, or whose job just ended and is being read, is not a leftover. Absent: a running warm
+     * container is taken to be in use, a stopped one is not.
+     */
+    readonly holdsWarm?: (labels: Readonly<Record<string, string>>) => boolean;
   };
   /** Longest each engine call may take; default 15 s. A hung engine fails the reap, never holds it. */
   readonly timeoutMs?: number;
@@ -21,8 +27,8 @@ export interface ReapOptions {
 
 /**
  * Force-removes sandbox containers (label omni.managed=true) whose owning worker is gone, and the
- * reaping worker's own leftovers (not its warm pool's running containers), and returns their ids. A managed container without a worker
- * label has no owner and is removed too.
+ * reaping worker's own leftovers (not the containers its warm pool holds), and returns their ids. A
+ * managed container without a worker label has no owner and is removed too.
  */
 export async function reapContainers(docker: Docker, options: ReapOptions): Promise<string[]> {
   const engine = engineAddress(docker);
@@ -41,12 +47,18 @@ export async function reapContainers(docker: Docker, options: ReapOptions): Prom
     const workerId = summary.Labels[sandboxLabels.workerId];
     if (workerId !== undefined && workerId !== '') {
       if (workerId === options.self?.workerId) {
-        // A running warm container of this worker waits in its pool or runs a job: the pool removes
-        // it. One that stopped is a leftover (its removal failed) and goes like any other.
-        if (summary.Labels[sandboxLabels.warm] === 'true' && summary.State === 'running') continue;
-        const jobId = summary.Labels[sandboxLabels.jobId] ?? '';
-        const attempt = Number(summary.Labels[sandboxLabels.attempt]);
-        if (options.self.isRunningHere(jobId, attempt)) continue;
+        // A warm container of this worker that its pool holds waits there or runs a job: the pool
+        // removes it. One the pool let go of is a leftover (its removal failed) and goes like any other.
+        if (summary.Labels[sandboxLabels.warm] === 'true') {
+          const held = options.self.holdsWarm
+            ? options.self.holdsWarm(summary.Labels)
+            : summary.State === 'running';
+          if (held) continue;
+        } else {
+          const jobId = summary.Labels[sandboxLabels.jobId] ?? '';
+          const attempt = Number(summary.Labels[sandboxLabels.attempt]);
+          if (options.self.isRunningHere(jobId, attempt)) continue;
+        }
       } else {
         let alive = liveness.get(workerId);
         if (!alive) {

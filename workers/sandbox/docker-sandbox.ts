@@ -55,6 +55,8 @@ export interface DockerSandbox extends Sandbox {
   warmUp(spec: SandboxRunRequest['spec'], imageId: string): Promise<boolean>;
   /** Resolves once every used warm container is removed. */
   settled(): Promise<void>;
+  /** Whether the warm pool still uses this warm container (by its labels): see WarmPool.holds. */
+  holdsWarm(labels: Readonly<Record<string, string>>): boolean;
   /** Drains the warm pool: every waiting container is removed (shutdown). */
   close(): Promise<void>;
 }
@@ -135,6 +137,7 @@ export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
     run: (request) => runAttempt(deps, pool, limitUpdates, request),
     warmUp: (spec, imageId) => pool?.warmUp(profileOf(spec, imageId)) ?? Promise.resolve(false),
     settled: () => pool?.settled() ?? Promise.resolve(),
+    holdsWarm: (labels) => pool?.holds(labels) ?? false,
     close: () => pool?.close() ?? Promise.resolve(),
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
@@ -5,9 +6,17 @@ import { buildWarmContainerOptions, type WarmProfile } from './container-options
 import { dockerStatusCode, engineAddress, isEngineFault, withEngineDeadline } from './docker-errors.ts';
 import { warmReadyByte } from './warm-wrapper.ts';
 
+/**
+ * The label naming a warm container's slot in its pool, set before it is created: its worker's
+ * reaper asks the pool (`holds`) whether it is still in use, even before the engine said its id.
+ */
+export const warmSlotLabel = 'omni.warm-slot';
+
 /** A started container whose PID 1 waits for one job on the attached stdin. */
 export interface WarmContainer {
   readonly container: Docker.Container;
+  /** Its slot (see warmSlotLabel): held by the pool from before its creation until its removal ends. */
+  readonly slot: string;
   /** The attach stream, opened before the start: stdin in, the job's stdout/stderr out. */
   readonly stream: Duplex;
   /** The limits it runs under now (the policy's defaults until `docker update` changes them). */
@@ -49,6 +58,12 @@ export interface WarmPool {
   settled(): Promise<void>;
   /** Containers ready now for a profile. */
   readyCount(profile: WarmProfile): number;
+  /**
+   * Whether a container (by its labels) is this pool's and still in use: being created or started,
+   * waiting, running its job, or being removed. Its worker's reaper leaves those alone; a warm
+   * container the pool let go of (its removal failed) is the reaper's.
+   */
+  holds(labels: Readonly<Record<string, string>>): boolean;
   /** Stops filling and removes every container the pool holds (shutdown). */
   close(): Promise<void>;
 }
@@ -105,6 +120,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const pools = new Map<string, ProfilePool>();
   const removals = new Set<Promise<void>>();
   const fills = new Set<Promise<void>>();
+  // Slots from before their container's creation until its removal ended (see warmSlotLabel).
+  const held = new Set<string>();
   // Once per image: an ENTRYPOINT would run before the job on the cold path, not under the wrapper.
   const entrypointChecks = new Map<string, Promise<boolean>>();
   let closed = false;
@@ -149,7 +166,15 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const discard = (warm: WarmContainer): void => {
     warm.handOver();
     warm.stream.destroy();
-    const removal = removeWithRetry(warm.container).finally(() => removals.delete(removal));
+    release(warm.slot, warm.container);
+  };
+
+  // Removes a container the pool made and lets go of its slot once the removal ended.
+  const release = (slot: string, container: Docker.Container): void => {
+    const removal = removeWithRetry(container).finally(() => {
+      removals.delete(removal);
+      held.delete(slot);
+    });
     removals.add(removal);
   };
 
@@ -250,9 +275,19 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       workerId: options.workerId,
       ...(options.extraLabels ? { extraLabels: options.extraLabels } : {}),
     });
+    const slot = randomUUID();
+    held.add(slot);
     const container = await withEngineDeadline(engine, 'creating a warm container', callMs, (signal) =>
-      docker.createContainer({ ...createOptions, abortSignal: signal }),
-    );
+      docker.createContainer({
+        ...createOptions,
+        Labels: { ...createOptions.Labels, [warmSlotLabel]: slot },
+        abortSignal: signal,
+      }),
+    ).catch((error: unknown) => {
+      // A create the engine carries out after its deadline leaves a container no slot holds: reaped.
+      held.delete(slot);
+      throw error;
+    });
     let stream: Duplex | undefined;
     try {
       stream = (await withEngineDeadline(engine, 'attaching to a warm container', callMs, (signal) =>
@@ -289,10 +324,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         ).catch(() => undefined);
         throw new FillFailure(error.message, info?.State.ExitCode === 127);
       });
-      return handOverable(container, stream, early, policy);
+      return handOverable(container, slot, stream, early, policy);
     } catch (error) {
       stream?.destroy();
-      void removeWithRetry(container);
+      release(slot, container);
       throw error;
     }
   };
@@ -345,6 +380,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     readyCount(profile) {
       return pools.get(keyOf(profile))?.ready.length ?? 0;
+    },
+    holds(labels) {
+      const slot = labels[warmSlotLabel];
+      return slot !== undefined && held.has(slot);
     },
     async close() {
       closed = true;
@@ -400,6 +439,7 @@ function readyByte(stream: Duplex, timeoutMs: number): Promise<Buffer> {
 /** Keeps any early bytes until the caller takes the stream over. */
 function handOverable(
   container: Docker.Container,
+  slot: string,
   stream: Duplex,
   early: Buffer,
   policy: SandboxPolicy,
@@ -412,6 +452,7 @@ function handOverable(
   stream.on('error', ignore);
   return {
     container,
+    slot,
     stream,
     limits: {
       memoryBytes: policy.defaults.memoryBytes,
