@@ -16,6 +16,7 @@ import * as verifyRuns from './migrations/0062-verify-runs.ts';
 import * as jobLabels from './migrations/0063-job-labels.ts';
 import * as schedules from './migrations/0070-schedules.ts';
 import * as webhooks from './migrations/0064-webhooks.ts';
+import * as blobStaging from './migrations/0071-blob-staging.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '0063-job-labels': jobLabels,
   '0070-schedules': schedules,
   '0064-webhooks': webhooks,
+  '0071-blob-staging': blobStaging,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -50,6 +50,14 @@ export interface BlobsTable {
   readonly created_at: ColumnType<Date, never, never>;
 }
 
+/** A piece of an upload whose hash is not known yet (migration 0071). */
+export interface BlobStagingTable {
+  readonly staging_id: string;
+  readonly piece: number;
+  readonly content: Buffer;
+  readonly staged_at: ColumnType<Date, never, never>;
+}
+
 /** An uploaded file or a job's artifact: a name over a tenant's blob. */
 export interface FilesTable {
   readonly id: string;
@@ -78,6 +86,7 @@ export interface UnreadableEventsTable {
 
 export interface Database {
   readonly blobs: BlobsTable;
+  readonly blob_staging: BlobStagingTable;
   readonly files: FilesTable;
   readonly secrets: SecretsTable;
   readonly events: EventsTable;

@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import { createEventStore, type EventMetadata } from '../events/event-store.ts';
 import type { Database } from '../events/tables.ts';
 import { fileEventSchemas, fileStreamId } from '../schemas/file-events.schema.ts';
-import type { BlobKey, BlobStore } from './blob-store.ts';
+import type { BlobKey, BlobStore, StagedBlob } from './blob-store.ts';
 
 /** A file as its owner sees it. */
 export interface FileRecord {
@@ -28,14 +28,23 @@ export interface NewFile {
   readonly createdBy?: string;
 }
 
+/** An upload: its bytes as they arrive (or at once), never held whole by the catalog. */
+export interface NewUpload extends Omit<NewFile, 'content'> {
+  readonly content: Buffer | AsyncIterable<Buffer>;
+}
+
 export interface NewArtifact extends NewFile {
   readonly jobId: string;
   readonly attempt: number;
 }
 
 export interface FileCatalog {
-  /** Stores an upload: its bytes once per tenant, a row naming them and `FileUploaded`, in one transaction. */
-  upload(file: NewFile, metadata: EventMetadata): Promise<FileRecord>;
+  /**
+   * Stores an upload: its bytes staged as they stream in, then, in one transaction, made the
+   * tenant's blob (once per tenant), a row naming them and `FileUploaded`. A stream that fails
+   * (over the cap, a broken envelope) leaves nothing behind.
+   */
+  upload(file: NewUpload, metadata: EventMetadata): Promise<FileRecord>;
   /** Stores a job's artifact; its `ArtifactStored` event is the job's to record. */
   storeArtifact(artifact: NewArtifact): Promise<FileRecord>;
   /** The tenant's file, or undefined: another tenant's file is as missing as one never stored. */
@@ -105,58 +114,87 @@ async function lockBlob(trx: Kysely<Database>, key: BlobKey): Promise<void> {
   );
 }
 
+async function* toAsync(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* chunks;
+}
+
 /** Files and artifacts: names and owners in Postgres, bytes in the configured blob store. */
 export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileCatalog {
-  async function store(
-    file: NewFile & { readonly jobId?: string; readonly attempt?: number },
+  /** The row naming a tenant's blob and, for an upload, its `FileUploaded` event, in `trx`. */
+  async function record(
+    trx: Kysely<Database>,
+    file: Omit<NewFile, 'content'> & { readonly jobId?: string; readonly attempt?: number },
+    blob: { readonly sha256: string; readonly size: number },
     kind: 'upload' | 'artifact',
     metadata?: EventMetadata,
   ): Promise<FileRecord> {
-    const key = { tenant: file.tenant, sha256: sha256Hex(file.content) };
+    const row = await trx
+      .insertInto('files')
+      .values({
+        id: randomUUID(),
+        tenant: file.tenant,
+        name: file.name,
+        content_type: file.contentType,
+        size: blob.size,
+        sha256: Buffer.from(blob.sha256, 'hex'),
+        kind,
+        job_id: file.jobId ?? null,
+        attempt: file.attempt ?? null,
+        created_by: file.createdBy ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const stored = toRecord(row);
+    if (kind === 'upload') {
+      const data = fileEventSchemas.FileUploaded.data.parse({
+        fileId: stored.id,
+        tenant: stored.tenant,
+        name: stored.name,
+        contentType: stored.contentType,
+        size: stored.size,
+        sha256: stored.sha256,
+      });
+      await createEventStore(trx, { schemas: fileEventSchemas }).append(fileStreamId(stored.id), 0, [
+        {
+          type: 'FileUploaded',
+          schemaVersion: fileEventSchemas.FileUploaded.version,
+          data,
+          metadata: metadata ?? {},
+        },
+      ]);
+    }
+    return stored;
+  }
+
+  /** An artifact, whose bytes the worker holds already. */
+  async function storeArtifact(artifact: NewArtifact): Promise<FileRecord> {
+    const key = { tenant: artifact.tenant, sha256: sha256Hex(artifact.content) };
     // Outside the transaction first: a slow upload to a bucket must not hold a transaction open.
-    if (!(await blobs.has(key))) await blobs.put(key, file.content);
+    if (!(await blobs.has(key))) await blobs.put(key, artifact.content);
     return db.transaction().execute(async (trx) => {
       await lockBlob(trx, key);
       const inside = blobs.within(trx);
       // A delete may have removed the bytes between the put above and the lock.
-      if (!(await inside.has(key))) await inside.put(key, file.content);
-      const row = await trx
-        .insertInto('files')
-        .values({
-          id: randomUUID(),
-          tenant: file.tenant,
-          name: file.name,
-          content_type: file.contentType,
-          size: file.content.length,
-          sha256: Buffer.from(key.sha256, 'hex'),
-          kind,
-          job_id: file.jobId ?? null,
-          attempt: file.attempt ?? null,
-          created_by: file.createdBy ?? null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const record = toRecord(row);
-      if (kind === 'upload') {
-        const data = fileEventSchemas.FileUploaded.data.parse({
-          fileId: record.id,
-          tenant: record.tenant,
-          name: record.name,
-          contentType: record.contentType,
-          size: record.size,
-          sha256: record.sha256,
-        });
-        await createEventStore(trx, { schemas: fileEventSchemas }).append(fileStreamId(record.id), 0, [
-          {
-            type: 'FileUploaded',
-            schemaVersion: fileEventSchemas.FileUploaded.version,
-            data,
-            metadata: metadata ?? {},
-          },
-        ]);
-      }
-      return record;
+      if (!(await inside.has(key))) await inside.put(key, artifact.content);
+      return record(trx, artifact, { sha256: key.sha256, size: artifact.content.length }, 'artifact');
     });
+  }
+
+  async function upload(file: NewUpload, metadata: EventMetadata): Promise<FileRecord> {
+    const chunks = Buffer.isBuffer(file.content) ? [file.content] : file.content;
+    // Staged outside any transaction: a slow client must not hold one open while it sends.
+    const staged: StagedBlob = await blobs.stage(file.tenant, toAsync(chunks));
+    try {
+      return await db.transaction().execute(async (trx) => {
+        // Under the blob's lock a delete cannot remove the bytes between promote and the row.
+        await lockBlob(trx, { tenant: file.tenant, sha256: staged.sha256 });
+        await blobs.within(trx).promote(staged);
+        return record(trx, file, staged, 'upload', metadata);
+      });
+    } catch (error) {
+      await blobs.discard(staged).catch(() => undefined);
+      throw error;
+    }
   }
 
   async function find(tenant: string, id: string): Promise<FileRecord | undefined> {
@@ -206,8 +244,8 @@ export function createFileCatalog(db: Kysely<Database>, blobs: BlobStore): FileC
   }
 
   return {
-    upload: (file, metadata) => store(file, 'upload', metadata),
-    storeArtifact: (artifact) => store(artifact, 'artifact'),
+    upload,
+    storeArtifact,
 
     find,
 

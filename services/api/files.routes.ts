@@ -80,15 +80,13 @@ export function createFilesRoutes(deps: FilesRoutesDeps) {
         const upload = await readUploadBody(c.req.raw, deps.maxUploadBytes);
         const { name } = c.req.valid('query');
         const filename = name ?? uploadName(upload.filename);
-        const chunks: Buffer[] = [];
-        for await (const chunk of upload.chunks) chunks.push(chunk);
-        const content = Buffer.concat(chunks);
         const file = await files.upload(
           {
             tenant: principal.tenant,
             name: filename,
             contentType: upload.contentType,
-            content,
+            // Streamed through to the blob store: never held whole, refused at the cap mid-way.
+            content: upload.chunks,
             createdBy: principal.subject,
           },
           auditMetadata(c, principal),
