@@ -11,9 +11,15 @@ export interface HttpClientsTask {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly body: string;
-  readonly count: number;
   readonly clients: number;
 }
+
+/**
+ * The thread waits for a number of requests to send, sends them and answers with the CPU it spent;
+ * started ahead, so its start-up is not counted in a round.
+ */
+export type HttpClientsRequest = { readonly count: number };
+export type HttpClientsReply = { readonly ready: true } | { readonly cpuMs: number };
 
 const task = workerData as HttpClientsTask;
 const target = new URL(task.url);
@@ -38,16 +44,18 @@ const submit = () =>
     outgoing.end(task.body);
   });
 
-const cpuBefore = threadCpuMs();
-let next = 0;
-await Promise.all(
-  Array.from({ length: task.clients }, async () => {
-    while (next < task.count) {
-      next += 1;
-      await submit();
-    }
-  }),
-);
-agent.destroy();
-// The load generator's own CPU, so the bench can leave it out of the product's.
-parentPort?.postMessage({ cpuMs: threadCpuMs() - cpuBefore });
+parentPort?.on('message', async ({ count }: HttpClientsRequest) => {
+  const cpuBefore = threadCpuMs();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: task.clients }, async () => {
+      while (next < count) {
+        next += 1;
+        await submit();
+      }
+    }),
+  );
+  // The load generator's own CPU, so the bench can leave it out of the product's.
+  parentPort?.postMessage({ cpuMs: threadCpuMs() - cpuBefore } satisfies HttpClientsReply);
+});
+parentPort?.postMessage({ ready: true } satisfies HttpClientsReply);

@@ -1,84 +1,67 @@
-// The pipeline bench's back half in a thread of its own, as the dispatcher and worker roles run in
-// processes of their own beside the API: the dispatcher follows the log into the queue, the worker
-// runs each attempt with a sandbox that returns at once (the bench measures the pipeline, not Docker).
+// The pipeline bench's consumer side in a thread of its own, as a system's workers run in processes of
+// their own beside its API or producers: omni's dispatcher and worker (with a sandbox that returns at
+// once), pg-boss's or Graphile Worker's workers with a no-op handler, or a raw BullMQ worker. The
+// consumer starts and stops around each round; the thread, and its warmed-up code, stays.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { createDatabase } from '../events/database.ts';
-import { createEventStore } from '../events/event-store.ts';
-import { startDispatcher } from '../workers/dispatcher.ts';
-import { startExecutorWorker } from '../workers/executor-worker.ts';
-import { createJobQueue } from '../workers/job-queue.ts';
-import { createRunJobProcessor } from '../workers/run-job.processor.ts';
-import type { Sandbox } from '../workers/sandbox/sandbox.ts';
+import type { Consumer, ConsumerKind, ConsumerTask, StartConsumer } from './pipeline-system.ts';
 import { threadCpuMs } from './process-cpu.ts';
 
-export interface PipelineWorkersTask {
-  readonly databaseUrl: string;
-  readonly redisUrl: string;
-  readonly prefix: string;
-  readonly concurrency: number;
-}
+/** What the main thread may ask. */
+export type ConsumerRequest =
+  | { readonly type: 'start' }
+  | { readonly type: 'cpu' }
+  /** Answer `reached` once `total` jobs since the last `start` are completed. */
+  | { readonly type: 'await'; readonly total: number }
+  /** Stop the consumer, closing its connections (the thread stays, with its warm code). */
+  | { readonly type: 'stop' };
 
-const task = workerData as PipelineWorkersTask;
-const logger = pino({ level: 'silent' });
+export type ConsumerReply =
+  | { readonly type: 'started' }
+  | { readonly type: 'cpu'; readonly cpuMs: number }
+  | { readonly type: 'reached'; readonly slotMs?: number }
+  | { readonly type: 'stopped' };
 
-const noopSandbox: Sandbox = {
-  prepare: async () => ({ imageId: 'sha256:noop' }),
-  run: async () => {
-    const now = new Date();
-    return {
-      reason: 'exited',
-      exitCode: 0,
-      stdout: '',
-      stderr: '',
-      outputTruncated: false,
-      startedAt: now,
-      finishedAt: now,
-      durationMs: 0,
-      imageId: 'sha256:noop',
-    };
-  },
+const modules: Record<ConsumerKind, string> = {
+  omni: './pipeline-omni-consumer.ts',
+  'pg-boss': './pipeline-pg-boss.ts',
+  'graphile-worker': './pipeline-graphile-worker.ts',
+  bullmq: './pipeline-bullmq.ts',
 };
 
-const redis = new Redis(task.redisUrl, { maxRetriesPerRequest: null });
-const queue = createJobQueue({ connection: redis, prefix: task.prefix });
-// Each role its own pool, as each process has.
-const dispatcherDb = createDatabase({
-  connectionString: task.databaseUrl,
-  applicationName: 'bench-dispatcher',
-});
-const workerDb = createDatabase({ connectionString: task.databaseUrl, applicationName: 'bench-worker' });
-const dispatcher = await startDispatcher({
-  db: dispatcherDb,
-  connectionString: task.databaseUrl,
-  queue,
-  logger,
-});
-const worker = startExecutorWorker({
-  connection: redis.duplicate(),
-  prefix: task.prefix,
-  concurrency: task.concurrency,
-  process: createRunJobProcessor({
-    store: createEventStore(workerDb),
-    sandbox: noopSandbox,
-    workerId: 'bench',
-    logger,
-  }),
-});
-/** What the main thread may ask: this thread's CPU so far, or to stop. */
-export type PipelineWorkersRequest = 'cpu' | 'stop';
+const task = workerData as ConsumerTask;
+const reply = (message: ConsumerReply) => parentPort?.postMessage(message);
 
-parentPort?.postMessage('ready');
-parentPort?.on('message', async (request: PipelineWorkersRequest) => {
-  if (request === 'cpu') {
-    parentPort?.postMessage({ cpuMs: threadCpuMs() });
-    return;
+let completed = 0;
+let waiting: { total: number; resolve: () => void } | undefined;
+const onCompleted = () => {
+  completed += 1;
+  if (waiting && completed >= waiting.total) {
+    waiting.resolve();
+    waiting = undefined;
   }
-  await worker.close();
-  await dispatcher.stop();
-  await queue.close();
-  redis.disconnect();
-  await Promise.all([dispatcherDb.destroy(), workerDb.destroy()]);
-  parentPort?.postMessage('stopped');
+};
+const { startConsumer } = (await import(modules[task.kind])) as { startConsumer: StartConsumer };
+let consumer: Consumer | undefined;
+
+parentPort?.on('message', async (request: ConsumerRequest) => {
+  if (request.type === 'start') {
+    completed = 0;
+    consumer = await startConsumer(task, onCompleted);
+    reply({ type: 'started' });
+  } else if (request.type === 'cpu') {
+    reply({ type: 'cpu', cpuMs: threadCpuMs() });
+  } else if (request.type === 'await') {
+    if (completed < request.total) {
+      await new Promise<void>((resolve) => {
+        waiting = { total: request.total, resolve };
+      });
+    }
+    await consumer?.settled(request.total);
+    const slotMs = consumer?.slotMs?.();
+    reply({ type: 'reached', ...(slotMs === undefined ? {} : { slotMs }) });
+  } else {
+    await consumer?.stop();
+    consumer = undefined;
+    reply({ type: 'stopped' });
+  }
 });

@@ -1,0 +1,87 @@
+// omni's back half for the pipeline bench: the dispatcher follows the log into the queue and the
+// worker runs each attempt with a sandbox that returns at once (the bench measures the pipeline, not
+// Docker). A job counts as completed when BullMQ has acked it, after its JobSucceeded is durable.
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createDatabase } from '../events/database.ts';
+import { createEventStore } from '../events/event-store.ts';
+import { startDispatcher } from '../workers/dispatcher.ts';
+import { startExecutorWorker } from '../workers/executor-worker.ts';
+import type { RunJobMessage } from '../workers/job-queue.ts';
+import { createJobQueue } from '../workers/job-queue.ts';
+import { createRunJobProcessor } from '../workers/run-job.processor.ts';
+import type { Sandbox } from '../workers/sandbox/sandbox.ts';
+import type { StartConsumer } from './pipeline-system.ts';
+
+const noopSandbox: Sandbox = {
+  prepare: async () => ({ imageId: 'sha256:noop' }),
+  run: async () => {
+    const now = new Date();
+    return {
+      reason: 'exited',
+      exitCode: 0,
+      stdout: '',
+      stderr: '',
+      outputTruncated: false,
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 0,
+      imageId: 'sha256:noop',
+    };
+  },
+};
+
+export const startConsumer: StartConsumer = async (task, onCompleted) => {
+  const logger = pino({ level: 'silent' });
+  const redis = new Redis(task.redisUrl, { maxRetriesPerRequest: null });
+  const queue = createJobQueue({ connection: redis, prefix: task.prefix });
+  // Each role its own pool, as each process has.
+  const dispatcherDb = createDatabase({
+    connectionString: task.databaseUrl,
+    applicationName: 'bench-dispatcher',
+  });
+  const workerDb = createDatabase({ connectionString: task.databaseUrl, applicationName: 'bench-worker' });
+  const dispatcher = await startDispatcher({
+    db: dispatcherDb,
+    connectionString: task.databaseUrl,
+    queue,
+    logger,
+  });
+  const processor = createRunJobProcessor({
+    store: createEventStore(workerDb),
+    sandbox: noopSandbox,
+    workerId: 'bench',
+    logger,
+  });
+  // A slot's time per job (stream read, appends, queue moves): slots divided by it is the capacity.
+  let inSlotMs = 0;
+  let processed = 0;
+  const worker = startExecutorWorker({
+    connection: redis.duplicate(),
+    prefix: task.prefix,
+    concurrency: task.slots,
+    process: async (job: Job<RunJobMessage>, token?: string) => {
+      const started = performance.now();
+      try {
+        return await processor(job, token);
+      } finally {
+        inSlotMs += performance.now() - started;
+        processed += 1;
+      }
+    },
+  });
+  worker.on('completed', onCompleted);
+  return {
+    settled: async () => undefined,
+    slotMs: () => inSlotMs / processed,
+    async stop() {
+      await worker.close();
+      await dispatcher.stop();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      redis.disconnect();
+      await Promise.all([dispatcherDb.destroy(), workerDb.destroy()]);
+    },
+  };
+};
