@@ -99,20 +99,26 @@ export async function startContender(
   }
   const task: ConsumerTask = { kind: spec.consumer, databaseUrl, redisUrl, prefix, slots };
   const thread = new Thread(new URL('./pipeline-workers.worker.ts', import.meta.url), { workerData: task });
-  thread.on('error', (error) => {
-    console.error(`${spec.label}: consumer thread failed`, error);
-    process.exit(1);
-  });
+  // A consumer that fails fails the question in flight, so the bench stops and still drops its databases.
+  const failed = new Promise<never>((_, reject) =>
+    thread.once('error', (error) =>
+      reject(new Error(`${spec.label}: consumer thread failed`, { cause: error })),
+    ),
+  );
+  failed.catch(() => undefined);
   const ask = <T extends ConsumerReply['type']>(request: ConsumerRequest, answer: T) =>
-    new Promise<Extract<ConsumerReply, { type: T }>>((resolve) => {
-      const listen = (reply: ConsumerReply) => {
-        if (reply.type !== answer) return;
-        thread.off('message', listen);
-        resolve(reply as Extract<ConsumerReply, { type: T }>);
-      };
-      thread.on('message', listen);
-      thread.postMessage(request);
-    });
+    Promise.race([
+      failed,
+      new Promise<Extract<ConsumerReply, { type: T }>>((resolve) => {
+        const listen = (reply: ConsumerReply) => {
+          if (reply.type !== answer) return;
+          thread.off('message', listen);
+          resolve(reply as Extract<ConsumerReply, { type: T }>);
+        };
+        thread.on('message', listen);
+        thread.postMessage(request);
+      }),
+    ]);
   const consumerCpuMs = async () => (await ask({ type: 'cpu' }, 'cpu')).cpuMs;
   const postgresSnapshot = () => (probe ? postgresCpu(probe) : Promise.resolve(new Map<number, number>()));
   const redisMs = () => (spec.redis ? redisCpuMs(redisProbe) : Promise.resolve(0));
@@ -131,7 +137,17 @@ export async function startContender(
       const started = performance.now();
       const reached = ask({ type: 'await', total: count }, 'reached');
       const { loadGeneratorCpuMs } = await producer.submit(count);
-      const { slotMs } = await reached;
+      let timer: NodeJS.Timeout | undefined;
+      const { slotMs } = await Promise.race([
+        reached,
+        new Promise<never>((_, reject) => {
+          // A job lost would hold the bench forever; ten minutes is far past any round here.
+          timer = setTimeout(
+            () => reject(new Error(`${spec.label}: ${count} jobs not done in 10 min`)),
+            600_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       const seconds = (performance.now() - started) / 1000;
       const main = threadCpuMs() - mainBefore;
       const processMs = nodeCpuMs() - processBefore;

@@ -6,7 +6,8 @@
 //
 // BENCH_JOBS (3000) jobs per round, BENCH_ROUNDS (2) measured rounds per system after one warm-up
 // round of BENCH_WARMUP (300), BENCH_SLOTS ("8,32") worker slots, BENCH_SYSTEMS (all) to run a few of
-// omni-http,omni-direct,pg-boss,graphile-worker,bullmq. A quick run: BENCH_JOBS=300 BENCH_SLOTS=32.
+// omni-http,omni-direct,pg-boss,graphile-worker,bullmq. `--quick`: 300 jobs a round (100 to warm
+// up), 32 slots only, about a minute.
 import { Redis } from 'ioredis';
 import { createDatabase } from '../events/database.ts';
 import { migrateToLatest } from '../events/migrator.ts';
@@ -23,10 +24,11 @@ import { installPgBoss, startPgBossProducer } from './pipeline-pg-boss.ts';
 import { printSlotReport, type SystemFigures } from './pipeline-report.ts';
 import type { Producer } from './pipeline-system.ts';
 
-const jobs = Number(process.env.BENCH_JOBS ?? 3000);
+const quick = process.argv.includes('--quick');
+const jobs = Number(process.env.BENCH_JOBS ?? (quick ? 300 : 3000));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-const warmup = Number(process.env.BENCH_WARMUP ?? 300);
-const slotCounts = (process.env.BENCH_SLOTS ?? '8,32').split(',').map(Number);
+const warmup = Number(process.env.BENCH_WARMUP ?? (quick ? 100 : 300));
+const slotCounts = (process.env.BENCH_SLOTS ?? (quick ? '32' : '8,32')).split(',').map(Number);
 const redisUrl = 'redis://127.0.0.1:6379';
 
 /** omni's producer with a pool of its own per round, closed with it (as the API process holds one). */
@@ -101,26 +103,29 @@ const sum = (results: readonly RoundResult[], pick: (result: RoundResult) => num
 async function measure(slots: number): Promise<SystemFigures[]> {
   const redisProbe = new Redis(redisUrl);
   const contenders: Contender[] = [];
-  for (const key of chosen) {
-    const spec = specs[key];
-    if (spec) contenders.push(await startContender(spec, slots, redisUrl, redisProbe));
-  }
-  const results = new Map<Contender, RoundResult[]>(contenders.map((contender) => [contender, []]));
-  // Warm-up first (the JIT, pools, first-touch of tables), then the measured rounds in alternating
-  // order (ABC…CBA), so a busy spell on a shared machine falls on every system alike.
-  for (const contender of contenders) if (warmup > 0) await contender.round(warmup);
-  for (let round = 0; round < rounds; round += 1) {
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-    for (const contender of order) {
-      const result = await contender.round(jobs);
-      results.get(contender)?.push(result);
-      process.stderr.write(
-        `  ${slots} slots, round ${round + 1}: ${contender.spec.label} ${(jobs / result.seconds).toFixed(0)} jobs/s\n`,
-      );
+  const results = new Map<Contender, RoundResult[]>();
+  try {
+    for (const key of chosen) {
+      const spec = specs[key];
+      if (spec) contenders.push(await startContender(spec, slots, redisUrl, redisProbe));
     }
+    // Warm-up first (the JIT, pools, first-touch of tables), then the measured rounds in alternating
+    // order (ABC…CBA), so a busy spell on a shared machine falls on every system alike.
+    for (const contender of contenders) if (warmup > 0) await contender.round(warmup);
+    for (let round = 0; round < rounds; round += 1) {
+      const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+      for (const contender of order) {
+        const result = await contender.round(jobs);
+        results.set(contender, [...(results.get(contender) ?? []), result]);
+        process.stderr.write(
+          `  ${slots} slots, round ${round + 1}: ${contender.spec.label} ${(jobs / result.seconds).toFixed(0)} jobs/s\n`,
+        );
+      }
+    }
+  } finally {
+    for (const contender of contenders) await contender.destroy();
+    redisProbe.disconnect();
   }
-  for (const contender of contenders) await contender.destroy();
-  redisProbe.disconnect();
   return contenders.map((contender) => {
     const measured = results.get(contender) ?? [];
     const count = jobs * measured.length;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const quick = process.argv.includes('--quick');
 const benchmarks = [
   { file: 'events.bench.ts', args: quick ? ['--quick'] : [] },
-  { file: 'pipeline.bench.ts', args: [] },
+  { file: 'pipeline.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'sandbox.bench.ts', args: quick ? ['--quick'] : [] },
   { file: 'console.bench.ts', args: [] },
   { file: 'reconciler.bench.ts', args: quick ? ['--quick'] : [] },
