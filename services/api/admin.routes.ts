@@ -1,14 +1,17 @@
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
 import { createVerifyRuns, type VerifyRun } from '../../events/verify-runs.ts';
 import type { BlobStore } from '../../files/blob-store.ts';
 import { verifyStoredFiles } from '../../files/verify-files.ts';
-import { verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
+import { chainVerificationSchema } from '../../schemas/api.schema.ts';
+import { verifyRunSchema, verifyStartQuerySchema } from '../../schemas/verify-run.schema.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { exampleVerifyRun } from './openapi-examples.ts';
+import { jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 import { ProblemError } from './problem.ts';
-import { validationHook } from './validation-hook.ts';
 
 export interface AdminRoutesDeps {
   readonly db: Kysely<Database>;
@@ -25,6 +28,80 @@ export interface AdminRoutesDeps {
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const runPath = (run: VerifyRun) => `/v1/admin/verify/runs/${run.id}`;
+
+const runIdParam = z.object({ id: z.string().meta({ example: exampleVerifyRun.id }) });
+
+const pendingRun = (description: string) => ({
+  ...jsonResponse(description, verifyRunSchema, exampleVerifyRun),
+  headers: z.object({ location: z.string().meta({ description: "The run's URL" }) }),
+});
+
+const verifyAll = createRoute({
+  method: 'get',
+  path: '/verify',
+  tags: ['admin'],
+  summary:
+    "Verify every stream's hash chain (and stored files): the result when the deployment's run " +
+    "ends within a third of the handler timeout, else 202 with the run's location",
+  ...scoped('admin'),
+  responses: {
+    200: jsonResponse('The verification (ok: false names the broken event)', chainVerificationSchema, {
+      ok: true,
+      eventsChecked: 42,
+    }),
+    202: pendingRun('Still running: Location names the run to poll'),
+    ...problems(401, 403, 429, 503),
+  },
+});
+
+const startVerify = createRoute({
+  method: 'post',
+  path: '/verify',
+  tags: ['admin'],
+  summary:
+    'Start a verification run in the background, or join the one running (one per deployment); ' +
+    'since=checkpoint walks only what committed after the last run that held',
+  ...scoped('admin'),
+  request: { query: verifyStartQuerySchema },
+  responses: { 202: pendingRun('The run; Location names it'), ...problems(400, 401, 403, 429) },
+});
+
+const getRun = createRoute({
+  method: 'get',
+  path: '/verify/runs/{id}',
+  tags: ['admin'],
+  summary: 'A verification run: progress, then its result (from any replica)',
+  ...scoped('admin'),
+  request: { params: runIdParam },
+  responses: {
+    200: jsonResponse('The run (abandoned: its owner process died)', verifyRunSchema, {
+      ...exampleVerifyRun,
+      status: 'finished',
+      eventsChecked: 300000,
+      finishedAt: '2026-12-02T07:20:13.743Z',
+      result: { ok: true, eventsChecked: 300000 },
+    }),
+    ...problems(401, 403, 404, 429),
+  },
+});
+
+const stopRun = createRoute({
+  method: 'delete',
+  path: '/verify/runs/{id}',
+  tags: ['admin'],
+  summary: 'Stop a verification run after its current batch',
+  ...scoped('admin'),
+  request: { params: runIdParam },
+  responses: {
+    202: jsonResponse('The run, stopping', verifyRunSchema, exampleVerifyRun),
+    200: jsonResponse('The run, which had already ended', verifyRunSchema, {
+      ...exampleVerifyRun,
+      status: 'stopped',
+      finishedAt: '2026-12-02T07:20:12.001Z',
+    }),
+    ...problems(401, 403, 404, 429),
+  },
+});
 
 const notFound = () =>
   new ProblemError({ status: 404, code: 'verify-run-not-found', title: 'No such verification run' });
@@ -51,20 +128,18 @@ export function createAdminRoutes(deps: AdminRoutesDeps) {
       return { ...chain, ok: chain.ok && files.ok, files };
     },
   });
-  const pending = (run: VerifyRun) =>
-    new Response(JSON.stringify(run), {
-      status: 202,
-      headers: { 'content-type': 'application/json', location: runPath(run), 'retry-after': '1' },
-    });
+  const pendingHeaders = (run: VerifyRun) => ({ location: runPath(run), 'retry-after': '1' });
 
   return (
-    new Hono()
+    openApiRoutes<{ Variables: AuthVariables }>()
       // A broken chain is a finding, not a failed request: 200 with `ok: false`, so monitors read the body.
-      .get('/verify', async (c) => {
+      .openapi(verifyAll, async (c) => {
         const { run } = await runs.start();
         const settled = (await runs.wait(run.id, answerWithinMs)) ?? run;
-        if (settled.status === 'running') return pending(settled);
-        if (settled.status === 'finished' && settled.result) return c.json(settled.result);
+        if (settled.status === 'running') return c.json(settled, 202, pendingHeaders(settled));
+        // A finished run holds what the chain walk reported (stored as JSON, read back untyped).
+        if (settled.status === 'finished' && settled.result)
+          return c.json(settled.result as z.infer<typeof chainVerificationSchema>, 200);
         throw new ProblemError({
           status: 503,
           code: 'verify-interrupted',
@@ -73,22 +148,22 @@ export function createAdminRoutes(deps: AdminRoutesDeps) {
           headers: { location: runPath(settled) },
         });
       })
-      .post('/verify', zValidator('query', verifyStartQuerySchema, validationHook), async (c) => {
+      .openapi(startVerify, async (c) => {
         const { since } = c.req.valid('query');
         const { run } = await runs.start({ sinceCheckpoint: since === 'checkpoint' });
-        return pending(run);
+        return c.json(run, 202, pendingHeaders(run));
       })
-      .get('/verify/runs/:id', async (c) => {
-        const id = c.req.param('id');
+      .openapi(getRun, async (c) => {
+        const { id } = c.req.valid('param');
         const run = uuid.test(id) ? await runs.get(id) : undefined;
         if (!run) throw notFound();
-        return c.json(run);
+        return c.json(run, 200);
       })
-      .delete('/verify/runs/:id', async (c) => {
-        const id = c.req.param('id');
+      .openapi(stopRun, async (c) => {
+        const { id } = c.req.valid('param');
         const run = uuid.test(id) ? await runs.stop(id) : undefined;
         if (!run) throw notFound();
-        return c.json(run, run.status === 'running' ? 202 : 200);
+        return run.status === 'running' ? c.json(run, 202) : c.json(run, 200);
       })
   );
 }

@@ -1,17 +1,18 @@
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
 import { jobLinks } from '../../jobs/job-view.ts';
 import type { JobsTableRow } from '../../jobs/jobs.table.ts';
 import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
+import { jobListSchema } from '../../schemas/api.schema.ts';
 import { jobsFilterQueryFields } from '../../schemas/jobs-filter.schema.ts';
-import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { exampleJobId, exampleJobLinks } from './openapi-examples.ts';
+import { jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 import { ProblemError } from './problem.ts';
 import { readModelOf, visibleTenant } from './read-model-access.ts';
 import { hasScope } from './token-verifier.ts';
-import { validationHook } from './validation-hook.ts';
 
 export interface JobsListRoutesDeps {
   /** The database holding the jobs read model; absent: listing answers 503. */
@@ -27,6 +28,42 @@ export const jobsListQuerySchema = z
     cursor: z.string().max(200).optional(),
   })
   .strict();
+
+const listJobs = createRoute({
+  method: 'get',
+  path: '/',
+  tags: ['jobs'],
+  summary: "List the tenant's jobs (admins: every tenant), newest first, from the jobs read model",
+  ...scoped('jobs:read'),
+  request: { query: jobsListQuerySchema },
+  responses: {
+    200: jsonResponse('A page of jobs and the cursor of the next', jobListSchema, {
+      jobs: [
+        {
+          id: exampleJobId,
+          status: 'succeeded',
+          image: 'omni-busybox:latest',
+          attempt: 1,
+          priority: 0,
+          submittedBy: 'dev-user',
+          submittedAt: '2026-11-30T01:55:42.018Z',
+          startedAt: '2026-11-30T01:55:42.111Z',
+          finishedAt: '2026-11-30T01:55:42.615Z',
+          runAt: null,
+          expiresAt: null,
+          exitCode: 0,
+          failureReason: null,
+          command: 'echo hello',
+          labels: { team: 'data' },
+          links: exampleJobLinks,
+        },
+      ],
+      nextCursor:
+        'WyIyMDI2LTExLTMwIDAxOjU1OjQyLjAxOCswMCIsIjhmMGM2YTUyLTNmMGUtNGMzZS05ZDZiLTZkMGYxYzBiOWExMSJd',
+    }),
+    ...problems(400, 401, 403, 429, 503),
+  },
+});
 
 /** The columns a listed job shows, plus the exact sort key the cursor carries. */
 type ListedRow = Pick<
@@ -92,31 +129,28 @@ const iso = (value: Date | null) => value?.toISOString() ?? null;
  * under concurrent inserts, and every page costs the same.
  */
 export function createJobsListRoutes(deps: JobsListRoutesDeps) {
-  return new Hono<Env>().get(
-    '/',
-    requireScope('jobs:read'),
-    zValidator('query', jobsListQuerySchema, validationHook),
-    async (c) => {
-      const db = readModelOf(deps.db);
-      const principal = c.get('principal');
-      const query = c.req.valid('query');
-      const isAdmin = hasScope(principal, 'admin');
-      const tenant = visibleTenant(principal, query.tenant);
-      const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const conditions = [
-        ...jobsFilterConditions(query, tenant),
-        cursor ? sql`(submitted_at, id) < (${cursor[0]}::timestamptz, ${cursor[1]}::uuid)` : undefined,
-      ].filter((condition) => condition !== undefined);
-      const { rows } = await sql<ListedRow>`
+  return openApiRoutes<Env>().openapi(listJobs, async (c) => {
+    const db = readModelOf(deps.db);
+    const principal = c.get('principal');
+    const query = c.req.valid('query');
+    const isAdmin = hasScope(principal, 'admin');
+    const tenant = visibleTenant(principal, query.tenant);
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const conditions = [
+      ...jobsFilterConditions(query, tenant),
+      cursor ? sql`(submitted_at, id) < (${cursor[0]}::timestamptz, ${cursor[1]}::uuid)` : undefined,
+    ].filter((condition) => condition !== undefined);
+    const { rows } = await sql<ListedRow>`
       select id, tenant, status, image, attempt, priority, submitted_by, submitted_at, submitted_at::text as submitted_at_text,
              started_at, finished_at, due_at, expires_at, exit_code, failure_reason, labels, command
       from jobs ${whereAll(conditions)}
       order by submitted_at desc, id desc
       limit ${query.limit + 1}
     `.execute(db);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      return c.json({
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return c.json(
+      {
         jobs: page.map((row) => ({
           id: row.id,
           ...(isAdmin ? { tenant: row.tenant } : {}),
@@ -125,7 +159,7 @@ export function createJobsListRoutes(deps: JobsListRoutesDeps) {
           attempt: row.attempt,
           priority: row.priority,
           submittedBy: row.submitted_by,
-          submittedAt: iso(row.submitted_at),
+          submittedAt: row.submitted_at.toISOString(),
           startedAt: iso(row.started_at),
           finishedAt: iso(row.finished_at),
           runAt: iso(row.due_at),
@@ -137,7 +171,8 @@ export function createJobsListRoutes(deps: JobsListRoutesDeps) {
           links: jobLinks(row.id),
         })),
         nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null,
-      });
-    },
-  );
+      },
+      200,
+    );
+  });
 }

@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Env } from 'hono';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { problemSchema } from '../../schemas/api.schema.ts';
 import { requireScope } from './bearer-auth.middleware.ts';
 import type { Scope } from './token-verifier.ts';
@@ -147,4 +147,9 @@ export const jsonResponse = <T extends z.ZodType>(description: string, schema: T
 export const jsonBody = <T extends z.ZodType>(schema: T, example?: z.input<T>) => ({
   required: true,
   content: { 'application/json': { schema, ...(example === undefined ? {} : { example }) } },
+});
+
+/** A Server-Sent Events answer; `description` says which events come and what their data holds. */
+export const eventStreamContent = (description: string) => ({
+  'text/event-stream': { schema: z.string().meta({ description }) },
 });

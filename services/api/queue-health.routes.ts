@@ -1,7 +1,9 @@
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../../events/tables.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 
 export interface QueueHealthRoutesDeps {
   readonly db: Kysely<Database>;
@@ -17,54 +19,92 @@ const holdPattern = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const count = z.number().int().nonnegative();
 const finishedStatuses = ['succeeded', 'failed', 'cancelled', 'expired'] as const;
 
-export const queueHealthSchema = z.object({
-  tenants: z.array(
-    z.object({
-      tenant: z.string(),
-      queued: count,
-      running: count,
-      /** Attempts the tenant may run at once across every worker; null when this API was not told. */
-      cap: count.nullable(),
+export const queueHealthSchema = z
+  .object({
+    tenants: z.array(
+      z.object({
+        tenant: z.string(),
+        queued: count,
+        running: count,
+        /** Attempts the tenant may run at once across every worker; null when this API was not told. */
+        cap: count.nullable(),
+      }),
+    ),
+    queued: count,
+    running: count,
+    tenantCap: count.nullable(),
+    schedulingDelay: z.object({
+      windowSeconds: count,
+      started: count,
+      p50Ms: z.number().nullable(),
+      p95Ms: z.number().nullable(),
     }),
-  ),
-  queued: count,
-  running: count,
-  tenantCap: count.nullable(),
-  schedulingDelay: z.object({
-    windowSeconds: count,
-    started: count,
-    p50Ms: z.number().nullable(),
-    p95Ms: z.number().nullable(),
-  }),
-  workers: z.array(
-    z.object({
-      workerId: z.string(),
-      leaseExpiresAt: z.string(),
-      alive: z.boolean(),
-      /** The attempts the worker says it holds, with what each runs (from the jobs read model). */
-      running: z.array(
-        z.object({
-          jobId: z.string(),
-          attempt: count,
-          tenant: z.string().nullable(),
-          image: z.string().nullable(),
-          status: z.string().nullable(),
-        }),
-      ),
-    }),
-  ),
-  /** Jobs finished per minute, oldest first, one entry per minute of the window (empty ones too). */
-  throughput: z.array(
-    z.object({
-      minute: z.string(),
-      succeeded: count,
-      failed: count,
-      cancelled: count,
-      expired: count,
-    }),
-  ),
-});
+    workers: z.array(
+      z.object({
+        workerId: z.string(),
+        leaseExpiresAt: z.string(),
+        alive: z.boolean(),
+        /** The attempts the worker says it holds, with what each runs (from the jobs read model). */
+        running: z.array(
+          z.object({
+            jobId: z.string(),
+            attempt: count,
+            tenant: z.string().nullable(),
+            image: z.string().nullable(),
+            status: z.string().nullable(),
+          }),
+        ),
+      }),
+    ),
+    /** Jobs finished per minute, oldest first, one entry per minute of the window (empty ones too). */
+    throughput: z.array(
+      z.object({
+        minute: z.string(),
+        succeeded: count,
+        failed: count,
+        cancelled: count,
+        expired: count,
+      }),
+    ),
+  })
+  .meta({ id: 'QueueHealth' });
 export type QueueHealth = z.infer<typeof queueHealthSchema>;
+
+const queueHealth = createRoute({
+  method: 'get',
+  path: '/queue-health',
+  tags: ['admin'],
+  summary:
+    'Backlog and running jobs per tenant against the cap, p50/p95 submitted → started, workers and what they hold, jobs finished per minute (last hour)',
+  ...scoped('admin'),
+  responses: {
+    200: jsonResponse('Queue health from the jobs read model', queueHealthSchema, {
+      tenants: [{ tenant: 'default', queued: 3, running: 1, cap: 8 }],
+      queued: 3,
+      running: 1,
+      tenantCap: 8,
+      schedulingDelay: { windowSeconds: 3600, started: 12, p50Ms: 140, p95Ms: 910 },
+      workers: [
+        {
+          workerId: 'worker-7f3a',
+          leaseExpiresAt: '2026-01-05T10:00:30.000Z',
+          alive: true,
+          running: [
+            {
+              jobId: '0194a3c2-5b7e-7c1d-9f00-3e1a2b4c5d6e',
+              attempt: 1,
+              tenant: 'default',
+              image: 'alpine:3.20',
+              status: 'running',
+            },
+          ],
+        },
+      ],
+      throughput: [{ minute: '2026-01-05T09:59:00Z', succeeded: 4, failed: 1, cancelled: 0, expired: 0 }],
+    }),
+    ...problems(401, 403, 429),
+  },
+});
 
 interface HealthRow {
   readonly backlog: ReadonlyArray<{ tenant: string; status: string; count: number }>;
@@ -96,7 +136,7 @@ interface WorkerRow {
  */
 export function createQueueHealthRoutes(deps: QueueHealthRoutesDeps) {
   const cap = deps.tenantMaxRunning ?? null;
-  return new Hono().get('/queue-health', async (c) => {
+  return openApiRoutes<{ Variables: AuthVariables }>().openapi(queueHealth, async (c) => {
     const window = sql.lit(`${queueHealthWindowMinutes} minutes`);
     const [jobs, workers] = await Promise.all([
       sql<HealthRow>`
@@ -168,7 +208,7 @@ export function createQueueHealthRoutes(deps: QueueHealthRoutesDeps) {
       return { tenant, queued: of('queued'), running: of('running'), cap };
     });
     const round = (value: number | null | undefined) => (value == null ? null : Math.round(Number(value)));
-    return c.json<QueueHealth>({
+    const health: QueueHealth = {
       tenants,
       queued: tenants.reduce((sum, tenant) => sum + tenant.queued, 0),
       running: tenants.reduce((sum, tenant) => sum + tenant.running, 0),
@@ -195,6 +235,7 @@ export function createQueueHealthRoutes(deps: QueueHealthRoutesDeps) {
         }),
       })),
       throughput: [...(row?.throughput ?? [])],
-    });
+    };
+    return c.json(health, 200);
   });
 }
