@@ -63,6 +63,8 @@ export interface TestStackOptions {
   readonly extraAllowedImages?: readonly string[];
   /** Containers the worker keeps started ahead per profile (default 0: every attempt runs cold). */
   readonly warmPoolSize?: number;
+  /** The OCI runtime jobs run under (default: the engine's own, runc). */
+  readonly runtime?: string;
 }
 
 // Far above what any test sends: a test about something else must never meet a 429.
@@ -96,6 +98,7 @@ export async function startTestStack(label: string, options: TestStackOptions = 
     allowedImages: [...testPolicy.allowedImages, ...(options.extraAllowedImages ?? [])],
     ...(options.fileLimits ? { files: options.fileLimits } : {}),
     ...(options.warmPoolSize === undefined ? {} : { warmPoolSize: options.warmPoolSize }),
+    ...(options.runtime === undefined ? {} : { runtime: options.runtime }),
   };
   const config = {
     ...loaded,

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
 import { needsWrapper, wrappedCommand } from './job-wrapper.ts';
+import { processLimits } from './runtime-limits.ts';
 import type { SandboxRunRequest } from './sandbox.ts';
 import { warmCommand } from './warm-wrapper.ts';
 
@@ -48,6 +49,7 @@ export function buildContainerOptions(
   const outputsTmpfsBytes = (policy.files ?? defaultFileLimits).outputsTmpfsBytes;
   const collectsOutputs = (spec.outputs?.length ?? 0) > 0;
   const owner = tmpfsOwner(policy.user);
+  const processes = processLimits(spec.limits.pids, policy.runtime);
 
   return {
     // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
@@ -113,9 +115,13 @@ export function buildContainerOptions(
       MemorySwap: spec.limits.memoryBytes,
       // CPU quota in billionths of a CPU; a busy loop cannot starve other jobs on the worker.
       NanoCpus: Math.round(spec.limits.cpus * 1e9),
-      // A fork bomb hits this cgroup limit instead of the host's process table.
-      PidsLimit: spec.limits.pids,
+      // A fork bomb hits this limit instead of the host's process table (runtime-limits.ts says
+      // how it is kept on each runtime, so the job's number means the same under gVisor).
+      PidsLimit: processes.pidsLimit,
       Ulimits: [
+        ...(processes.nproc === undefined
+          ? []
+          : [{ Name: 'nproc', Soft: processes.nproc, Hard: processes.nproc }]),
         // Bounds file descriptors per process (kernel memory, epoll abuse).
         { Name: 'nofile', Soft: nofileLimit, Hard: nofileLimit },
         // No single file may exceed the tmpfs; writes past it fail with EFBIG/SIGXFSZ.
