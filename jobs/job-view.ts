@@ -54,6 +54,8 @@ export function toJobView(id: string, state: Exclude<JobState, { status: 'initia
     // Uploaded inputs by id and hash; declared outputs, what was kept of them and what was refused.
     inputs: (state.spec.inputs ?? []).map(({ file, path, sha256, size }) => ({ file, path, sha256, size })),
     outputs: state.spec.outputs ?? [],
+    inputDirectories: state.spec.inputDirectories ?? [],
+    workingDir: state.spec.workingDir ?? '/tmp',
     artifacts: recordsOf(state.artifacts).map((artifact) => ({
       ...artifact,
       links: { content: `/v1/files/${artifact.fileId}` },

@@ -144,7 +144,7 @@ function decide(command: JobCommand, state: JobState): JobEvent[] {
       const dueAt = runAt ?? now;
       const expiresAt =
         command.expiresAt?.toISOString() ?? (dueAt ? queueDeadline(spec, dueAt).expiresAt : undefined);
-      const { retry, files, inputs, outputs, ...rest } = spec;
+      const { retry, files, inputs, outputs, inputDirectories, ...rest } = spec;
       const copy = {
         ...rest,
         command: [...spec.command],
@@ -153,6 +153,7 @@ function decide(command: JobCommand, state: JobState): JobEvent[] {
         ...(files ? { files: files.map((file) => ({ ...file })) } : {}),
         ...(inputs ? { inputs: inputs.map((input) => ({ ...input })) } : {}),
         ...(outputs ? { outputs: [...outputs] } : {}),
+        ...(inputDirectories ? { inputDirectories: [...inputDirectories] } : {}),
         ...(retry ? { retry: { ...retry, backoff: { ...retry.backoff }, on: [...retry.on] } } : {}),
       };
       return [

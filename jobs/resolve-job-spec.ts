@@ -41,6 +41,10 @@ export function resolveJobSpec(
     ...(input.files === undefined || input.files.length === 0 ? {} : { files: input.files }),
     ...(inputs.length === 0 ? {} : { inputs }),
     ...(input.outputs === undefined || input.outputs.length === 0 ? {} : { outputs: input.outputs }),
+    ...(input.inputDirectories === undefined || input.inputDirectories.length === 0
+      ? {}
+      : { inputDirectories: input.inputDirectories }),
+    ...(input.workingDir === undefined ? {} : { workingDir: input.workingDir }),
     ...(input.stdin === undefined ? {} : { stdin: input.stdin }),
     timeoutMs: clamp(input.timeoutMs, policy.defaults.timeoutMs, policy.maxima.timeoutMs),
     limits: {

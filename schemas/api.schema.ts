@@ -56,6 +56,9 @@ export const jobViewSchema = z
       .array(z.object({ file: z.uuid(), path: z.string(), sha256: z.string(), size: z.number().int() }))
       .optional(),
     outputs: z.array(z.string()).optional(),
+    // Where files and inputs were placed besides /tmp, and where the command started.
+    inputDirectories: z.array(z.string()).optional(),
+    workingDir: z.string().optional(),
     artifacts: z
       .array(
         z.object({

@@ -65,6 +65,10 @@ export const resolvedSpecSchema = z.object({
     .optional(),
   // Patterns under /out collected as artifacts after the job exits.
   outputs: z.array(z.string()).optional(),
+  // Directories besides /tmp that files and inputs are placed in, and where the command starts;
+  // absent on jobs that named none (or were submitted before either existed): /tmp.
+  inputDirectories: z.array(z.string()).optional(),
+  workingDir: z.string().optional(),
   timeoutMs: z.number().int(),
   limits: z.object({ memoryBytes: z.number().int(), cpus: z.number(), pids: z.number().int() }),
   // Absent on jobs submitted before retries, priorities and queue deadlines existed (those never

@@ -35,16 +35,108 @@ const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const maxInputFiles = 32;
 export const maxInputBytes = 1024 * 1024;
 
-/** An input file: a plain path under /tmp (no `..`, no `.` segments), its text, an optional mode. */
+/** A path segment as a job may name one: letters, digits, `.`, `_` and `-`, never `.` or `..`. */
+const plainSegment = '[A-Za-z0-9_][A-Za-z0-9._-]*';
+
+/** A file's path: plain segments, at least two (a file inside a directory); where it may be is checked by `inputPlacementIssues`. */
+const plainPathPattern = new RegExp(`^(/${plainSegment}){2,}$`);
+const inputPathSchema = z
+  .string()
+  .max(255)
+  .regex(
+    plainPathPattern,
+    'must be an absolute path of letters, digits, ., _ and -, without . or .. segments',
+  );
+
+export const maxInputDirectories = 4;
+
+/**
+ * Top-level directories a job may not mount an input directory over: the system's own (a tmpfs
+ * there would hide the image's files, or shadow what the kernel mounts), and the two the sandbox
+ * already provides.
+ */
+const reservedRoots = new Set([
+  'bin',
+  'boot',
+  'dev',
+  'etc',
+  'lib',
+  'lib32',
+  'lib64',
+  'libx32',
+  'proc',
+  'root',
+  'run',
+  'sbin',
+  'sys',
+  'usr',
+  'var',
+  'tmp',
+  'out',
+]);
+
+/**
+ * A directory the job's uploaded inputs and files may be placed in besides /tmp, such as `/in`,
+ * `/workspace` or `/data/x`: a capped tmpfs of its own, one or two plain segments deep.
+ */
+export const inputDirectorySchema = z
+  .string()
+  .max(128)
+  .regex(
+    new RegExp(`^/${plainSegment}(/${plainSegment})?$`),
+    'must be an absolute path of one or two segments of letters, digits, ., _ and -',
+  )
+  .refine((path) => !reservedRoots.has(path.split('/')[1] ?? ''), {
+    message: `must not be /tmp, /out or a system directory (${[...reservedRoots].filter((root) => root !== 'tmp' && root !== 'out').join(', ')})`,
+  });
+
+/** Where the command starts: any plain absolute path (missing ones are made, read-only unless writable). */
+export const workingDirectorySchema = z
+  .string()
+  .max(255)
+  .regex(
+    new RegExp(`^(/${plainSegment})+$`),
+    'must be an absolute path of letters, digits, ., _ and -, without . or .. segments',
+  );
+
+const under = (path: string, directory: string) => path.startsWith(`${directory}/`);
+
+/**
+ * Where a spec's inline files and uploaded inputs may go: under /tmp or under one of its declared
+ * input directories, which must not nest. Shared by every schema that takes a job spec, so a
+ * schedule cannot store a spec that its slots' submissions would refuse.
+ */
+export function inputPlacementIssues(spec: {
+  readonly files?: readonly { readonly path: string }[];
+  readonly inputs?: readonly { readonly path: string }[];
+  readonly inputDirectories?: readonly string[];
+}): { path: (string | number)[]; message: string }[] {
+  const directories = spec.inputDirectories ?? [];
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  directories.forEach((directory, index) => {
+    if (directories.some((other) => under(directory, other)))
+      issues.push({
+        path: ['inputDirectories', index],
+        message: 'must not be inside another input directory',
+      });
+  });
+  const allowed = ['/tmp', ...directories];
+  const where = `under /tmp${directories.length > 0 ? ` or ${directories.join(', ')}` : ' (or a declared input directory)'}`;
+  for (const field of ['files', 'inputs'] as const) {
+    (spec[field] ?? []).forEach((entry, index) => {
+      // A path that is not a plain one was refused already, once is enough.
+      if (!plainPathPattern.test(entry.path)) return;
+      if (!allowed.some((directory) => under(entry.path, directory)))
+        issues.push({ path: [field, index, 'path'], message: `must be a path ${where}` });
+    });
+  }
+  return issues;
+}
+
+/** An input file: a path under /tmp or an input directory (no `..`, no `.` segments), its text, an optional mode. */
 export const inputFileSchema = z
   .object({
-    path: z
-      .string()
-      .max(255)
-      .regex(
-        /^\/tmp(\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/,
-        'must be a path under /tmp of letters, digits, ., _ and -, without . or .. segments',
-      ),
+    path: inputPathSchema,
     content: z.string(),
     mode: z.number().int().min(0).max(0o777).optional(),
   })
@@ -53,19 +145,11 @@ export const inputFileSchema = z
 export const maxInputs = 32;
 export const maxOutputPatterns = 16;
 
-const tmpPathPattern = /^\/tmp(\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/;
-
-/** An uploaded file (by id) placed at a path under /tmp before the command starts, read-only. */
+/** An uploaded file (by id) placed at a path under /tmp or an input directory before the command starts, read-only. */
 export const jobInputSchema = z
   .object({
     file: z.uuid(),
-    path: z
-      .string()
-      .max(255)
-      .regex(
-        tmpPathPattern,
-        'must be a path under /tmp of letters, digits, ., _ and -, without . or .. segments',
-      ),
+    path: inputPathSchema,
   })
   .strict();
 
@@ -151,6 +235,17 @@ export const jobSpecSchema = z
         'each path at most once',
       )
       .optional(),
+    // Directories besides /tmp to place files and inputs in (each a capped tmpfs, read-only to the
+    // job once filled), and where the command starts (default /tmp).
+    inputDirectories: z
+      .array(inputDirectorySchema)
+      .max(maxInputDirectories)
+      .refine(
+        (directories) => new Set(directories).size === directories.length,
+        'each directory at most once',
+      )
+      .optional(),
+    workingDir: workingDirectorySchema.optional(),
     // Files collected from /out after the job exits, stored as artifacts.
     outputs: z
       .array(outputPatternSchema)
@@ -190,7 +285,10 @@ export const submitJobSchema = jobSpecSchema
       return (body.inputs ?? []).every((input) => !filePaths.has(input.path));
     },
     { message: 'a path is named by both files and inputs', path: ['inputs'] },
-  );
+  )
+  .superRefine((body, ctx) => {
+    for (const issue of inputPlacementIssues(body)) ctx.addIssue({ code: 'custom', ...issue });
+  });
 export type SubmitJobInput = z.infer<typeof submitJobSchema>;
 
 /** POST /v1/jobs/:id/cancel and /retry: an optional note kept on the event. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inputBounds, scheduleInstantSchema } from './input-bounds.ts';
-import { jobSpecSchema } from './job-spec.schema.ts';
+import { inputPlacementIssues, jobSpecSchema } from './job-spec.schema.ts';
 import { cronProblem, isKnownTimeZone } from './schedule-cron.ts';
 import { catchUpPolicySchema, overlapPolicySchema } from './schedule-events.schema.ts';
 
@@ -29,7 +29,9 @@ export const scheduleDefaults = {
  * The job a schedule submits at each slot: a job spec as POST /v1/jobs takes it, less uploaded
  * `inputs` (a file named by id may be deleted long before the slot that would read it).
  */
-export const scheduleJobSchema = jobSpecSchema.omit({ inputs: true });
+export const scheduleJobSchema = jobSpecSchema.omit({ inputs: true }).superRefine((job, ctx) => {
+  for (const issue of inputPlacementIssues(job)) ctx.addIssue({ code: 'custom', ...issue });
+});
 export type ScheduleJobInput = z.infer<typeof scheduleJobSchema>;
 
 const nameSchema = z

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { defaultFileLimits, type SandboxPolicy } from '../../schemas/config.schema.ts';
+import { maxInputBytes } from '../../schemas/job-spec.schema.ts';
 import { needsWrapper, wrappedCommand } from './job-wrapper.ts';
 import { processLimits } from './runtime-limits.ts';
 import type { SandboxRunRequest } from './sandbox.ts';
@@ -20,6 +21,12 @@ export interface ContainerOptionsInput {
   readonly imageId: string;
   /** Added to the container's labels; cannot override the `omni.*` ownership labels. */
   readonly extraLabels?: Readonly<Record<string, string>>;
+}
+
+/** Room in an input directory: all of a job's uploaded inputs and inline files, and their inodes. */
+function inputDirectoryBytes(policy: SandboxPolicy): number {
+  const mebibyte = 1024 * 1024;
+  return (policy.files ?? defaultFileLimits).maxInputBytes + maxInputBytes + mebibyte;
 }
 
 /** Open files per process: enough for ordinary programs, small enough to bound kernel memory. */
@@ -55,13 +62,14 @@ export function buildContainerOptions(
     // Run exactly the image that was inspected and allowed, not whatever the tag points at now.
     Image: input.imageId,
     // argv as given, never through a shell, so nothing is re-interpreted; the image ENTRYPOINT applies as in `docker run`.
-    Cmd: wrapped ? wrappedCommand(spec.command) : [...spec.command],
+    Cmd: wrapped ? wrappedCommand(spec) : [...spec.command],
     // Only the variables the job declared; secrets are resolved by the caller, never by the image.
     Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
     // Non-root uid:gid from operator policy; the job spec cannot choose its user.
     User: policy.user,
-    // The only writable place, so relative paths land somewhere that works.
-    WorkingDir: '/tmp',
+    // /tmp unless the job names another: relative paths land somewhere writable by default. The
+    // engine makes a missing one (on the read-only root: the job can read there, not write).
+    WorkingDir: spec.workingDir ?? '/tmp',
     // A neutral hostname: the default (container id) is harmless, but this leaks nothing about the host.
     Hostname: 'sandbox',
     // No TTY: stdout and stderr stay separate on the multiplexed attach stream.
@@ -99,6 +107,14 @@ export function buildContainerOptions(
         ...(collectsOutputs
           ? { '/out': `rw,noexec,nosuid,nodev,size=${outputsTmpfsBytes},mode=1777${owner}` }
           : {}),
+        // Declared input directories: each a tmpfs the wrapper fills and then makes read-only,
+        // sized for every input the job may bring (uploads and inline files) and no more.
+        ...Object.fromEntries(
+          (spec.inputDirectories ?? []).map((directory) => [
+            directory,
+            `rw,exec,nosuid,nodev,size=${inputDirectoryBytes(policy)},mode=0755${owner}`,
+          ]),
+        ),
       },
       // No binds, volumes or mounts of any kind: the host filesystem (and the Docker socket) stay out of reach.
       Binds: [],

@@ -25,13 +25,22 @@ export const collectNowPath = '/tmp/.omni-collect';
  * with the job's status. Everything the container itself prints is the job's output, capped.
  * The tmpfs is gone once the container stops, so /out must be read while it runs.
  *
+ * Declared input directories (the first argument, space-separated plain paths) are made read-only
+ * once unpacked: their files 0444, their directories 0555. The job owns them, so like the 0444 of
+ * an input this guards against slips rather than the job itself; no other process writes them.
+ *
  * The status lives in a shell variable, never in the environment the job inherits. The trap is
  * set only after the job: before, a SIGTERM the job sent PID 1 would end the wrapper early.
  * Needs `sh`, `tar` and `sleep` in the image (busybox has them).
  */
-export const wrapperScript = `IFS= read -r omni_collect || exit 125
+export const wrapperScript = `omni_seal=$1; shift
+IFS= read -r omni_collect || exit 125
 if ! tar -x -f - -C /; then
   echo 'omni: the input files could not be unpacked (the image needs sh and tar)' >&2
+  exit 125
+fi
+if [ -n "$omni_seal" ] && ! chmod -R a-w $omni_seal; then
+  echo 'omni: the input directories could not be made read-only' >&2
   exit 125
 fi
 if [ -f ${stdinPath} ]; then exec < ${stdinPath}; rm -f ${stdinPath}; else exec < /dev/null; fi
@@ -43,14 +52,22 @@ trap 'exit "$omni_status"' TERM
 : > ${collectNowPath} || exit "$omni_status"
 while :; do sleep 3600 & wait $!; done`;
 
-/** Jobs that exchange files run under the wrapper; all others run their argv directly, as before. */
+/**
+ * Jobs that exchange files, or declare input directories to seal, run under the wrapper; all
+ * others run their argv directly, as before.
+ */
 export function needsWrapper(spec: ResolvedJobSpec): boolean {
-  return (spec.files?.length ?? 0) > 0 || (spec.inputs?.length ?? 0) > 0 || (spec.outputs?.length ?? 0) > 0;
+  return (
+    (spec.files?.length ?? 0) > 0 ||
+    (spec.inputs?.length ?? 0) > 0 ||
+    (spec.outputs?.length ?? 0) > 0 ||
+    (spec.inputDirectories?.length ?? 0) > 0
+  );
 }
 
 /** The container's argv under the wrapper: the job's own argv follows untouched, as data. */
-export function wrappedCommand(command: readonly string[]): string[] {
-  return ['sh', '-c', wrapperScript, 'omni', ...command];
+export function wrappedCommand(spec: Pick<ResolvedJobSpec, 'command' | 'inputDirectories'>): string[] {
+  return ['sh', '-c', wrapperScript, 'omni', (spec.inputDirectories ?? []).join(' '), ...spec.command];
 }
 
 /**

@@ -75,6 +75,8 @@ export function warmCommand(): string[] {
  * sees; such jobs run cold, exactly as given.
  */
 export function warmEligible(spec: ResolvedJobSpec): boolean {
+  // A tmpfs cannot be mounted into a running container, nor its working directory changed.
+  if ((spec.inputDirectories?.length ?? 0) > 0 || (spec.workingDir ?? '/tmp') !== '/tmp') return false;
   return Object.keys(spec.env).every((name) => !name.startsWith('omni_') && !shellReserved.has(name));
 }
 
