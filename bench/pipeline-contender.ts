@@ -10,7 +10,7 @@ import pg from 'pg';
 import { createDatabase } from '../events/database.ts';
 import type { Database } from '../events/tables.ts';
 import { benchServerUrl, onServer } from './bench-database.ts';
-import type { ConsumerKind, ConsumerTask, Producer } from './pipeline-system.ts';
+import type { ConsumerKind, ConsumerTask, Producer, SlotTime } from './pipeline-system.ts';
 import type { ConsumerReply, ConsumerRequest } from './pipeline-workers.worker.ts';
 import { cpuBetween, nodeCpuMs, postgresCpu, redisCpuMs, threadCpuMs } from './process-cpu.ts';
 
@@ -44,7 +44,7 @@ export interface RoundResult {
   readonly cpu: RoundCpu;
   /** xact_commit of the system's database during the round (start-up and shut-down included). */
   readonly commits: number;
-  readonly slotMs?: number;
+  readonly slot?: SlotTime;
 }
 
 export interface Contender {
@@ -138,7 +138,7 @@ export async function startContender(
       const reached = ask({ type: 'await', total: count }, 'reached');
       const { loadGeneratorCpuMs } = await producer.submit(count);
       let timer: NodeJS.Timeout | undefined;
-      const { slotMs } = await Promise.race([
+      const { slot } = await Promise.race([
         reached,
         new Promise<never>((_, reject) => {
           // A job lost would hold the bench forever; ten minutes is far past any round here.
@@ -169,7 +169,7 @@ export async function startContender(
           loadGenerator: loadGeneratorCpuMs,
         },
         commits,
-        ...(slotMs === undefined ? {} : { slotMs }),
+        ...(slot === undefined ? {} : { slot }),
       };
     },
     async destroy() {

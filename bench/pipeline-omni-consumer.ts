@@ -13,6 +13,7 @@ import { createJobQueue } from '../workers/job-queue.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import type { Sandbox } from '../workers/sandbox/sandbox.ts';
 import type { StartConsumer } from './pipeline-system.ts';
+import { timedEventStore } from './timed-event-store.ts';
 
 const noopSandbox: Sandbox = {
   prepare: async () => ({ imageId: 'sha256:noop' }),
@@ -48,8 +49,9 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
     queue,
     logger,
   });
+  const { store, waits } = timedEventStore(createEventStore(workerDb));
   const processor = createRunJobProcessor({
-    store: createEventStore(workerDb),
+    store,
     sandbox: noopSandbox,
     workerId: 'bench',
     logger,
@@ -74,7 +76,15 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
   worker.on('completed', onCompleted);
   return {
     settled: async () => undefined,
-    slotMs: () => inSlotMs / processed,
+    slot: () => ({
+      ms: inSlotMs / processed,
+      store: Object.fromEntries(
+        Object.entries(waits).map(([method, wait]) => [
+          method,
+          { calls: wait.calls / processed, ms: wait.ms / processed },
+        ]),
+      ),
+    }),
     async stop() {
       await worker.close();
       await dispatcher.stop();

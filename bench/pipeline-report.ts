@@ -1,6 +1,6 @@
 // The pipeline bench's printout at one slot count: a Markdown table of every system, omni's ratio to
 // the faster Postgres queue against the goal, and how many worker machines one Postgres core feeds.
-import type { ConsumerKind } from './pipeline-system.ts';
+import type { ConsumerKind, SlotTime } from './pipeline-system.ts';
 
 /** One system's figures over its measured rounds; CPU in milliseconds per job. */
 export interface SystemFigures {
@@ -19,7 +19,7 @@ export interface SystemFigures {
     readonly loadGenerator: number;
   };
   readonly commitsPerJob: number;
-  readonly slotMs?: number;
+  readonly slot?: SlotTime;
 }
 
 /** The goal of issue 19: omni (HTTP included) at least this many times the faster of pg-boss and Graphile Worker. */
@@ -61,10 +61,16 @@ export function printSlotReport(systems: readonly SystemFigures[], options: Repo
   if (omniHttp)
     console.log(`(the HTTP clients, not counted above: ${ms(omniHttp.cpuMs.loadGenerator)} per job)`);
   for (const omni of [omniHttp, omniDirect]) {
-    if (omni?.slotMs !== undefined)
-      console.log(
-        `${omni.label}: a job holds a worker slot ${ms(omni.slotMs)} (mean), so ${slots} slots carry at most ${whole(((slots ?? 0) * 1000) / omni.slotMs)} jobs/s`,
-      );
+    const slot = omni?.slot;
+    if (!omni || !slot) continue;
+    const waits = Object.entries(slot.store).map(
+      ([method, wait]) => `${method} ${wait.calls.toFixed(1)}x ${ms(wait.ms)}`,
+    );
+    const rest = slot.ms - Object.values(slot.store).reduce((total, wait) => total + wait.ms, 0);
+    console.log(
+      `${omni.label}: a job holds a worker slot ${ms(slot.ms)} (mean: ${waits.join(', ')}, the rest ${ms(rest)}), ` +
+        `so ${slots} slots carry at most ${whole(((slots ?? 0) * 1000) / slot.ms)} jobs/s`,
+    );
   }
   const peers = systems.filter((s) => s.consumer === 'pg-boss' || s.consumer === 'graphile-worker');
   const fastest = peers.reduce<SystemFigures | undefined>(

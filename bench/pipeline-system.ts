@@ -22,9 +22,15 @@ export interface ConsumerTask {
 export interface Consumer {
   /** Resolves once every job counted so far is completed in its store (pg-boss counts before its completion commits). */
   settled(total: number): Promise<void>;
-  /** Mean milliseconds a job held a slot, when the consumer measures it (omni). */
-  slotMs?(): number;
+  /** Where a job's time in a slot went, when the consumer measures it (omni). */
+  slot?(): SlotTime;
   stop(): Promise<void>;
+}
+
+/** Per job, means: the time it held a worker slot, and within it the waits on each event-store method. */
+export interface SlotTime {
+  readonly ms: number;
+  readonly store: Readonly<Record<string, { readonly calls: number; readonly ms: number }>>;
 }
 
 export type StartConsumer = (task: ConsumerTask, onCompleted: () => void) => Promise<Consumer>;

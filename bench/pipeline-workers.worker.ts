@@ -3,7 +3,7 @@
 // once), pg-boss's or Graphile Worker's workers with a no-op handler, or a raw BullMQ worker. The
 // consumer starts and stops around each round; the thread, and its warmed-up code, stays.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Consumer, ConsumerKind, ConsumerTask, StartConsumer } from './pipeline-system.ts';
+import type { Consumer, ConsumerKind, ConsumerTask, SlotTime, StartConsumer } from './pipeline-system.ts';
 import { threadCpuMs } from './process-cpu.ts';
 
 /** What the main thread may ask. */
@@ -18,7 +18,7 @@ export type ConsumerRequest =
 export type ConsumerReply =
   | { readonly type: 'started' }
   | { readonly type: 'cpu'; readonly cpuMs: number }
-  | { readonly type: 'reached'; readonly slotMs?: number }
+  | { readonly type: 'reached'; readonly slot?: SlotTime }
   | { readonly type: 'stopped' };
 
 const modules: Record<ConsumerKind, string> = {
@@ -57,8 +57,8 @@ parentPort?.on('message', async (request: ConsumerRequest) => {
       });
     }
     await consumer?.settled(request.total);
-    const slotMs = consumer?.slotMs?.();
-    reply({ type: 'reached', ...(slotMs === undefined ? {} : { slotMs }) });
+    const slot = consumer?.slot?.();
+    reply({ type: 'reached', ...(slot === undefined ? {} : { slot }) });
   } else {
     await consumer?.stop();
     consumer = undefined;

@@ -22,7 +22,7 @@ import { installGraphileWorker, startGraphileWorkerProducer } from './pipeline-g
 import { startOmniDirectProducer, startOmniHttpProducer } from './pipeline-omni-producer.ts';
 import { installPgBoss, startPgBossProducer } from './pipeline-pg-boss.ts';
 import { printSlotReport, type SystemFigures } from './pipeline-report.ts';
-import type { Producer } from './pipeline-system.ts';
+import type { Producer, SlotTime } from './pipeline-system.ts';
 
 const quick = process.argv.includes('--quick');
 const jobs = Number(process.env.BENCH_JOBS ?? (quick ? 300 : 3000));
@@ -96,18 +96,37 @@ const specs: Record<string, ContenderSpec> = {
 const chosen = (process.env.BENCH_SYSTEMS ?? Object.keys(specs).join(',')).split(',');
 for (const key of chosen) if (!specs[key]) throw new Error(`BENCH_SYSTEMS: no system ${key}`);
 
+/** The rounds' slot times (equal job counts, so a plain mean). */
+function meanSlotTime(times: readonly SlotTime[]): SlotTime {
+  const mean = (pick: (time: SlotTime) => number) =>
+    times.reduce((total, time) => total + pick(time), 0) / times.length;
+  const methods = [...new Set(times.flatMap((time) => Object.keys(time.store)))];
+  return {
+    ms: mean((time) => time.ms),
+    store: Object.fromEntries(
+      methods.map((method) => [
+        method,
+        {
+          calls: mean((time) => time.store[method]?.calls ?? 0),
+          ms: mean((time) => time.store[method]?.ms ?? 0),
+        },
+      ]),
+    ),
+  };
+}
+
 const sum = (results: readonly RoundResult[], pick: (result: RoundResult) => number) =>
   results.reduce((total, result) => total + pick(result), 0);
 
 /** Each system's figures over its measured rounds at one slot count. */
-async function measure(slots: number): Promise<SystemFigures[]> {
+async function measure(slotCount: number): Promise<SystemFigures[]> {
   const redisProbe = new Redis(redisUrl);
   const contenders: Contender[] = [];
   const results = new Map<Contender, RoundResult[]>();
   try {
     for (const key of chosen) {
       const spec = specs[key];
-      if (spec) contenders.push(await startContender(spec, slots, redisUrl, redisProbe));
+      if (spec) contenders.push(await startContender(spec, slotCount, redisUrl, redisProbe));
     }
     // Warm-up first (the JIT, pools, first-touch of tables), then the measured rounds in alternating
     // order (ABC…CBA), so a busy spell on a shared machine falls on every system alike.
@@ -118,7 +137,7 @@ async function measure(slots: number): Promise<SystemFigures[]> {
         const result = await contender.round(jobs);
         results.set(contender, [...(results.get(contender) ?? []), result]);
         process.stderr.write(
-          `  ${slots} slots, round ${round + 1}: ${contender.spec.label} ${(jobs / result.seconds).toFixed(0)} jobs/s\n`,
+          `  ${slotCount} slots, round ${round + 1}: ${contender.spec.label} ${(jobs / result.seconds).toFixed(0)} jobs/s\n`,
         );
       }
     }
@@ -130,12 +149,12 @@ async function measure(slots: number): Promise<SystemFigures[]> {
     const measured = results.get(contender) ?? [];
     const count = jobs * measured.length;
     const perJob = (pick: (result: RoundResult) => number) => sum(measured, pick) / count;
-    const slotMs = measured.map((result) => result.slotMs).filter((ms) => ms !== undefined);
+    const slots = measured.flatMap((result) => (result.slot ? [result.slot] : []));
     return {
       label: contender.spec.label,
       consumer: contender.spec.consumer,
       postgres: contender.spec.postgres,
-      slots,
+      slots: slotCount,
       jobsPerSecond: count / sum(measured, (result) => result.seconds),
       cpuMs: {
         main: perJob((result) => result.cpu.main),
@@ -146,7 +165,7 @@ async function measure(slots: number): Promise<SystemFigures[]> {
         loadGenerator: perJob((result) => result.cpu.loadGenerator),
       },
       commitsPerJob: perJob((result) => result.commits),
-      ...(slotMs.length === 0 ? {} : { slotMs: slotMs.reduce((a, b) => a + b, 0) / slotMs.length }),
+      ...(slots.length === 0 ? {} : { slot: meanSlotTime(slots) }),
     };
   });
 }
