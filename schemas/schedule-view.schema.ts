@@ -36,9 +36,12 @@ export const scheduleViewSchema = z
     updatedAt: z.iso.datetime(),
     links: z.object({ self: z.string() }),
   })
-  .loose();
+  .loose()
+  .meta({ id: 'Schedule' });
 
-export const scheduleListSchema = z.object({
-  schedules: z.array(scheduleViewSchema),
-  next: z.uuid().nullable(),
-});
+export const scheduleListSchema = z
+  .object({
+    schedules: z.array(scheduleViewSchema),
+    next: z.uuid().nullable(),
+  })
+  .meta({ id: 'ScheduleList' });

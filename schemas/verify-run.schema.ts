@@ -19,4 +19,5 @@ export const verifyRunSchema = z
       .or(z.object({ error: z.string() }))
       .nullable(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'VerifyRun' });

@@ -6,11 +6,13 @@ import { expect, it } from 'vitest';
 // The rooms and the direction of their arrows (DESIGN.md): schemas ← events ← {jobs, files,
 // secrets} ← {workers, services}. A room imports only the rooms listed for it; `workers` never
 // imports `services`, and the event store knows nothing of jobs. The console (the browser's side)
-// imports nothing from any of them: it talks to the API over HTTP only.
+// imports nothing from any of them: it talks to the API over HTTP only, through the typed client
+// (client/), which imports nothing of the product: its types are generated from the API's document.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 const allowedImports: Readonly<Record<string, readonly string[]>> = {
+  client: [],
   schemas: [],
   events: ['schemas'],
   jobs: ['schemas', 'events'],
@@ -21,12 +23,14 @@ const allowedImports: Readonly<Record<string, readonly string[]>> = {
   // Schedules: an aggregate of their own that submits jobs; the dispatcher fires them.
   schedules: ['schemas', 'events', 'jobs'],
   workers: ['schemas', 'events', 'jobs', 'files', 'secrets', 'webhooks', 'schedules'],
-  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers', 'webhooks', 'schedules'],
-  console: [],
+  services: ['schemas', 'events', 'jobs', 'files', 'secrets', 'workers', 'webhooks', 'schedules', 'client'],
+  console: ['client'],
 };
 
 function sourceFiles(dir: string): string[] {
+  // A room's own packages (client/node_modules) are not its code.
   return readdirSync(dir).flatMap((name) => {
+    if (name === 'node_modules') return [];
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
     return path.endsWith('.ts') || path.endsWith('.tsx') ? [path] : [];
@@ -81,6 +85,12 @@ it('would catch a worker importing the services folder, or the event store impor
     'workers/dispatcher.ts → services/main.ts',
     'events/event-store.ts → jobs/job.state.ts',
   ]);
+});
+
+it('would catch the client importing the product', () => {
+  const client = join(root, 'client/index.ts');
+  const source = "import type { JobView } from '../schemas/api.schema.ts';";
+  expect(arrowsAgainstTheRule([client], () => source)).toEqual(['client/index.ts → schemas/api.schema.ts']);
 });
 
 it('would catch the console importing a server folder', () => {

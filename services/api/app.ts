@@ -31,7 +31,7 @@ import { createJobWatchRoutes } from './job-watch.routes.ts';
 import { createJobsRoutes } from './jobs.routes.ts';
 import { createJobsListRoutes } from './jobs-list.routes.ts';
 import { createMeRoutes } from './me.routes.ts';
-import { buildOpenApiDocument } from './openapi.ts';
+import { buildOpenApiDocument } from './openapi-document.ts';
 import { jsonResponse, unauthenticated } from './openapi-route.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 import { createQueueHealthRoutes } from './queue-health.routes.ts';
@@ -173,10 +173,8 @@ export function createApp(deps: AppDeps) {
     '/console',
     createConsoleRoutes(deps.consoleAssetsDirectory ? { assetsDirectory: deps.consoleAssetsDirectory } : {}),
   );
-  app.route(
-    '/',
-    createDocsRoutes({ document: () => buildOpenApiDocument({ version: deps.version ?? '0.0.0' }) }),
-  );
+  // Built on the first request, when every route below has been defined.
+  app.route('/', createDocsRoutes({ document: () => buildOpenApiDocument(app, deps.version ?? '0.0.0') }));
   app.openapi(readiness, async (c) => {
     const checks = deps.readiness ? await deps.readiness() : {};
     if (Object.values(checks).every((check) => check.ok))

@@ -1,5 +1,4 @@
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
@@ -11,7 +10,7 @@ import { jobLinks } from '../../jobs/job-view.ts';
 import { eventReadSchemas } from '../../schemas/event-read-schemas.ts';
 import type { SubmitJobInput } from '../../schemas/job-spec.schema.ts';
 import { auditMetadata } from './audit-metadata.ts';
-import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
 import { claimIdempotencyKey, idempotencyKeyPattern, requestHash } from './idempotency.ts';
 import {
   type PreparedSubmission,
@@ -19,6 +18,8 @@ import {
   type SubmissionDeps,
   submitBodySchema,
 } from './job-submission.ts';
+import { exampleJobId, exampleJobLinks } from './openapi-examples.ts';
+import { jsonBody, jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 import { type FieldError, fieldErrors, invalidRequest, ProblemError } from './problem.ts';
 import { validationHook } from './validation-hook.ts';
 
@@ -37,7 +38,15 @@ export const jobBatchBodySchema = z
   .object({
     // Each item is a job spec as POST /v1/jobs takes it, plus its own optional idempotencyKey;
     // validated one by one below, so a bad item names itself and refuses only itself.
-    jobs: z.array(z.unknown()).min(1).max(maxBatchJobs),
+    jobs: z
+      .array(
+        z.unknown().meta({
+          description: 'A job spec as POST /v1/jobs takes it, with an optional idempotencyKey',
+          allOf: [{ $ref: '#/components/schemas/JobSubmission' }],
+        }),
+      )
+      .min(1)
+      .max(maxBatchJobs),
     // All or nothing: any refused item refuses the batch and nothing is written.
     atomic: z.boolean().default(false),
   })
@@ -51,19 +60,70 @@ const refusal = z.object({
   errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
 });
 
-export const jobBatchResultSchema = z.object({
-  results: z.array(
-    z.object({
-      index: z.number().int().nonnegative(),
-      // queued: accepted now; replayed: its idempotency key already named this job; refused: see problem.
-      outcome: z.enum(['queued', 'replayed', 'refused']),
-      id: z.string().nullable(),
-      links: z.object({ self: z.string(), events: z.string(), output: z.string() }).optional(),
-      problem: refusal.optional(),
-      callback: z.object({ secret: z.string() }).optional(),
+export const jobBatchResultSchema = z
+  .object({
+    results: z.array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        // queued: accepted now; replayed: its idempotency key already named this job; refused: see problem.
+        outcome: z.enum(['queued', 'replayed', 'refused']),
+        id: z.string().nullable(),
+        links: z.object({ self: z.string(), events: z.string(), output: z.string() }).optional(),
+        problem: refusal.optional(),
+        callback: z.object({ secret: z.string() }).optional(),
+      }),
+    ),
+    summary: z.object({ queued: z.number().int(), replayed: z.number().int(), refused: z.number().int() }),
+  })
+  .meta({ id: 'JobBatchResult' });
+
+const submitBatch = createRoute({
+  method: 'post',
+  path: '/batch',
+  tags: ['jobs'],
+  summary: `Submit up to ${maxBatchJobs} jobs in one request and one commit; each item is refused alone (or, atomic, refuses the batch)`,
+  ...scoped('jobs:submit'),
+  request: {
+    body: jsonBody(jobBatchBodySchema, {
+      jobs: [
+        { image: 'omni-busybox:latest', command: ['echo', 'one'], idempotencyKey: 'nightly-2026-12-03-1' },
+        { image: 'omni-busybox:latest', command: ['echo', 'two'], labels: { team: 'data' } },
+      ],
+      atomic: false,
     }),
-  ),
-  summary: z.object({ queued: z.number().int(), replayed: z.number().int(), refused: z.number().int() }),
+  },
+  responses: {
+    200: jsonResponse(
+      'One result per item, in the order sent: queued, replayed (its key named that job already) or refused',
+      jobBatchResultSchema,
+      {
+        results: [
+          {
+            index: 0,
+            outcome: 'queued',
+            id: exampleJobId,
+            links: { ...exampleJobLinks, output: `/v1/jobs/${exampleJobId}/output` },
+          },
+          {
+            index: 1,
+            outcome: 'refused',
+            id: null,
+            problem: {
+              status: 400,
+              code: 'validation-failed',
+              title: 'The request is invalid',
+              detail: 'one or more fields are invalid',
+              errors: [
+                { pointer: '/jobs/1/image', detail: 'image is not on the allowlist (omni-busybox:latest)' },
+              ],
+            },
+          },
+        ],
+        summary: { queued: 1, replayed: 0, refused: 1 },
+      },
+    ),
+    ...problems(400, 401, 403, 409, 413, 415, 429, 503),
+  },
 });
 type BatchResult = z.infer<typeof jobBatchResultSchema>['results'][number];
 
@@ -161,13 +221,8 @@ class AtomicBatchRefused extends Error {}
  */
 export function createJobBatchRoutes(deps: JobBatchRoutesDeps) {
   const submitBody = submitBodySchema(deps.policy);
-  return new Hono<Env>().post(
-    '/batch',
-    requireScope('jobs:submit'),
-    zValidator('json', jobBatchBodySchema, (result) => {
-      // The envelope only: items are judged one by one (their strings included) below.
-      if (!result.success) validationHook(result);
-    }),
+  return openApiRoutes<Env>().openapi(
+    submitBatch,
     async (c) => {
       const { db } = deps;
       if (!db)
@@ -253,13 +308,17 @@ export function createJobBatchRoutes(deps: JobBatchRoutesDeps) {
       results.sort((a, b) => a.index - b.index);
       const count = (outcome: BatchResult['outcome']) =>
         results.filter((result) => result.outcome === outcome).length;
-      return c.json<z.infer<typeof jobBatchResultSchema>>(
+      return c.json(
         {
           results,
           summary: { queued: count('queued'), replayed: count('replayed'), refused: count('refused') },
         },
         200,
       );
+    },
+    (result) => {
+      // The envelope only: items are judged one by one (their strings included) in the handler.
+      if (!result.success) validationHook(result);
     },
   );
 }

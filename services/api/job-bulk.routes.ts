@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { createRoute } from '@hono/zod-openapi';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { EventMetadata, EventStore } from '../../events/event-store.ts';
@@ -12,11 +11,12 @@ import { executeJobCommand, loadJob } from '../../jobs/job-stream.ts';
 import { jobsFilterConditions, whereAll } from '../../jobs/jobs-filter.ts';
 import { type JobsFilter, jobsFilterBodySchema } from '../../schemas/jobs-filter.schema.ts';
 import { auditMetadata } from './audit-metadata.ts';
-import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { exampleJobId } from './openapi-examples.ts';
+import { jsonBody, jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 import { ProblemError } from './problem.ts';
 import { readModelOf, visibleTenant } from './read-model-access.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
-import { validationHook } from './validation-hook.ts';
 
 export interface JobBulkRoutesDeps {
   readonly store: EventStore;
@@ -44,23 +44,54 @@ export const bulkActionBodySchema = z
   .strict();
 
 const outcomes = ['changed', 'unchanged', 'refused', 'missing'] as const;
-export const bulkActionResultSchema = z.object({
-  operationId: z.string().nullable(),
-  action: z.enum(['cancel', 'retry']),
-  dryRun: z.boolean(),
-  matched: z.number().int().nonnegative(),
-  results: z.array(
-    z.object({
-      id: z.string(),
-      outcome: z.enum(outcomes),
-      status: z.string().nullable(),
-      code: z.string().optional(),
-      detail: z.string().optional(),
-    }),
-  ),
-  summary: z.record(z.enum(outcomes), z.number().int().nonnegative()),
-});
+export const bulkActionResultSchema = z
+  .object({
+    operationId: z.string().nullable(),
+    action: z.enum(['cancel', 'retry']),
+    dryRun: z.boolean(),
+    matched: z.number().int().nonnegative(),
+    results: z.array(
+      z.object({
+        id: z.string(),
+        outcome: z.enum(outcomes),
+        status: z.string().nullable(),
+        code: z.string().optional(),
+        detail: z.string().optional(),
+      }),
+    ),
+    summary: z.record(z.enum(outcomes), z.number().int().nonnegative()),
+  })
+  .meta({ id: 'BulkActionResult' });
 type BulkResult = z.infer<typeof bulkActionResultSchema>;
+
+const bulkRoute = (action: 'cancel' | 'retry') =>
+  createRoute({
+    method: 'post',
+    path: `/bulk-${action}`,
+    tags: ['jobs'],
+    summary: `${action === 'cancel' ? 'Cancel' : 'Retry'} every job the list filter matches (at most maxJobs), as one operation whose id every event carries`,
+    ...scoped(action === 'cancel' ? 'jobs:cancel' : 'jobs:submit'),
+    request: {
+      body: jsonBody(bulkActionBodySchema, {
+        filter: { status: ['failed'], label: ['team=data'] },
+        reason: 'disk replaced',
+        maxJobs: 50,
+      }),
+    },
+    responses: {
+      200: jsonResponse('What happened to each job (dryRun: only how many match)', bulkActionResultSchema, {
+        operationId: '0b9a7f1e-2d4c-4e5f-8a6b-7c8d9e0f1a2b',
+        action,
+        dryRun: false,
+        matched: 1,
+        results: [
+          { id: exampleJobId, outcome: 'changed', status: action === 'cancel' ? 'cancelled' : 'queued' },
+        ],
+        summary: { changed: 1, unchanged: 0, refused: 0, missing: 0 },
+      }),
+      ...problems(400, 401, 403, 415, 429, 503),
+    },
+  });
 
 async function matchingJobIds(db: Kysely<Database>, filter: JobsFilter, principal: Principal, limit: number) {
   const tenant = visibleTenant(principal, filter.tenant);
@@ -154,31 +185,19 @@ export function createJobBulkRoutes(deps: JobBulkRoutesDeps) {
     for (const result of results) summary[result.outcome] += 1;
     return { operationId, action, dryRun: false, matched: ids.length, results, summary };
   };
-  return new Hono<Env>()
-    .post(
-      '/bulk-cancel',
-      requireScope('jobs:cancel'),
-      zValidator('json', bulkActionBodySchema, validationHook),
-      async (c) => {
-        const principal = c.get('principal');
-        return c.json<BulkResult>(
-          await perform('cancel', principal, c.req.valid('json'), (id, operationId) =>
-            auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-cancel' }),
-          ),
-        );
-      },
-    )
-    .post(
-      '/bulk-retry',
-      requireScope('jobs:submit'),
-      zValidator('json', bulkActionBodySchema, validationHook),
-      async (c) => {
-        const principal = c.get('principal');
-        return c.json<BulkResult>(
-          await perform('retry', principal, c.req.valid('json'), (id, operationId) =>
-            auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-retry' }),
-          ),
-        );
-      },
-    );
+  return openApiRoutes<Env>()
+    .openapi(bulkRoute('cancel'), async (c) => {
+      const principal = c.get('principal');
+      const result = await perform('cancel', principal, c.req.valid('json'), (id, operationId) =>
+        auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-cancel' }),
+      );
+      return c.json(result, 200);
+    })
+    .openapi(bulkRoute('retry'), async (c) => {
+      const principal = c.get('principal');
+      const result = await perform('retry', principal, c.req.valid('json'), (id, operationId) =>
+        auditMetadata(c, principal, { correlationId: id, operationId, operation: 'bulk-retry' }),
+      );
+      return c.json(result, 200);
+    });
 }

@@ -122,7 +122,7 @@ export async function loadVisibleJob(
 /** /v1/jobs: submit a job, read its folded state, read its history. */
 export function createJobsRoutes(deps: JobsRoutesDeps) {
   return openApiRoutes<Env>()
-    .openapi(submitRoute(submitBodySchema(deps.policy)), async (c) => {
+    .openapi(submitRoute(submitBodySchema(deps.policy).meta({ id: 'JobSubmission' })), async (c) => {
       const principal = c.get('principal');
       const input = c.req.valid('json');
       const { id, command, callbackSecret } = await prepareSubmission(deps, principal, input, new Date());

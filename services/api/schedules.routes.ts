@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { EventMetadata, EventStore } from '../../events/event-store.ts';
@@ -27,15 +25,22 @@ import {
   createScheduleSchema,
   type ScheduleJobInput,
   scheduleDefaults,
-  scheduleListQuerySchema,
 } from '../../schemas/schedule-spec.schema.ts';
+import type { scheduleViewSchema } from '../../schemas/schedule-view.schema.ts';
 import type { SecretVault } from '../../secrets/secret-vault.ts';
 import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
 import { auditMetadata } from './audit-metadata.ts';
-import { type AuthVariables, requireScope } from './bearer-auth.middleware.ts';
+import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { openApiRoutes } from './openapi-route.ts';
 import { invalidRequest, ProblemError } from './problem.ts';
+import {
+  changeScheduleRoute,
+  createScheduleRoute,
+  deleteScheduleRoute,
+  getScheduleRoute,
+  listSchedulesRoute,
+} from './schedules.openapi.ts';
 import { hasScope, type Principal } from './token-verifier.ts';
-import { validationHook } from './validation-hook.ts';
 
 export interface SchedulesRoutesDeps {
   readonly store: EventStore;
@@ -51,10 +56,14 @@ type Existing = Exclude<ScheduleState, { status: 'initial' }>;
 /** A tenant's schedules that are not deleted, at most; each one costs the firing loop a little every slot. */
 export const maxSchedulesPerTenant = 1000;
 
+/** A schedule the API shows: never a deleted one (those answer 404 and are left out of lists). */
+const shownView = (state: Existing) => {
+  const view = toScheduleView(state);
+  return { ...view, status: view.status as z.infer<typeof scheduleViewSchema>['status'] };
+};
+
 const notFound = () =>
   new ProblemError({ status: 404, code: 'schedule-not-found', title: 'No such schedule' });
-
-const idParam = z.object({ id: z.string() });
 
 /** Where an interval counts from when the client names no startAt: slots on whole seconds read better. */
 const nextWholeSecond = (now: Date) => new Date(Math.ceil(now.getTime() / 1000) * 1000).toISOString();
@@ -204,8 +213,8 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
     };
   }
 
-  return new Hono<Env>()
-    .post('/', requireScope('jobs:submit'), zValidator('json', createBody, validationHook), async (c) => {
+  return openApiRoutes<Env>()
+    .openapi(createScheduleRoute(createBody), async (c) => {
       const db = requireDb(deps.db);
       const principal = c.get('principal');
       const input = c.req.valid('json');
@@ -236,19 +245,15 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       );
       const { state } = await loadVisibleSchedule(db, id, principal);
       c.header('location', scheduleLinks(id).self);
-      return c.json(toScheduleView(state), 201);
+      return c.json(shownView(state), 201);
     })
-    .get(
-      '/',
-      requireScope('jobs:read'),
-      zValidator('query', scheduleListQuerySchema, validationHook),
-      async (c) => {
-        const db = requireDb(deps.db);
-        const principal = c.get('principal');
-        const { limit, after } = c.req.valid('query');
-        const everyTenant = hasScope(principal, 'admin');
-        // Newest first; `after` names the last schedule of the previous page.
-        const { rows } = await sql<{ state: Existing }>`
+    .openapi(listSchedulesRoute, async (c) => {
+      const db = requireDb(deps.db);
+      const principal = c.get('principal');
+      const { limit, after } = c.req.valid('query');
+      const everyTenant = hasScope(principal, 'admin');
+      // Newest first; `after` names the last schedule of the previous page.
+      const { rows } = await sql<{ state: Existing }>`
         select state from schedules s
         where s.status <> 'deleted'
           ${everyTenant ? sql`` : sql`and s.tenant = ${principal.tenant}`}
@@ -260,48 +265,39 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
         order by s.created_at desc, s.id desc
         limit ${limit + 1}
       `.execute(db);
-        const page = rows.slice(0, limit).map((row) => toScheduleView(row.state));
-        return c.json({ schedules: page, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null });
-      },
-    )
-    .get('/:id', requireScope('jobs:read'), zValidator('param', idParam), async (c) => {
+      const page = rows.slice(0, limit).map((row) => shownView(row.state));
+      return c.json({ schedules: page, next: rows.length > limit ? (page.at(-1)?.id ?? null) : null }, 200);
+    })
+    .openapi(getScheduleRoute, async (c) => {
       const { state } = await loadVisibleSchedule(
         requireDb(deps.db),
         c.req.valid('param').id,
         c.get('principal'),
       );
-      return c.json(toScheduleView(state));
+      return c.json(shownView(state), 200);
     })
-    .patch(
-      '/:id',
-      requireScope('jobs:submit'),
-      zValidator('param', idParam),
-      zValidator('json', changeBody, validationHook),
-      async (c) => {
-        const db = requireDb(deps.db);
-        const principal = c.get('principal');
-        const id = c.req.valid('param').id;
-        const { paused, ...changes } = c.req.valid('json');
-        let loaded = await loadVisibleSchedule(db, id, principal);
-        const metadata = auditMetadata(c, principal, { correlationId: id });
-        if (changes.job) await checkSecrets(changes.job, loaded.state.tenant);
-        const now = new Date();
-        if (Object.keys(changes).length > 0) {
-          const definition = changedDefinition(loaded.state.definition, changes, now);
-          await execute(deps.store, id, { type: 'ChangeSchedule', definition, now }, metadata, loaded);
-          loaded = await loadVisibleSchedule(db, id, principal);
-        }
-        if (paused !== undefined) {
-          const command: ScheduleCommand = paused
-            ? { type: 'PauseSchedule' }
-            : { type: 'ResumeSchedule', now };
-          await execute(deps.store, id, command, metadata, loaded);
-          loaded = await loadVisibleSchedule(db, id, principal);
-        }
-        return c.json(toScheduleView(loaded.state));
-      },
-    )
-    .delete('/:id', requireScope('jobs:submit'), zValidator('param', idParam), async (c) => {
+    .openapi(changeScheduleRoute(changeBody), async (c) => {
+      const db = requireDb(deps.db);
+      const principal = c.get('principal');
+      const id = c.req.valid('param').id;
+      const { paused, ...changes } = c.req.valid('json');
+      let loaded = await loadVisibleSchedule(db, id, principal);
+      const metadata = auditMetadata(c, principal, { correlationId: id });
+      if (changes.job) await checkSecrets(changes.job, loaded.state.tenant);
+      const now = new Date();
+      if (Object.keys(changes).length > 0) {
+        const definition = changedDefinition(loaded.state.definition, changes, now);
+        await execute(deps.store, id, { type: 'ChangeSchedule', definition, now }, metadata, loaded);
+        loaded = await loadVisibleSchedule(db, id, principal);
+      }
+      if (paused !== undefined) {
+        const command: ScheduleCommand = paused ? { type: 'PauseSchedule' } : { type: 'ResumeSchedule', now };
+        await execute(deps.store, id, command, metadata, loaded);
+        loaded = await loadVisibleSchedule(db, id, principal);
+      }
+      return c.json(shownView(loaded.state), 200);
+    })
+    .openapi(deleteScheduleRoute, async (c) => {
       const db = requireDb(deps.db);
       const principal = c.get('principal');
       const id = c.req.valid('param').id;

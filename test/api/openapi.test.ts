@@ -1,14 +1,31 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { createEventStore } from '../../events/event-store.ts';
 import { createApp } from '../../services/api/app.ts';
-import { documentedOperations } from '../../services/api/openapi.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { testPolicy } from '../support/test-policy.ts';
 import { testTokenVerifier } from '../support/test-stack.ts';
 
 let database: TestDatabase;
 let app: ReturnType<typeof createApp>;
+
+interface Operation {
+  readonly security?: ReadonlyArray<Record<string, readonly string[]>>;
+  readonly 'x-required-scope'?: string;
+  readonly tags?: readonly string[];
+  readonly summary?: string;
+  readonly requestBody?: { content: Record<string, { schema?: unknown; example?: unknown }> };
+  readonly responses: Record<string, { content?: Record<string, { schema?: unknown; example?: unknown }> }>;
+}
+interface Document {
+  readonly openapi: string;
+  readonly info: { title: string; version: string };
+  readonly tags: ReadonlyArray<{ name: string }>;
+  readonly components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+  readonly paths: Record<string, Record<string, Operation>>;
+}
+let document: Document;
 
 beforeAll(async () => {
   database = await createTestDatabase('openapi');
@@ -19,7 +36,11 @@ beforeAll(async () => {
     verifyToken: testTokenVerifier,
     logger: pino({ level: 'silent' }),
     metricsText: async () => '',
+    version: '9.9.9',
   });
+  const response = await app.request('/openapi.json');
+  expect(response.status).toBe(200);
+  document = (await response.json()) as Document;
 });
 afterAll(() => database?.destroy());
 
@@ -41,42 +62,117 @@ const served = () =>
     )
     .sort();
 
+const operations = () =>
+  Object.entries(document.paths).flatMap(([path, byMethod]) =>
+    Object.entries(byMethod).map(([method, operation]) => ({ path, method, operation })),
+  );
+
 describe('OpenAPI document', () => {
+  it('is an OpenAPI 3.1 document of the version served, with a bearer scheme and tagged operations', () => {
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.info).toMatchObject({ title: 'omni', version: '9.9.9' });
+    expect(document.components.securitySchemes.bearer).toEqual({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
+    const tagNames = document.tags.map((tag) => tag.name);
+    for (const { path, method, operation } of operations()) {
+      expect(operation.summary, `${method} ${path}`).toBeTruthy();
+      expect(operation.tags?.length, `${method} ${path}`).toBe(1);
+      expect(tagNames, `${method} ${path}`).toContain(operation.tags?.[0]);
+      expect(Object.keys(operation.responses).length, `${method} ${path}`).toBeGreaterThan(0);
+    }
+  });
+
   it('documents every route the app serves, and nothing it does not', () => {
-    const documented = documentedOperations
-      .map((operation) => `${operation.method} ${operation.path}`)
+    const documented = operations()
+      .map(({ path, method }) => `${method} ${path}`)
       .sort();
     expect(documented).toEqual(served());
   });
 
-  it('has examples that validate against the schemas the routes use', () => {
-    for (const operation of documentedOperations) {
-      if (operation.body)
-        expect(
-          () => operation.body?.schema.parse(operation.body.example),
-          `${operation.path} body`,
-        ).not.toThrow();
-      if (operation.success.schema && operation.success.example !== undefined) {
-        expect(
-          () => operation.success.schema?.parse(operation.success.example),
-          `${operation.path} response`,
-        ).not.toThrow();
+  it('names the scope of every /v1 route (in security and x-required-scope), and no token for probes', () => {
+    for (const { path, method, operation } of operations()) {
+      const where = `${method} ${path}`;
+      if (!path.startsWith('/v1/')) {
+        expect(operation.security, where).toEqual([]);
+        continue;
+      }
+      // /v1/me answers any valid token: a token, but no scope.
+      if (path === '/v1/me') {
+        expect(operation.security, where).toEqual([{ bearer: [] }]);
+        continue;
+      }
+      const scope = operation['x-required-scope'];
+      expect(scope, where).toMatch(/^(admin|[a-z]+:(read|write|submit|cancel))$/);
+      expect(operation.security, where).toEqual([{ bearer: [scope] }]);
+      if (path.startsWith('/v1/admin/') || path.startsWith('/v1/events')) expect(scope, where).toBe('admin');
+    }
+    expect(document.paths['/v1/jobs']?.post?.['x-required-scope']).toBe('jobs:submit');
+    expect(document.paths['/v1/jobs/{id}/cancel']?.post?.['x-required-scope']).toBe('jobs:cancel');
+  });
+
+  it('refers only to schemas it names, and names the shapes clients share', () => {
+    const text = JSON.stringify(document);
+    for (const [, name] of text.matchAll(/"#\/components\/schemas\/([^"]+)"/g))
+      expect(document.components.schemas, name).toHaveProperty(name as string);
+    for (const name of [
+      'Problem',
+      'JobView',
+      'JobAccepted',
+      'JobSubmission',
+      'FileView',
+      'Schedule',
+      'Webhook',
+    ])
+      expect(document.components.schemas, name).toHaveProperty(name);
+    expect(document.paths['/v1/jobs']?.post?.requestBody?.content['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/JobSubmission',
+    });
+    expect(document.components.schemas.JobSubmission).toMatchObject({
+      properties: { image: { type: 'string' } },
+    });
+  });
+
+  it('shows a real problem for every refusal: the status it is documented under, a stable code', () => {
+    for (const { path, method, operation } of operations()) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const problem = response.content?.['application/problem+json'];
+        if (!problem) continue;
+        expect(problem.schema, `${method} ${path} ${status}`).toEqual({
+          $ref: '#/components/schemas/Problem',
+        });
+        expect(problem.example, `${method} ${path} ${status}`).toMatchObject({
+          status: Number(status),
+          code: expect.stringMatching(/^[a-z]+(-[a-z]+)*$/),
+          type: expect.stringMatching(/^urn:omni:problem:/),
+        });
       }
     }
   });
 
-  it('serves an OpenAPI 3.1 document at /openapi.json with each route’s scope', async () => {
-    const response = await app.request('/openapi.json');
-    expect(response.status).toBe(200);
-    const document = (await response.json()) as {
-      openapi: string;
-      paths: Record<string, Record<string, { 'x-required-scope'?: string; requestBody?: unknown }>>;
+  it('has examples that validate against the schemas the routes validate and answer with', () => {
+    let checked = 0;
+    const check = (where: string, content: unknown) => {
+      for (const [mediaType, media] of Object.entries(
+        (content ?? {}) as Record<string, { schema?: unknown; example?: unknown }>,
+      )) {
+        const schema = media.schema as z.ZodType | undefined;
+        if (media.example === undefined || typeof schema?.safeParse !== 'function') continue;
+        const result = schema.safeParse(media.example);
+        expect(result.error?.issues, `${where} ${mediaType}`).toBeUndefined();
+        checked += 1;
+      }
     };
-    expect(document.openapi).toBe('3.1.0');
-    expect(document.paths['/v1/jobs']?.post?.['x-required-scope']).toBe('jobs:submit');
-    expect(document.paths['/v1/jobs']?.post?.requestBody).toMatchObject({
-      content: { 'application/json': { schema: { properties: { image: { type: 'string' } } } } },
-    });
+    for (const definition of app.openAPIRegistry.definitions) {
+      if (definition.type !== 'route') continue;
+      const { method, path, request, responses } = definition.route;
+      check(`${method} ${path} body`, request?.body?.content);
+      for (const [status, response] of Object.entries(responses))
+        check(`${method} ${path} ${status}`, 'content' in response ? response.content : undefined);
+    }
+    expect(checked).toBeGreaterThan(100);
   });
 
   it('serves an interactive reference at /docs with its assets, without any CDN', async () => {
