@@ -4,7 +4,7 @@
 // (pg-boss, Graphile Worker; no-op handlers), with raw BullMQ as the floor, in alternating rounds on
 // the same Postgres (each system in a database of its own). Needs the local Postgres and Redis.
 //
-// BENCH_JOBS (3000) jobs per round, BENCH_ROUNDS (2) measured rounds per system after one warm-up
+// BENCH_JOBS (3000) jobs per round, BENCH_ROUNDS (4) measured rounds per system after one warm-up
 // round of BENCH_WARMUP (300), BENCH_SLOTS ("8,32") worker slots, BENCH_SYSTEMS (all) to run a few of
 // omni-http,omni-direct,pg-boss,graphile-worker,bullmq. `--quick`: 300 jobs a round (100 to warm
 // up), 32 slots only, about a minute.
@@ -26,7 +26,7 @@ import type { Producer, SlotTime } from './pipeline-system.ts';
 
 const quick = process.argv.includes('--quick');
 const jobs = Number(process.env.BENCH_JOBS ?? (quick ? 300 : 3000));
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 2 : 4));
 const warmup = Number(process.env.BENCH_WARMUP ?? (quick ? 100 : 300));
 const slotCounts = (process.env.BENCH_SLOTS ?? (quick ? '32' : '8,32')).split(',').map(Number);
 const redisUrl = 'redis://127.0.0.1:6379';
