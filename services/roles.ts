@@ -30,6 +30,7 @@ import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
 import { createAttemptControl } from '../workers/lifecycle/attempt-control.ts';
+import { createAttemptHoldings } from '../workers/lifecycle/attempt-holdings.ts';
 import { createOutageGate, type OutageProbe } from '../workers/lifecycle/outage-gate.ts';
 import { startReconciler } from '../workers/lifecycle/reconciler.ts';
 import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
@@ -438,10 +439,7 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
     logger,
     control,
     gate,
-    holdings: {
-      hold: (jobId, attempt) => leases.hold(workerId, jobId, attempt),
-      drop: (jobId, attempt) => leases.drop(workerId, jobId, attempt),
-    },
+    holdings: createAttemptHoldings(leases, workerId),
     tenantSlots: createTenantSlots({
       redis: connection,
       prefix: deps.config.queuePrefix,

@@ -229,7 +229,7 @@ describe('queue health', () => {
     // What a worker writes as it takes an attempt (workers/lifecycle/worker-leases.ts).
     const leases = createWorkerLeases(stack.database.db);
     await leases.renew('health-worker-a', 60_000);
-    await leases.hold('health-worker-a', id, 1);
+    await leases.hold('health-worker-a', [{ jobId: id, attempt: 1 }]);
     await leases.renew('health-worker-b', 60_000);
 
     // Finished jobs in the read model: two 10 minutes ago (one of each outcome), one 90 minutes ago (outside).

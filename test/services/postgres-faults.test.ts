@@ -229,8 +229,8 @@ describe('an outcome known while Postgres is unreachable', () => {
       logger: createLogger('info', {}, { write: (line: string) => void lines.push(line) }),
       control: createAttemptControl(),
       holdings: {
-        hold: (jobId, attempt) => leases.hold(workerId, jobId, attempt),
-        drop: (jobId, attempt) => leases.drop(workerId, jobId, attempt),
+        hold: (jobId, attempt) => leases.hold(workerId, [{ jobId, attempt }]),
+        drop: (jobId, attempt) => leases.drop(workerId, [{ jobId, attempt }]),
       },
     });
     const worker = startExecutorWorker({
@@ -375,10 +375,10 @@ describe('the reconciler', () => {
       await leases.renew(workerId, 60_000);
       await leases.renew(oldWorkerId, 60_000);
       const held = await start(workerId);
-      await leases.hold(workerId, held, 1);
+      await leases.hold(workerId, [{ jobId: held, attempt: 1 }]);
       const lost = await start(workerId);
-      await leases.hold(workerId, lost, 1);
-      await leases.drop(workerId, lost, 1);
+      await leases.hold(workerId, [{ jobId: lost, attempt: 1 }]);
+      await leases.drop(workerId, [{ jobId: lost, attempt: 1 }]);
       // A worker of an older version lists nothing: its lease is all there is to judge by.
       const unlisted = await start(oldWorkerId);
 

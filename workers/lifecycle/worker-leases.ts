@@ -8,6 +8,12 @@ const holdsMarker = (workerId: string) => `${workerId}/holds`;
 const holdKey = (workerId: string, jobId: string, attempt: number) =>
   `${holdsMarker(workerId)}/${jobId}-${attempt}`;
 
+/** An attempt a worker says it holds. */
+export interface HeldAttempt {
+  readonly jobId: string;
+  readonly attempt: number;
+}
+
 /**
  * Worker liveness in Postgres, not Redis: a Redis wipe must not make every live worker look dead
  * (its attempts would be abandoned and its containers reaped while they run).
@@ -39,19 +45,27 @@ export function createWorkerLeases(db: Kysely<Database>) {
       return rows.length > 0;
     },
     /**
-     * Records that this worker runs (or keeps the outcome of) an attempt, until `drop`. Written
-     * before the start is appended, so a running attempt is never seen unheld by a live worker.
+     * Records that this worker runs (or keeps the outcome of) these attempts, until `drop`.
+     * Written before their starts are appended, so a running attempt is never seen unheld by a
+     * live worker. One statement for any number of attempts.
      */
-    async hold(workerId: string, jobId: string, attempt: number): Promise<void> {
+    async hold(workerId: string, attempts: readonly HeldAttempt[]): Promise<void> {
+      if (attempts.length === 0) return;
+      const keys = [
+        holdsMarker(workerId),
+        ...attempts.map(({ jobId, attempt }) => holdKey(workerId, jobId, attempt)),
+      ];
       await sql`
         insert into worker_leases (worker_id, expires_at)
-        select key, expires_at from worker_leases, unnest(${[holdsMarker(workerId), holdKey(workerId, jobId, attempt)]}::text[]) as key
+        select key, expires_at from worker_leases, unnest(${keys}::text[]) as key
         where worker_id = ${workerId}
         on conflict (worker_id) do update set expires_at = excluded.expires_at
       `.execute(db);
     },
-    async drop(workerId: string, jobId: string, attempt: number): Promise<void> {
-      await sql`delete from worker_leases where worker_id = ${holdKey(workerId, jobId, attempt)}`.execute(db);
+    async drop(workerId: string, attempts: readonly HeldAttempt[]): Promise<void> {
+      if (attempts.length === 0) return;
+      const keys = attempts.map(({ jobId, attempt }) => holdKey(workerId, jobId, attempt));
+      await sql`delete from worker_leases where worker_id = any(${keys}::text[])`.execute(db);
     },
     /**
      * Whether a live worker says it holds this attempt; undefined when the worker does not list
