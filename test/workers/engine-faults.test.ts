@@ -8,6 +8,9 @@ import { loadJob } from '../../jobs/job-stream.ts';
 import { createApp } from '../../services/api/app.ts';
 import { mintToken } from '../../services/dev-token.ts';
 import { createInstrumentedEventStore } from '../../services/telemetry/instrument-event-store.ts';
+import { sandboxLabels } from '../../workers/sandbox/container-options.ts';
+import { createDockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
+import { withoutWaitingPool } from '../support/pool-containers.ts';
 import { type PrivateDockerd, startPrivateDockerd } from '../support/private-dockerd.ts';
 import { type RoleProcess, startRoleProcess } from '../support/role-process.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
@@ -16,8 +19,9 @@ import { testPolicy } from '../support/test-policy.ts';
 import { testSecret, testTokenVerifier } from '../support/test-stack.ts';
 
 // The worker and dispatcher run as real processes against a Docker engine this file owns (its
-// own dockerd, socket and data root), which is SIGKILLed and SIGSTOPped while jobs run. The
-// machine's shared engine at /var/run/docker.sock is never touched.
+// own dockerd, socket and data root), which is SIGKILLed and SIGSTOPped while jobs run, on the
+// cold path and with the warm pool (whose containers wait, started ahead, when the engine goes).
+// The machine's shared engine at /var/run/docker.sock is never touched.
 
 let root: string;
 let dockerd: PrivateDockerd;
@@ -44,8 +48,14 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 }, 60_000);
 
-/** A deployment of its own (BullMQ prefix) on the shared Redis, with a dispatcher and a worker. */
-function deployment() {
+/** The warm pool size each deployment's worker runs with (one profile: the test image, no outputs). */
+const warmPoolSize = 2;
+
+/**
+ * A deployment of its own (BullMQ prefix) on the shared Redis, with a dispatcher and a worker
+ * keeping `poolSize` containers started ahead (0: every attempt runs cold).
+ */
+function deployment(poolSize: number) {
   const prefix = `test-${randomUUID()}`;
   const env = {
     DATABASE_URL: database.url,
@@ -55,6 +65,7 @@ function deployment() {
     SANDBOX_IMAGES: testImage,
     SANDBOX_DEFAULT_MEMORY_MB: '32',
     SANDBOX_DEFAULT_PIDS: '16',
+    SANDBOX_WARM_POOL_SIZE: String(poolSize),
     WORKER_CONCURRENCY: '4',
     TENANT_MAX_RUNNING: '20',
     WORKER_LEASE_MS: '3000',
@@ -128,17 +139,40 @@ async function untilAllEnded(ids: readonly string[], timeoutMs: number): Promise
   }
 }
 
-async function untilNoContainers(timeoutMs: number): Promise<number> {
+/** Containers left but those a live worker's pool keeps waiting (`poolCapacity` at most). */
+async function untilNoContainers(timeoutMs: number, poolCapacity: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const left = (await dockerd.containers()).length;
+    const left = withoutWaitingPool(await dockerd.containers(), poolCapacity).length;
     if (left === 0 || Date.now() > deadline) return left;
     await sleep(250);
   }
 }
 
-async function runningContainers(): Promise<number> {
-  return (await dockerd.containers()).filter((container) => container.State === 'running').length;
+/**
+ * Jobs whose run printed already, from the log: they run inside their containers (a warm pool's
+ * waiting containers run too, so running containers say nothing, and a recorded start comes before
+ * the container is taken or created).
+ */
+async function printedSoFar(ids: readonly string[]): Promise<number> {
+  const printed = await Promise.all(
+    ids.map(async (id) => (await loadJob(store, id)).events.some((event) => event.type === 'JobOutput')),
+  );
+  return printed.filter(Boolean).length;
+}
+
+/** Which path each job's successful attempt ran on (`warm` or `cold`). */
+async function pathsOf(ids: readonly string[]): Promise<Record<string, number>> {
+  const paths: Record<string, number> = {};
+  for (const id of ids) {
+    const { events } = await loadJob(store, id);
+    for (const event of events) {
+      if (event.type !== 'JobSucceeded') continue;
+      const path = (event.data as { sandboxPath?: string }).sandboxPath ?? 'none';
+      paths[path] = (paths[path] ?? 0) + 1;
+    }
+  }
+  return paths;
 }
 
 /** Every line a role wrote must be a JSON log record; returns the parsed records. */
@@ -153,80 +187,91 @@ function records(role: RoleProcess): Array<{ level: number; msg: string } & Reco
 }
 
 describe('Docker engine faults', () => {
-  it('an engine SIGKILLed and restarted while jobs flow costs no attempt, fails no job and leaves no container', async () => {
-    const { start, submit } = deployment();
-    const worker = start('worker');
-    const dispatcher = start('dispatcher');
-    await Promise.all([worker.waitFor(/taking work/, 60_000), dispatcher.waitFor(/active one/, 60_000)]);
-    const began = Date.now();
-    const ids: string[] = [];
-    let outage: Promise<{ before: number; after: number }> | undefined;
-    // 50 jobs at 5/s; the engine dies 3 s in and comes back 5 s later, while they still arrive.
-    for (let i = 0; i < 50; i += 1) {
-      ids.push(
-        await submit({
-          command: ['sh', '-c', 'sleep 1.5; echo done'],
-          retry: { maxAttempts: 3, backoff: { initialMs: 100 }, on: ['sandbox-error', 'abandoned'] },
-        }),
+  it.each([
+    { path: 'cold', poolSize: 0 },
+    { path: 'warm', poolSize: warmPoolSize },
+  ])(
+    'an engine SIGKILLed and restarted while jobs flow costs no attempt, fails no job and leaves no container ($path path)',
+    async ({ poolSize }) => {
+      const { start, submit } = deployment(poolSize);
+      const worker = start('worker');
+      const dispatcher = start('dispatcher');
+      await Promise.all([worker.waitFor(/taking work/, 60_000), dispatcher.waitFor(/active one/, 60_000)]);
+      const began = Date.now();
+      const ids: string[] = [];
+      let outage: Promise<{ before: number; after: number }> | undefined;
+      // 50 jobs at 5/s; the engine dies 3 s in and comes back 5 s later, while they still arrive.
+      for (let i = 0; i < 50; i += 1) {
+        ids.push(
+          await submit({
+            command: ['sh', '-c', 'sleep 1.5; echo done'],
+            retry: { maxAttempts: 3, backoff: { initialMs: 100 }, on: ['sandbox-error', 'abandoned'] },
+          }),
+        );
+        if (i === 15) outage = dockerd.kill9AndRestart(5_000);
+        await sleep(200);
+      }
+      const { before, after } = (await outage) ?? { before: 0, after: 0 };
+      expect(after).not.toBe(before);
+      await untilAllEnded(ids, 90_000);
+      const left = await untilNoContainers(20_000, poolSize);
+      const result = await audit(ids);
+      const paths = await pathsOf(ids);
+      const seconds = ((Date.now() - began) / 1000).toFixed(1);
+      const logged = records(worker);
+      const closed = logged.filter((record) => /Docker engine unreachable at/.test(record.msg));
+      const reopened = logged.filter((record) => /Docker engine at .* answers again/.test(record.msg));
+      console.log(
+        `engine SIGKILL: ${ids.length} jobs, statuses ${JSON.stringify(result.statuses)}, ` +
+          `${result.interrupted} attempts interrupted at no cost, ${result.failures.length} failed attempts, ` +
+          `${result.costlyRetries.length} costly retries, ${closed.length} outage(s) logged, ` +
+          `${left} containers left; by path ${JSON.stringify(paths)}; ${seconds} s`,
       );
-      if (i === 15) outage = dockerd.kill9AndRestart(5_000);
-      await sleep(200);
-    }
-    const { before, after } = (await outage) ?? { before: 0, after: 0 };
-    expect(after).not.toBe(before);
-    await untilAllEnded(ids, 90_000);
-    const left = await untilNoContainers(20_000);
-    const result = await audit(ids);
-    const seconds = ((Date.now() - began) / 1000).toFixed(1);
-    const logged = records(worker);
-    const closed = logged.filter((record) => /Docker engine unreachable at/.test(record.msg));
-    const reopened = logged.filter((record) => /Docker engine at .* answers again/.test(record.msg));
-    console.log(
-      `engine SIGKILL: ${ids.length} jobs, statuses ${JSON.stringify(result.statuses)}, ` +
-        `${result.interrupted} attempts interrupted at no cost, ${result.failures.length} failed attempts, ` +
-        `${result.costlyRetries.length} costly retries, ${closed.length} outage(s) logged, ` +
-        `${left} containers left; ${seconds} s`,
-    );
+      // The pool was in play: most of these jobs ran in containers started ahead.
+      if (poolSize > 0) expect(paths.warm ?? 0).toBeGreaterThan(0);
+      else expect(paths.warm ?? 0).toBe(0);
 
-    expect(result.failures).toEqual([]);
-    expect(result.costlyRetries).toEqual([]);
-    expect(result.abandoned).toEqual([]);
-    // Jobs were running when the engine died: their runs ended and were queued again for free.
-    expect(result.interrupted).toBeGreaterThanOrEqual(1);
-    expect(result.statuses).toEqual({ succeeded: ids.length });
-    // Every job succeeded on its first attempt: the outage spent none.
-    expect(result.succeededAt.every((attempt) => attempt === 1)).toBe(true);
-    expect(left).toBe(0);
-    // The worker never exited, and told the operator where the engine is and what to do, once
-    // per outage, then that it answered again.
-    expect(worker.child.exitCode).toBeNull();
-    expect(dispatcher.child.exitCode).toBeNull();
-    expect(closed.length).toBeGreaterThanOrEqual(1);
-    for (const record of closed) {
-      expect(record.msg).toContain(dockerd.host);
-      expect(record.msg).toMatch(/not taking work until it answers: check that dockerd is running/);
-    }
-    expect(reopened.length).toBe(closed.length);
-    // Every line mentioning the engine names it.
-    for (const record of logged.filter((entry) => /Docker engine/.test(entry.msg)))
-      expect(record.msg).toContain(dockerd.host);
-    await worker.kill('SIGTERM');
-    await dispatcher.kill('SIGTERM');
-  }, 150_000);
+      expect(result.failures).toEqual([]);
+      expect(result.costlyRetries).toEqual([]);
+      expect(result.abandoned).toEqual([]);
+      // Jobs were running when the engine died: their runs ended and were queued again for free.
+      expect(result.interrupted).toBeGreaterThanOrEqual(1);
+      expect(result.statuses).toEqual({ succeeded: ids.length });
+      // Every job succeeded on its first attempt: the outage spent none.
+      expect(result.succeededAt.every((attempt) => attempt === 1)).toBe(true);
+      expect(left).toBe(0);
+      // The worker never exited, and told the operator where the engine is and what to do, once
+      // per outage, then that it answered again.
+      expect(worker.child.exitCode).toBeNull();
+      expect(dispatcher.child.exitCode).toBeNull();
+      expect(closed.length).toBeGreaterThanOrEqual(1);
+      for (const record of closed) {
+        expect(record.msg).toContain(dockerd.host);
+        expect(record.msg).toMatch(/not taking work until it answers: check that dockerd is running/);
+      }
+      expect(reopened.length).toBe(closed.length);
+      // Every line mentioning the engine names it.
+      for (const record of logged.filter((entry) => /Docker engine/.test(entry.msg)))
+        expect(record.msg).toContain(dockerd.host);
+      await worker.kill('SIGTERM');
+      await dispatcher.kill('SIGTERM');
+    },
+    150_000,
+  );
 
-  it('an engine SIGSTOPped mid-run ends the attempt at no cost within a bound, and SIGTERM still exits within the grace', async () => {
-    const { start, submit } = deployment();
+  it('an engine SIGSTOPped mid-run ends the attempt at no cost within a bound, and SIGTERM still exits within the grace (warm path)', async () => {
+    const { start, submit } = deployment(warmPoolSize);
     let worker = start('worker');
     const dispatcher = start('dispatcher');
     await Promise.all([worker.waitFor(/taking work/, 60_000), dispatcher.waitFor(/active one/, 60_000)]);
     const noRetries = { maxAttempts: 1 };
     // Jobs that would finish in 2 s (timeout 2.5 s); the engine stops answering while they run.
     const ids = [
-      await submit({ command: ['sleep', '2'], timeoutMs: 2_500, retry: noRetries }),
-      await submit({ command: ['sleep', '2'], timeoutMs: 2_500, retry: noRetries }),
+      await submit({ command: ['sh', '-c', 'echo started; sleep 2'], timeoutMs: 2_500, retry: noRetries }),
+      await submit({ command: ['sh', '-c', 'echo started; sleep 2'], timeoutMs: 2_500, retry: noRetries }),
     ];
-    for (let i = 0; i < 200 && (await runningContainers()) < 2; i += 1) await sleep(50);
-    expect(await runningContainers()).toBe(2);
+    for (let i = 0; i < 200 && (await printedSoFar(ids)) < 2; i += 1) await sleep(50);
+    expect(await printedSoFar(ids)).toBe(2);
     const stoppedAt = Date.now();
     const hang = dockerd.stopFor(10_000);
     // Each attempt ends as an infrastructure fault while the engine is still stopped.
@@ -251,12 +296,17 @@ describe('Docker engine faults', () => {
     expect(afterHang.failures).toEqual([]);
     expect(afterHang.statuses).toEqual({ succeeded: 2 });
     expect(afterHang.succeededAt).toEqual([1, 1]);
+    expect((await pathsOf(ids)).warm ?? 0).toBeGreaterThan(0);
 
     // A SIGTERM while the engine hangs: the grace runs out, the run's kill gets no answer, and the
     // worker still exits in bounded time; the attempt is recorded interrupted, not abandoned.
-    const long = await submit({ command: ['sleep', '8'], timeoutMs: 20_000, retry: noRetries });
-    for (let i = 0; i < 200 && (await runningContainers()) < 1; i += 1) await sleep(50);
-    expect(await runningContainers()).toBe(1);
+    const long = await submit({
+      command: ['sh', '-c', 'echo started; sleep 8'],
+      timeoutMs: 20_000,
+      retry: noRetries,
+    });
+    for (let i = 0; i < 200 && (await printedSoFar([long])) < 1; i += 1) await sleep(50);
+    expect(await printedSoFar([long])).toBe(1);
     const secondHang = dockerd.stopFor(10_000);
     await sleep(500);
     const termAt = Date.now();
@@ -284,9 +334,110 @@ describe('Docker engine faults', () => {
     const last = await audit([long]);
     expect(last.statuses).toEqual({ succeeded: 1 });
     expect(last.succeededAt).toEqual([1]);
-    expect(await untilNoContainers(20_000)).toBe(0);
+    expect(await untilNoContainers(20_000, warmPoolSize)).toBe(0);
     for (const record of records(worker)) expect(typeof record.msg).toBe('string');
     await worker.kill('SIGTERM');
     await dispatcher.kill('SIGTERM');
   }, 150_000);
+
+  it('a warm container that died while it waited, its end not yet reported, is no outcome of the job: the attempt runs cold', async () => {
+    // In this process against the private engine, so the engine can be held while the container dies.
+    const workerId = `engine-faults-${randomUUID()}`;
+    const sandbox = createDockerSandbox({
+      docker: dockerd.docker,
+      policy: testPolicy,
+      warmPool: { size: 1, workerId },
+    });
+    try {
+      const job = {
+        image: testImage,
+        command: ['sh', '-c', 'echo handed in'],
+        env: {},
+        timeoutMs: 10_000,
+        limits: testPolicy.defaults,
+      };
+      const { imageId } = await sandbox.prepare(job);
+      expect(await sandbox.warmUp(job, imageId)).toBe(true);
+      const [waiting] = (await dockerd.containers()).filter(
+        (container) => container.Labels[sandboxLabels.workerId] === workerId && container.State === 'running',
+      );
+      if (!waiting) throw new Error('no warm container waits');
+      const { Pid: pid } = (await dockerd.docker.getContainer(waiting.Id).inspect()).State;
+      // The engine is stopped, so it can neither end the container's attach stream nor report its
+      // exit: the pool still holds it as waiting when the job comes, and hands it out.
+      const hang = dockerd.stopFor(3_000);
+      await sleep(300);
+      process.kill(pid, 'SIGKILL');
+      const result = await sandbox.run({
+        spec: job,
+        imageId,
+        labels: { jobId: randomUUID(), attempt: 1, workerId },
+      });
+      expect(await hang).toMatchObject({ stopped: true });
+      // Once the engine answers it reports the exit (137), with no receipt of the job from the
+      // wrapper: the job never reached it, and ran cold instead.
+      expect(result).toMatchObject({ path: 'cold', reason: 'exited', exitCode: 0, stdout: 'handed in\n' });
+    } finally {
+      await sandbox.close();
+    }
+    // This sandbox's own containers (other tests' workers may still keep theirs waiting).
+    const own = (await dockerd.containers()).filter(
+      (container) => container.Labels[sandboxLabels.workerId] === workerId,
+    );
+    expect(own).toEqual([]);
+  }, 60_000);
+
+  it('an engine that hangs while a warm container is given the job’s limits is an engine fault, not a refusal of docker update', async () => {
+    const workerId = `engine-faults-${randomUUID()}`;
+    const sandbox = createDockerSandbox({
+      docker: dockerd.docker,
+      policy: testPolicy,
+      warmPool: { size: 2, workerId },
+      engineTimeoutMs: 1_000,
+    });
+    try {
+      // Other limits than the policy's: each warm run first sets them with docker update.
+      const job = {
+        image: testImage,
+        command: ['echo', 'own limits'],
+        env: {},
+        timeoutMs: 10_000,
+        limits: { ...testPolicy.defaults, memoryBytes: testPolicy.defaults.memoryBytes * 2 },
+      };
+      const { imageId } = await sandbox.prepare(job);
+      expect(await sandbox.warmUp(job, imageId)).toBe(true);
+      for (
+        let i = 0;
+        i < 50 &&
+        (await dockerd.containers()).filter(
+          (c) => c.Labels[sandboxLabels.workerId] === workerId && c.State === 'running',
+        ).length < 2;
+        i += 1
+      )
+        await sleep(100);
+      const hang = dockerd.stopFor(5_000);
+      await sleep(300);
+      const labels = { jobId: randomUUID(), attempt: 1, workerId };
+      // Twice (two refusals in a row would make jobs with their own limits skip the pool for good).
+      for (let i = 0; i < 2; i += 1)
+        await expect(sandbox.run({ spec: job, imageId, labels })).rejects.toMatchObject({
+          code: 'daemon-unavailable',
+        });
+      await hang;
+      // The engine answers again: the pool refills (once its pause after the failed fills is over)
+      // and the same job runs warm, its limits set.
+      let ready = false;
+      for (let i = 0; i < 100 && !ready; i += 1) {
+        ready = await sandbox.warmUp(job, imageId);
+        if (!ready) await sleep(200);
+      }
+      expect(ready).toBe(true);
+      expect(await sandbox.run({ spec: job, imageId, labels })).toMatchObject({
+        path: 'warm',
+        stdout: 'own limits\n',
+      });
+    } finally {
+      await sandbox.close();
+    }
+  }, 60_000);
 });

@@ -120,3 +120,31 @@ describe('warm pool beside its own reaper', () => {
     });
   });
 });
+
+describe('a warm container that dies while it waits', () => {
+  it('is never the job’s outcome: killed just before it is taken, the attempt runs cold and succeeds', async () => {
+    const paths: string[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      const sandbox = warmSandbox(1);
+      const job = spec(['sh', '-c', `echo round ${round}`]);
+      const { imageId } = await sandbox.prepare(job);
+      expect(await sandbox.warmUp(job, imageId)).toBe(true);
+      const [waiting] = await docker.listContainers({
+        filters: { label: [testLabel, `${sandboxLabels.warm}=true`], status: ['running'] },
+      });
+      if (!waiting) throw new Error('no warm container waits');
+      // As an engine restart or an operator would: the kill is answered before the container's
+      // end reaches the pool, so the pool may still hand it out.
+      await docker.getContainer(waiting.Id).kill();
+      const result = await sandbox.run({
+        spec: job,
+        imageId,
+        labels: { jobId: randomUUID(), attempt: 1, workerId },
+      });
+      expect(result).toMatchObject({ reason: 'exited', exitCode: 0, stdout: `round ${round}\n` });
+      paths.push(result.path ?? 'none');
+      await sandbox.close();
+    }
+    console.log(`killed while waiting, then run: paths ${paths.join(', ')}`);
+  });
+});

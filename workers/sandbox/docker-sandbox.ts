@@ -25,6 +25,7 @@ import { startPeakMemorySampler } from './peak-memory.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
 import { createWarmPool, type WarmContainer, type WarmPool } from './warm-pool.ts';
+import { createReceiptReader } from './warm-receipt.ts';
 import { warmEligible, warmJobStdin } from './warm-wrapper.ts';
 
 export interface DockerSandboxDeps {
@@ -132,13 +133,25 @@ export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
         })
       : undefined;
   const limitUpdates: LimitUpdates = { refusedInARow: 0 };
+  // Whether the last run ended in an engine fault: a drain then does not wait on the engine.
+  let engineFailed = false;
   return {
     prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),
-    run: (request) => runAttempt(deps, pool, limitUpdates, request),
+    run: (request) =>
+      runAttempt(deps, pool, limitUpdates, request).then(
+        (result) => {
+          engineFailed = false;
+          return result;
+        },
+        (error: unknown) => {
+          if (isEngineFault(error)) engineFailed = true;
+          throw error;
+        },
+      ),
     warmUp: (spec, imageId) => pool?.warmUp(profileOf(spec, imageId)) ?? Promise.resolve(false),
     settled: () => pool?.settled() ?? Promise.resolve(),
     holdsWarm: (labels) => pool?.holds(labels) ?? false,
-    close: () => pool?.close() ?? Promise.resolve(),
+    close: () => pool?.close({ engineFailed }) ?? Promise.resolve(),
   };
 }
 
@@ -177,18 +190,33 @@ async function runAttempt(
   if (pool && warmEligible(request.spec) && !(needsUpdate && updatesRefused)) {
     const warm = await pool.take(profileOf(request.spec, imageId), request.signal);
     if (warm) {
-      if (await fitLimits(warm, request.spec.limits, deadlines)) {
+      const fitted = await fitLimits(warm, request.spec.limits, deadlines).catch((error: unknown) => {
+        // The engine itself failed (as the cold path's create would now): an engine fault.
+        pool.discard(warm);
+        throw error;
+      });
+      if (fitted) {
         if (needsUpdate) limitUpdates.refusedInARow = 0;
-        return runInWarmContainer(deps, pool, request, imageId, warm, deadlines);
+        try {
+          return await runInWarmContainer(deps, pool, request, imageId, warm, deadlines);
+        } catch (error) {
+          // It died while it waited, before it read the job: nothing of the job ran, so the
+          // attempt runs cold now, at no cost (its death was never the job's).
+          if (!(error instanceof NeverHandedIn)) throw error;
+        }
+      } else {
+        // Limits the engine would not set on a running container (the runtime refuses updates,
+        // memory already in use): this attempt runs cold, and the container goes unused.
+        limitUpdates.refusedInARow += 1;
+        pool.discard(warm);
       }
-      // Limits the engine would not set on a running container (the runtime refuses updates,
-      // memory already in use): this attempt runs cold, and the container goes unused.
-      limitUpdates.refusedInARow += 1;
-      pool.discard(warm);
     }
   }
   return runInFreshContainer(deps, request, imageId, deadlines);
 }
+
+/** A taken warm container ended without the wrapper's receipt: it never had the job (see warm-receipt.ts). */
+class NeverHandedIn extends Error {}
 
 function sameLimits(a: SandboxRunRequest['spec']['limits'], b: SandboxRunRequest['spec']['limits']): boolean {
   return a.memoryBytes === b.memoryBytes && a.cpus === b.cpus && a.pids === b.pids;
@@ -196,7 +224,8 @@ function sameLimits(a: SandboxRunRequest['spec']['limits'], b: SandboxRunRequest
 
 /**
  * Gives the waiting container the job's own memory, CPU and pids limits (`docker update`), unless
- * it has them already. False when the engine refuses.
+ * it has them already. False when the engine refuses; an engine that does not answer (or is gone)
+ * throws its engine fault, which says nothing of whether it would take the update.
  */
 async function fitLimits(
   warm: WarmContainer,
@@ -226,7 +255,8 @@ async function fitLimits(
         }),
     );
     return true;
-  } catch {
+  } catch (error) {
+    if (isEngineFault(error)) throw error;
     return false;
   }
 }
@@ -396,8 +426,11 @@ async function supervise(
     // A write to a container that already exited fails with EPIPE; the output read so far stands.
     stream.on('error', () => resolve());
   });
+  // A warm container's wrapper acknowledges the job before running it; its receipt is not output.
+  const receipt = wrapper.warm ? createReceiptReader() : undefined;
   const onChunk = (chunk: Buffer) => {
-    if (capture.push(chunk)) kill('output-limit');
+    const passed = receipt ? receipt.push(chunk) : chunk;
+    if (passed.length > 0 && capture.push(passed)) kill('output-limit');
   };
   const early = wrapper.warm?.handOver();
   stream.on('data', onChunk);
@@ -475,7 +508,13 @@ async function supervise(
     const finishedAt = new Date(startedAt.getTime() + durationMs);
     clearTimeout(timer);
     await killing;
-    await Promise.race([drained, delay(drainTimeoutMs)]);
+    const drainedInTime = await Promise.race([
+      drained.then(() => true),
+      delay(drainTimeoutMs).then(() => false),
+    ]);
+    // Its whole stream read and no receipt in it: the container ended before the job reached it.
+    if (receipt && !receipt.received && drainedInTime && killReason === undefined)
+      throw new NeverHandedIn('the warm container ended before it read the job');
 
     // Only the engine knows whether the kernel's OOM killer ended the job.
     const inspectFinished = () =>

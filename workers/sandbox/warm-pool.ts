@@ -64,8 +64,12 @@ export interface WarmPool {
    * container the pool let go of (its removal failed) is the reaper's.
    */
   holds(labels: Readonly<Record<string, string>>): boolean;
-  /** Stops filling and removes every container the pool holds (shutdown). */
-  close(): Promise<void>;
+  /**
+   * Stops filling and removes every container the pool holds (shutdown), waiting for the removals
+   * unless the engine does not answer a ping, or `engineFailed` says a run just met an engine fault:
+   * then what is left is reaped once this worker's lease is gone.
+   */
+  close(options?: { readonly engineFailed?: boolean }): Promise<void>;
 }
 
 /** Distinct profiles kept warm at once; the least recently used one is drained for a new one. */
@@ -79,6 +83,9 @@ const maxFillWaitMs = 5_000;
 
 /** How long filling pauses after the engine failed a fill. */
 const fillBackoffMs = 5_000;
+
+/** A healthy engine answers a ping in milliseconds; a drain does not wait on one that takes this long. */
+const closePingMs = 1_000;
 
 interface ProfilePool {
   readonly profile: WarmProfile;
@@ -338,7 +345,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const pool = poolFor(profile);
       pool.lastUsed = Date.now();
       if (pool.coldOnly) return undefined;
-      const warm = pool.ready.shift();
+      let warm = pool.ready.shift();
+      // One whose stream ended is gone, though its 'close' has not been heard yet.
+      while (warm && (warm.stream.destroyed || warm.stream.readableEnded)) {
+        discard(warm);
+        warm = pool.ready.shift();
+      }
       refill(pool);
       if (warm) return warm;
       // One being started now is sooner than a cold start of our own, which would compete with it;
@@ -385,13 +397,30 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const slot = labels[warmSlotLabel];
       return slot !== undefined && held.has(slot);
     },
-    async close() {
+    async close(closeOptions) {
       closed = true;
       for (const pool of pools.values()) evict(pool);
       pools.clear();
-      // A fill still in flight discards its container when it lands (closed is set).
-      while (fills.size > 0) await Promise.all([...fills]);
-      while (removals.size > 0) await Promise.all([...removals]);
+      if (closeOptions?.engineFailed) return;
+      const drained = (async () => {
+        // A fill still in flight discards its container when it lands (closed is set).
+        while (fills.size > 0) await Promise.all([...fills]);
+        while (removals.size > 0) await Promise.all([...removals]);
+      })();
+      // An engine that does not answer (stopped, wedged) would hold the shutdown to every removal's
+      // deadline: what it leaves is reaped once this worker's lease is gone.
+      const answers = withEngineDeadline(
+        engine,
+        'pinging before draining the warm pool',
+        closePingMs,
+        // dockerode's ping takes no abort signal: the deadline alone bounds it.
+        () => docker.ping(),
+      ).then(
+        () => true,
+        () => false,
+      );
+      const first = await Promise.race([drained.then(() => 'drained' as const), answers]);
+      if (first === true) await drained;
     },
   };
 }

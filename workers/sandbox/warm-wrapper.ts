@@ -7,13 +7,20 @@ import type { SandboxInput } from './sandbox.ts';
 export const warmReadyByte = 'R';
 
 /**
+ * The one byte it prints once it has read the first line of its job, before the job runs: the
+ * receipt (see warm-receipt.ts). A container that ends without it never had the job.
+ */
+export const warmReceiptByte = 'A';
+
+/**
  * The shell that runs as PID 1 of a warm container: started ahead of any job, it waits on stdin for
  * exactly one, then behaves as the file wrapper (job-wrapper.ts) does.
  *
  * Before the job: it checks that the image has the tools it needs and prints `R`; an image that
  * lacks them ends the container at once, which is how the pool learns to run it cold.
  *
- * In: a line `collect` (or empty) saying whether /out is to be read back; a line `files` (or empty)
+ * In: a line `collect` (or empty) saying whether /out is to be read back (answered with the receipt
+ * byte on stdout, the last thing the wrapper itself prints); a line `files` (or empty)
  * saying whether a tar follows the values; the job's environment (`e N`) and argv (`a N`), each a
  * header line then the value's N lines (the value plus a newline, so its last line always ends),
  * then `.`; then the tar of its input files and stdin, if any; then EOF. The values are read with
@@ -29,6 +36,7 @@ export const warmReadyByte = 'R';
 export const warmWrapperScript = `command -v tar >/dev/null 2>&1 && command -v sleep >/dev/null 2>&1 || exit 127
 printf ${warmReadyByte}
 IFS= read -r omni_collect || exit 125
+printf ${warmReceiptByte}
 IFS= read -r omni_files || exit 125
 set --
 omni_envc=0
