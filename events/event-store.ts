@@ -122,6 +122,11 @@ export interface EventStore {
   appendEach(requests: readonly StreamAppend[]): Promise<readonly (AppendResult | Error)[]>;
   readStream(streamId: string): Promise<readonly RecordedEvent[]>;
   /**
+   * The stream's events after stream version `afterVersion`, brought up to date like every read:
+   * for a reader that holds a snapshot at that version (a read model row) and folds the rest.
+   */
+  readStreamAfter(streamId: string, afterVersion: number): Promise<readonly RecordedEvent[]>;
+  /**
    * Events committed after `after`, in commit-safe order; never returns one that could still be
    * preceded.
    */
@@ -295,6 +300,17 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     },
 
     readStream,
+
+    async readStreamAfter(streamId, afterVersion) {
+      const rows = await db
+        .selectFrom('events')
+        .select(columns)
+        .where('stream_id', '=', streamId)
+        .where('stream_version', '>', afterVersion)
+        .orderBy('stream_version')
+        .execute();
+      return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
+    },
 
     async readAll(after, { limit, types, streamPrefix, omitDataKeys }) {
       const data =

@@ -1,5 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { EventMetadata, EventStore, RecordedEvent } from '../events/event-store.ts';
+import {
+  createEventStore,
+  type EventMetadata,
+  type EventStore,
+  type RecordedEvent,
+} from '../events/event-store.ts';
 import type { Database } from '../events/tables.ts';
 import {
   type ScheduleEvent,
@@ -51,37 +56,14 @@ export async function scheduleEventsAfter(
   scheduleId: string,
   after: number,
 ): Promise<(ScheduleEventEnvelope & { readonly streamVersion: number })[]> {
-  const rows = await db
-    .selectFrom('events')
-    .select([
-      'stream_id',
-      'stream_version',
-      'event_id',
-      'type',
-      'schema_version',
-      'data',
-      'metadata',
-      'recorded_at',
-    ])
-    .where('stream_id', '=', scheduleStreamId(scheduleId))
-    .where('stream_version', '>', after)
-    .orderBy('stream_version')
-    .execute();
-  return rows.map((row) => ({
-    ...toScheduleEvent({
-      globalPosition: 0,
-      transactionId: '0',
-      streamId: row.stream_id,
-      streamVersion: row.stream_version,
-      eventId: row.event_id,
-      type: row.type,
-      schemaVersion: row.schema_version,
-      data: row.data,
-      metadata: (row.metadata ?? {}) as EventMetadata,
-      recordedAt: row.recorded_at,
-    }),
-    streamVersion: row.stream_version,
-  }));
+  // Through the store, so the columns, the upcasters and the recorded positions are the log's own.
+  const store = createEventStore(db, {
+    schemas: scheduleEventSchemas,
+    groupCommit: false,
+    groupReads: false,
+  });
+  const events = await store.readStreamAfter(scheduleStreamId(scheduleId), after);
+  return events.map((event) => ({ ...toScheduleEvent(event), streamVersion: event.streamVersion }));
 }
 
 /**

@@ -70,6 +70,25 @@ describe('upcasting', () => {
     expect(rows[0]).toEqual({ schema_version: 1, data: { name: 'Ada King Lovelace' } });
   });
 
+  it('reads the events after a version (the tail of a snapshot) upcast too, with their real positions', async () => {
+    const stream = `person-${randomUUID()}`;
+    await store.append(stream, 0, [
+      event('TestPersonRegistered', { first: 'Grace', last: 'Hopper' }, 2),
+      event('TestPersonRegistered', { name: 'Edsger Wybe Dijkstra' }, 1),
+      event('TestPersonRegistered', { first: 'Barbara', last: 'Liskov' }, 2),
+    ]);
+    const upcasting = createEventStore(database.db, { upcasters });
+    const whole = await upcasting.readStream(stream);
+    const tail = await upcasting.readStreamAfter(stream, 1);
+    expect(tail).toEqual(whole.slice(1));
+    expect(tail.map((e) => [e.streamVersion, e.data])).toEqual([
+      [2, { first: 'Edsger', last: 'Wybe Dijkstra', title: null }],
+      [3, { first: 'Barbara', last: 'Liskov', title: null }],
+    ]);
+    expect(tail.every((e) => e.globalPosition > 0)).toBe(true);
+    expect(await upcasting.readStreamAfter(stream, 3)).toEqual([]);
+  });
+
   it('refuses two upcasters from the same version', () => {
     const step = { type: 'T', fromVersion: 1, upcast: (data: unknown) => data };
     expect(() => createUpcasters([step, step])).toThrow(/two upcasters/);
