@@ -130,10 +130,9 @@ const environmentSchema = z
     // Size of the writable /tmp tmpfs.
     SANDBOX_TMPFS_MB: positiveInt.default(64),
     // Containers a worker keeps started ahead per sandbox profile (image; /out or not), each used for
-    // one attempt and then removed; 0: every attempt creates and starts its own. Off by default:
-    // under a Postgres restart or an engine SIGKILL the warm path still spent attempts (recorded
-    // exit-code or sandbox-error) in the fault suites, which the cold path never does.
-    SANDBOX_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(32).default(0),
+    // one attempt and then removed; 0: every attempt creates and starts its own. 2 per profile: a
+    // small burst runs at the warm latency while keeping a 2-core host's idle containers few.
+    SANDBOX_WARM_POOL_SIZE: z.coerce.number().int().min(0).max(32).default(2),
     // Largest file one upload may carry (POST /v1/files); larger ones get 413 and leave nothing behind.
     FILES_MAX_UPLOAD_MB: positiveInt.default(32),
     // Where file and artifact bytes live: Postgres (no extra server) or an S3-compatible bucket.

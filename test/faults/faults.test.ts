@@ -12,6 +12,7 @@ import { jobStreamId, loadJob } from '../../jobs/job-stream.ts';
 import { createApp } from '../../services/api/app.ts';
 import { mintToken } from '../../services/dev-token.ts';
 import { sandboxLabels } from '../../workers/sandbox/container-options.ts';
+import { withoutWaitingPool } from '../support/pool-containers.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
@@ -23,6 +24,10 @@ import { testSecret, testTokenVerifier } from '../support/test-stack.ts';
 const mainScript = fileURLToPath(new URL('../../services/main.ts', import.meta.url));
 // FAULTS_TOTAL shrinks the run when investigating; the done-when criterion is 300.
 const total = Number(process.env.FAULTS_TOTAL ?? 300);
+// FAULTS_WARM_POOL_SIZE=0 runs the workers on the cold path alone.
+const warmPoolSize = Number(process.env.FAULTS_WARM_POOL_SIZE ?? 2);
+// Three workers live at a time (the killed one is replaced), one sandbox profile (the test image).
+const poolCapacity = 3 * warmPoolSize;
 let database: TestDatabase;
 let store: EventStore;
 let redis: Redis;
@@ -38,9 +43,8 @@ function env(): NodeJS.ProcessEnv {
     REDIS_URL: 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: prefix,
     SANDBOX_IMAGES: testImage,
-    // Cold path: the counts below are of attempts' containers, and a warm pool keeps some waiting
-    // while its worker lives (the pool's own crash reaping is sandbox-warm-pool.test.ts's).
-    SANDBOX_WARM_POOL_SIZE: '0',
+    // The warm pool on, as deployed: the counts below leave out the containers it keeps waiting.
+    SANDBOX_WARM_POOL_SIZE: String(warmPoolSize),
     WORKER_CONCURRENCY: '4',
     TENANT_MAX_RUNNING: '12',
     WORKER_LEASE_MS: '3000',
@@ -105,9 +109,10 @@ async function flushDeployment(): Promise<number> {
 }
 
 /**
- * The worker process running the most sandbox containers right now (so its death leaves attempts
- * running), waiting for one to run any. Worker ids are `<host>-<pid>-<random>`, and every container
- * carries its worker's id.
+ * The worker process running the most attempts right now (so its death leaves attempts running),
+ * waiting for one to run any. Worker ids are `<host>-<pid>-<random>`, and every container carries
+ * its worker's id. Of a worker's running containers at most `warmPoolSize` wait in its pool, so
+ * the rest surely run attempts.
  */
 async function busiestWorker(
   candidates: readonly ChildProcess[],
@@ -124,7 +129,7 @@ async function busiestWorker(
       byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
     }
     const busiest = candidates
-      .map((child) => ({ child, running: byPid.get(child.pid ?? -1) ?? 0 }))
+      .map((child) => ({ child, running: Math.max(0, (byPid.get(child.pid ?? -1) ?? 0) - warmPoolSize) }))
       .sort((a, b) => b.running - a.running)[0];
     if (busiest && busiest.running > 0) return busiest;
     await sleep(100);
@@ -132,8 +137,10 @@ async function busiestWorker(
   return undefined;
 }
 
-const containersLeft = async () =>
-  (await docker.listContainers({ all: true, filters: { label: [`omni.deployment=${prefix}`] } })).length;
+const deploymentContainers = () =>
+  docker.listContainers({ all: true, filters: { label: [`omni.deployment=${prefix}`] } });
+/** Containers left but those the live workers' pools keep waiting. */
+const containersLeft = async () => withoutWaitingPool(await deploymentContainers(), poolCapacity).length;
 
 beforeAll(async () => {
   database = await createTestDatabase('faults');
@@ -224,12 +231,12 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
     if (batch === 1) {
       // The victim must be running attempts when it dies, or the crash path is not exercised.
       const victim = await busiestWorker(workers);
-      if (!victim) throw new Error('no worker ran a container within 30 s of the second batch');
+      if (!victim) throw new Error('no worker ran an attempt within 30 s of the second batch');
       await kill(victim.child);
       proofs.workerDied = provablyDead(victim.child);
       runningAtKill = victim.running;
       faults.push(
-        `SIGKILL worker ${victim.child.pid} running ${victim.running} containers at ${Date.now() - began} ms`,
+        `SIGKILL worker ${victim.child.pid} running at least ${victim.running} attempts at ${Date.now() - began} ms`,
       );
     }
     if (batch === 2) {
@@ -288,13 +295,16 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   let attempts = 0;
   let abandoned = 0;
   let retries = 0;
+  const paths: Record<string, number> = {};
   for (const [id, kind] of accepted) {
     const { state, events } = await loadJob(store, id);
     expect(isTerminal(state)).toBe(true);
     statuses[state.status] = (statuses[state.status] ?? 0) + 1;
     const perAttempt = new Map<number, { started: number; ended: number }>();
     for (const event of events) {
-      const data = event.data as { attempt?: number; wasRunning?: boolean };
+      const data = event.data as { attempt?: number; wasRunning?: boolean; sandboxPath?: string };
+      if (event.type === 'JobSucceeded' || event.type === 'JobFailed')
+        paths[data.sandboxPath ?? 'none'] = (paths[data.sandboxPath ?? 'none'] ?? 0) + 1;
       const entry = perAttempt.get(data.attempt ?? 0) ?? { started: 0, ended: 0 };
       if (event.type === 'JobStarted') entry.started += 1;
       if (
@@ -325,7 +335,8 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
     `faults: ${accepted.size} accepted, ${streams.length} in the log, statuses ${JSON.stringify(statuses)}, ` +
       `${attempts} attempts started, ${retries} retries scheduled, ${abandoned} attempts abandoned, ` +
       `${doubled.length} attempts started or ended twice, ${wrongOutcome.length} unexpected outcomes, ` +
-      `${leftBeforeStop} containers left before stop, ${await containersLeft()} after; ${seconds} s\n  ${faults.join('\n  ')}`,
+      `results by path ${JSON.stringify(paths)}, ` +
+      `${leftBeforeStop} containers left before stop, ${(await deploymentContainers()).length} after; ${seconds} s\n  ${faults.join('\n  ')}`,
   );
   // The faults happened: the killed processes died, the restarted dispatcher ran through the wipe,
   // and the wipe deleted the deployment's keys (a run once printed `wiped 0 Redis keys` and passed).
@@ -335,9 +346,12 @@ it('loses no job and runs no attempt twice through a worker SIGKILL, a dispatche
   expect(proofs.wipedKeys).toBeGreaterThan(0);
   expect(doubled).toEqual([]);
   expect(wrongOutcome).toEqual([]);
+  // With the pool on, the faults met the warm path.
+  if (warmPoolSize > 0) expect(paths.warm ?? 0).toBeGreaterThan(0);
   // The killed worker was running attempts: they are recorded abandoned (then retried per policy).
   expect(runningAtKill).toBeGreaterThanOrEqual(1);
   expect(abandoned).toBeGreaterThanOrEqual(1);
   expect(leftBeforeStop).toBe(0);
-  expect(await containersLeft()).toBe(0);
+  // Stopped workers drain their pools: nothing at all is left.
+  expect(await deploymentContainers()).toEqual([]);
 }, 600_000);

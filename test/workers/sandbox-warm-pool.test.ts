@@ -155,9 +155,9 @@ describe('warm pool', () => {
     expect(await warmContainers()).toEqual([]);
   });
 
-  it('reads its size from SANDBOX_WARM_POOL_SIZE: off unless the operator asks for it', () => {
+  it('reads its size from SANDBOX_WARM_POOL_SIZE: a small default, 0 to disable', () => {
     const base = {};
-    expect(configSchema.parse(base).sandbox.warmPoolSize).toBe(0);
+    expect(configSchema.parse(base).sandbox.warmPoolSize).toBe(2);
     expect(configSchema.parse({ ...base, SANDBOX_WARM_POOL_SIZE: '0' }).sandbox.warmPoolSize).toBe(0);
     expect(configSchema.parse({ ...base, SANDBOX_WARM_POOL_SIZE: '6' }).sandbox.warmPoolSize).toBe(6);
     expect(() => configSchema.parse({ ...base, SANDBOX_WARM_POOL_SIZE: '-1' })).toThrow();
