@@ -73,8 +73,12 @@ export function createJobWatchRoutes(deps: JobWatchRoutesDeps) {
     .openapi(watchJob, async (c, next) => {
       const id = c.req.valid('param').id;
       await loadVisibleJob(deps.store, id, c.get('principal'));
-      const { afterVersion } = c.req.valid('query');
+      const { afterVersion: asked } = c.req.valid('query');
       if (!isUpgrade(c)) {
+        // An EventSource that reconnects sends the last id it saw (a stream version) by itself, on
+        // the URL it first opened: it resumes after that, never replaying what it already had.
+        const resumeAfter = Number(c.req.header('last-event-id') ?? '');
+        const afterVersion = Number.isSafeInteger(resumeAfter) && resumeAfter > asked ? resumeAfter : asked;
         return sseResponse(
           c,
           (signal) => followJobHistory(deps, id, afterVersion, signal).events,
@@ -85,7 +89,7 @@ export function createJobWatchRoutes(deps: JobWatchRoutesDeps) {
       const upgrade = upgradeWebSocket(() => ({
         onOpen: async (_event, ws) => {
           try {
-            for await (const event of followJobHistory(deps, id, afterVersion, controller.signal).events) {
+            for await (const event of followJobHistory(deps, id, asked, controller.signal).events) {
               ws.send(JSON.stringify({ event: event.type, ...toEventView(event) }));
             }
             ws.close(1000, 'job finished');

@@ -99,6 +99,13 @@ describe('live feeds', () => {
     expect(resumed.filter((event) => event.event !== 'end').map((event) => event.event)).toEqual(
       stored.slice(1).map((entry) => entry.split(':')[1]),
     );
+    // A reconnecting EventSource sends Last-Event-ID on the URL it first opened: it resumes there.
+    const reconnected = await readSse(
+      await fetch(`${server.url}/v1/jobs/${id}/watch`, { headers: { ...auth, 'last-event-id': '2' } }),
+    );
+    expect(reconnected.filter((event) => event.event !== 'end').map((event) => event.event)).toEqual(
+      stored.slice(2).map((entry) => entry.split(':')[1]),
+    );
   });
 
   it("refuses to watch another tenant's job (404)", async () => {
