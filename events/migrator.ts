@@ -17,6 +17,7 @@ import * as jobLabels from './migrations/0063-job-labels.ts';
 import * as schedules from './migrations/0070-schedules.ts';
 import * as webhooks from './migrations/0064-webhooks.ts';
 import * as blobStaging from './migrations/0071-blob-staging.ts';
+import * as jobsByTime from './migrations/0072-jobs-by-time.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '0070-schedules': schedules,
   '0064-webhooks': webhooks,
   '0071-blob-staging': blobStaging,
+  '0072-jobs-by-time': jobsByTime,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
