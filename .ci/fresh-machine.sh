@@ -160,6 +160,17 @@ fi
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 [[ -f /etc/apt/apt.conf.d/99artifact-registry ]] && cp /etc/apt/apt.conf.d/99artifact-registry "$rootfs/etc/apt/apt.conf.d/"
 [[ -f /root/.npmrc ]] && install -m 0600 /root/.npmrc "$rootfs/root/.npmrc"
+# A machine behind a TLS-inspecting proxy trusts its CA locally; without it npm cannot reach the
+# registry from the rootfs (SELF_SIGNED_CERT_IN_CHAIN). Node reads it through NODE_EXTRA_CA_CERTS.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  mkdir -p "$rootfs/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+  if [[ -x "$rootfs/usr/sbin/update-ca-certificates" ]]; then
+    chroot "$rootfs" update-ca-certificates >/dev/null
+  fi
+fi
+extra_ca=()
+[[ -n "${NODE_EXTRA_CA_CERTS:-}" ]] && extra_ca=("NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS")
 
 # 2. A network namespace: its own loopback, and a veth pair routed and masqueraded to the outside.
 teardown_network
@@ -193,7 +204,7 @@ phase "set-up"
 say "running .ci/run inside (log: $log)"
 set +e
 ip netns exec "$netns" chroot "$rootfs" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${extra_ca[@]}" \
   bash -c 'cd /repo && bash .ci/run' >"$log" 2>&1
 status=$?
 set -e
