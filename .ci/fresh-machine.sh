@@ -53,7 +53,7 @@ rootfs_pids() {
     ip netns pids "$netns" 2>/dev/null || true
     for pid in /proc/[0-9]*; do
       root="$(readlink "$pid/root" 2>/dev/null)" || continue
-      [[ "$root" == "$rootfs" || "$root" == "$rootfs"/* ]] && echo "${pid#/proc/}"
+      if [[ "$root" == "$rootfs" || "$root" == "$rootfs"/* ]]; then echo "${pid#/proc/}"; fi
     done
   } | sort -un
 }
@@ -66,7 +66,9 @@ stop_processes() {
     docker -H "unix://$socket" rm -f $containers >/dev/null 2>&1 || true
   fi
   # dockerd first, on its own: on SIGTERM it stops its containers, which a plain kill would orphan.
-  dockerd_pids="$(for pid in $(rootfs_pids); do [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]] && echo "$pid"; done || true)"
+  dockerd_pids="$(for pid in $(rootfs_pids); do
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then echo "$pid"; fi
+  done)"
   if [[ -n "$dockerd_pids" ]]; then
     say "stopping the rootfs's dockerd ($dockerd_pids)"
     kill -TERM $dockerd_pids 2>/dev/null || true
@@ -106,6 +108,8 @@ teardown_network() {
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  # Every step of the clean-up runs, whatever the one before it did.
+  set +e
   stop_processes
   unmount_all
   teardown_network
