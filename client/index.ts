@@ -4,7 +4,7 @@ import type { components, paths } from './openapi.ts';
 import { OmniUnreachableError, problemOf } from './problem.ts';
 import { type WaitForJobOptions, waitForJob } from './wait-for-job.ts';
 
-export { FeedDroppedError, followEventStream, type StreamEvent } from './event-stream.ts';
+export { FeedDroppedError, type FollowOptions, followEventStream, type StreamEvent } from './event-stream.ts';
 export type { components, operations, paths } from './openapi.ts';
 export { type FieldError, OmniProblemError, OmniUnreachableError, type Problem } from './problem.ts';
 export type { WaitForJobOptions } from './wait-for-job.ts';
@@ -109,6 +109,14 @@ export function createOmniClient(options: OmniClientOptions) {
   return {
     api,
     url: base,
+    /** Any route by path (a download, an upload of raw bytes), with the token and the same errors. */
+    send: (path: string, init: RequestInit = {}): Promise<Response> =>
+      send(
+        new Request(`${baseUrl}${path}`, {
+          ...init,
+          headers: { ...(init.headers as Record<string, string> | undefined), authorization },
+        }),
+      ),
     events,
     watchJob,
     getJob,

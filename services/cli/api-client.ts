@@ -1,5 +1,13 @@
-import { apiProblemError, unreachableError } from './cli-error.ts';
-import { followSse, type SseEvent } from './sse-stream.ts';
+import {
+  createOmniClient,
+  FeedDroppedError,
+  type FeedOptions,
+  OmniProblemError,
+  OmniUnreachableError,
+  type StreamEvent,
+} from '../../client/index.ts';
+import { apiProblemError, CliError, unreachableError } from './cli-error.ts';
+import { exitCodes } from './exit-codes.ts';
 
 /** Where the CLI's client commands find the API, and as whom they call it. */
 export interface ApiClientOptions {
@@ -11,92 +19,104 @@ export interface ApiClientOptions {
   readonly reconnectDelayMs?: number;
 }
 
-export interface FeedOptions {
-  readonly signal?: AbortSignal;
-  /** The path for a reconnect after `lastEventId`, for routes that resume by a query parameter. */
-  readonly resumePath?: (lastEventId: string) => string;
+export type { FeedOptions } from '../../client/index.ts';
+
+/**
+ * The failure a client error is for the CLI: the API's problem (title, detail, field pointers) with
+ * the exit code of its status, an unreachable API in words, a feed that kept dropping. Anything
+ * else is passed through as it is.
+ */
+export function cliErrorOf(error: unknown): unknown {
+  if (error instanceof OmniProblemError) return apiProblemError(error.status, error.problem);
+  if (error instanceof OmniUnreachableError) return unreachableError(error.url, error.cause);
+  if (error instanceof FeedDroppedError) {
+    // The last reconnect could not reach the API at all: that is what to say.
+    const cause = cliErrorOf(error.cause);
+    if (cause instanceof CliError) return cause;
+    return new CliError(
+      {
+        title: 'the feed kept dropping',
+        code: 'feed-dropped',
+        detail: `it closed before its end ${error.attempts} times in a row, delivering nothing`,
+      },
+      exitCodes.unreachable,
+    );
+  }
+  return error;
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text();
-  if (!text) return undefined;
+const asCliFailure = async <T>(call: Promise<T>): Promise<T> => {
   try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return { title: `the API answered ${response.status}`, detail: text.slice(0, 200) };
+    return await call;
+  } catch (error) {
+    throw cliErrorOf(error);
   }
+};
+
+async function readJson(response: Response): Promise<unknown> {
+  const text = await response.text();
+  return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
 /**
- * A small fetch wrapper for the CLI: JSON in and out, problem+json turned into a CliError that
- * keeps the API's problem (title, detail, field pointers), a refused connection into one that
- * says so, and Server-Sent Events followed across dropped connections.
+ * The CLI's side of @omni/client: the typed client (`omni`) for commands, and a few calls by path
+ * (JSON, raw uploads, downloads, feeds), every failure a CliError.
  */
 export function createApiClient(options: ApiClientOptions) {
-  const base = options.url.replace(/\/+$/, '');
-  const authorization = `Bearer ${options.token}`;
-
-  async function call(path: string, init: RequestInit): Promise<Response> {
-    let response: Response;
-    try {
-      response = await fetch(`${base}${path}`, {
-        ...init,
-        headers: { authorization, ...(init.headers as Record<string, string> | undefined) },
-      });
-    } catch (error) {
-      if ((error as { name?: string }).name === 'AbortError') throw error;
-      throw unreachableError(base, error);
-    }
-    if (!response.ok) throw apiProblemError(response.status, await readBody(response));
-    return response;
-  }
+  const omni = createOmniClient({
+    url: options.url,
+    token: options.token,
+    ...(options.onReconnect ? { onReconnect: options.onReconnect } : {}),
+    ...(options.reconnectDelayMs === undefined ? {} : { reconnectDelayMs: options.reconnectDelayMs }),
+  });
 
   return {
-    url: base,
+    url: omni.url,
+    omni,
+    /** The data of a typed call (`client.call(client.omni.api.GET(…))`); a refusal is a CliError. */
+    async call<T>(request: Promise<{ data?: T }>): Promise<T> {
+      return (await asCliFailure(request)).data as T;
+    },
     /** JSON answer of `path`; a body is sent as JSON, `headers` add to the request's. */
     async json<T>(
       path: string,
       init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
     ): Promise<T> {
-      const response = await call(path, {
-        method: init.method ?? 'GET',
-        headers: {
-          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...init.headers,
-        },
-        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-      });
-      return (await readBody(response)) as T;
+      const response = await asCliFailure(
+        omni.send(path, {
+          method: init.method ?? 'GET',
+          headers: {
+            ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...init.headers,
+          },
+          ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+        }),
+      );
+      return (await readJson(response)) as T;
     },
     /** Sends raw bytes (an upload) and returns the JSON answer. */
     async upload<T>(path: string, content: Uint8Array, contentType: string): Promise<T> {
-      const response = await call(path, {
-        method: 'POST',
-        headers: { 'content-type': contentType },
-        body: content,
-      });
-      return (await readBody(response)) as T;
+      const response = await asCliFailure(
+        omni.send(path, {
+          method: 'POST',
+          headers: { 'content-type': contentType },
+          body: content as Uint8Array<ArrayBuffer>,
+        }),
+      );
+      return (await readJson(response)) as T;
     },
     /** The bytes at `path` (a download). */
     async bytes(path: string): Promise<Buffer> {
-      const response = await call(path, {});
+      const response = await asCliFailure(omni.send(path));
       return Buffer.from(await response.arrayBuffer());
     },
     /** Server-Sent Events of `path` until the feed's `end`, reopened after the last id if it drops. */
-    events(path: string, feed: FeedOptions = {}): AsyncGenerator<SseEvent> {
-      return followSse({
-        open: (lastEventId, signal) =>
-          call(lastEventId !== undefined && feed.resumePath ? feed.resumePath(lastEventId) : path, {
-            signal,
-            headers: {
-              accept: 'text/event-stream',
-              ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
-            },
-          }),
-        ...(feed.signal ? { signal: feed.signal } : {}),
-        ...(options.onReconnect ? { onReconnect: options.onReconnect } : {}),
-        ...(options.reconnectDelayMs === undefined ? {} : { reconnectDelayMs: options.reconnectDelayMs }),
-      });
+    async *events(path: string, feed: FeedOptions = {}): AsyncGenerator<StreamEvent> {
+      try {
+        yield* omni.events(path, feed);
+      } catch (error) {
+        throw cliErrorOf(error);
+      }
     },
   };
 }

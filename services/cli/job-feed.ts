@@ -1,4 +1,4 @@
-import type { ApiClient } from './api-client.ts';
+import { type ApiClient, cliErrorOf } from './api-client.ts';
 
 /** A job's event as the API's job feeds send it. */
 export interface JobEventView {
@@ -28,19 +28,18 @@ export async function* jobEvents(
   jobId: string,
   signal?: AbortSignal,
 ): AsyncGenerator<JobEventView> {
-  const path = `/v1/jobs/${encodeURIComponent(jobId)}/watch`;
-  const feed = client.events(path, {
-    ...(signal ? { signal } : {}),
-    resumePath: (lastEventId) => `${path}?afterVersion=${encodeURIComponent(lastEventId)}`,
-  });
-  for await (const { event, data } of feed) {
-    if (event === 'end') return;
-    yield JSON.parse(data) as JobEventView;
+  try {
+    for await (const { event, data } of client.omni.watchJob(jobId, signal)) {
+      if (event === 'end') return;
+      yield JSON.parse(data) as JobEventView;
+    }
+  } catch (error) {
+    throw cliErrorOf(error);
   }
 }
 
-export const getJob = (client: ApiClient, jobId: string): Promise<JobView> =>
-  client.json<JobView>(`/v1/jobs/${encodeURIComponent(jobId)}`);
+export const getJob = async (client: ApiClient, jobId: string): Promise<JobView> =>
+  (await client.call(client.omni.api.GET('/v1/jobs/{id}', { params: { path: { id: jobId } } }))) as JobView;
 
 /** The CLI's exit code for a finished job: 0 when it succeeded, its own exit code, else 1. */
 export function jobExitCode(job: JobView): number {

@@ -7,17 +7,6 @@ import { jobEventLine, runJobWatch } from './job-watch.ts';
 import { paint, statusStyle } from './output.ts';
 import { formatTable } from './table.ts';
 
-interface ListedJob {
-  readonly id: string;
-  readonly status: string;
-  readonly image: string;
-  readonly attempt: number;
-  readonly exitCode: number | null;
-  readonly submittedAt: string | null;
-  /** The command's words joined by spaces, as the read model keeps it. */
-  readonly command: string | null;
-}
-
 interface ListOptions {
   readonly status?: string;
   readonly label?: readonly string[];
@@ -28,19 +17,22 @@ interface ListOptions {
   readonly json?: boolean;
 }
 
-const jobPath = (id: string, rest = '') => `/v1/jobs/${encodeURIComponent(id)}${rest}`;
-
 async function listJobs(context: CliContext, options: ListOptions): Promise<number> {
-  const query = new URLSearchParams();
-  if (options.status) query.set('status', options.status);
-  for (const label of options.label ?? []) query.append('label', label);
-  if (options.image) query.set('image', options.image);
-  if (options.search) query.set('q', options.search);
-  if (options.limit) query.set('limit', String(parseInteger('--limit', options.limit, 1, 200)));
-  if (options.cursor) query.set('cursor', options.cursor);
-  const page = await context
-    .client()
-    .json<{ jobs: ListedJob[]; nextCursor: string | null }>(`/v1/jobs?${query}`);
+  const client = context.client();
+  const page = await client.call(
+    client.omni.api.GET('/v1/jobs', {
+      params: {
+        query: {
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.label && options.label.length > 0 ? { label: [...options.label] } : {}),
+          ...(options.image ? { image: options.image } : {}),
+          ...(options.search ? { q: options.search } : {}),
+          ...(options.limit ? { limit: parseInteger('--limit', options.limit, 1, 200) } : {}),
+          ...(options.cursor ? { cursor: options.cursor } : {}),
+        },
+      },
+    }),
+  );
   if (options.json) {
     context.out.write(`${JSON.stringify(page)}\n`);
     return 0;
@@ -95,7 +87,10 @@ function describeJob(job: JobView): string {
 }
 
 async function getJob(context: CliContext, id: string, json: boolean): Promise<number> {
-  const job = await context.client().json<JobView>(jobPath(id));
+  const client = context.client();
+  const job = (await client.call(
+    client.omni.api.GET('/v1/jobs/{id}', { params: { path: { id } } }),
+  )) as JobView;
   context.out.write(json ? `${JSON.stringify(job)}\n` : describeJob(job));
   return 0;
 }
@@ -107,10 +102,16 @@ async function actOnJob(
   id: string,
   options: { reason?: string; json?: boolean },
 ): Promise<number> {
-  const job = await context.client().json<JobView>(jobPath(id, `/${action}`), {
-    method: 'POST',
+  const client = context.client();
+  const note = {
+    params: { path: { id } },
     body: options.reason === undefined ? {} : { reason: options.reason },
-  });
+  };
+  const job = await client.call(
+    action === 'cancel'
+      ? client.omni.api.POST('/v1/jobs/{id}/cancel', note)
+      : client.omni.api.POST('/v1/jobs/{id}/retry', note),
+  );
   context.out.write(
     options.json
       ? `${JSON.stringify(job)}\n`
@@ -123,10 +124,11 @@ async function listJobEvents(context: CliContext, id: string, json: boolean): Pr
   const client = context.client();
   // The history a page at a time (the route caps a page), printed as it comes.
   for (let after = 0; ; ) {
-    const page = await client.json<{ events: JobEventView[]; next: number | null }>(
-      jobPath(id, `/events?after=${after}`),
+    const page = await client.call(
+      client.omni.api.GET('/v1/jobs/{id}/events', { params: { path: { id }, query: { after } } }),
     );
-    for (const event of page.events)
+    // A job's events carry an object as data; the document only promises JSON.
+    for (const event of page.events as JobEventView[])
       context.out.write(json ? `${JSON.stringify(event)}\n` : `${jobEventLine(context, event)}\n`);
     if (page.next === null) return 0;
     after = page.next;

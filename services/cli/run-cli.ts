@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { cliErrorOf } from './api-client.ts';
 import { type CliContext, createCliContext } from './cli-context.ts';
 import { CliError, formatProblemLine } from './cli-error.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -38,7 +39,9 @@ export async function runCli(
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return context.exitCode;
-  } catch (error) {
+  } catch (thrown) {
+    // A command may let the typed client's own errors (a refusal, an unreachable API) through.
+    const error = cliErrorOf(thrown);
     if (error instanceof CommanderError) {
       if (['commander.helpDisplayed', 'commander.version'].includes(error.code)) return exitCodes.ok;
       // Help asked for (`omni help jobs`) is done; a group named without its subcommand

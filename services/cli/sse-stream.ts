@@ -1,104 +1,31 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import {
+  type FollowOptions,
+  followEventStream,
+  OmniProblemError,
+  type StreamEvent,
+} from '../../client/index.ts';
+import { cliErrorOf } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { exitCodes } from './exit-codes.ts';
 
 /** One Server-Sent Event: its type (`message` when unnamed), its id when it had one, its data. */
-export interface SseEvent {
-  readonly event: string;
-  readonly id?: string;
-  readonly data: string;
-}
+export type SseEvent = StreamEvent;
 
-export interface FollowSseOptions {
-  /**
-   * Opens the feed: `lastEventId` is the id of the last event received (undefined the first time),
-   * sent as `Last-Event-ID` and, for routes that take it as a query parameter, in the path.
-   */
-  readonly open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>;
-  /** Ends the feed (and the generator) when aborted. */
-  readonly signal?: AbortSignal;
-  /** Wait before reconnecting, until the server says otherwise with `retry:`. */
-  readonly reconnectDelayMs?: number;
-  /** Reconnects in a row that deliver nothing before the feed is given up on. */
-  readonly maxReconnects?: number;
-  /** Told before each reconnect (the CLI says so on stderr). */
-  readonly onReconnect?: (attempt: number, lastEventId: string | undefined) => void;
-  /** A failure to open the feed that is not worth a retry (a refusal, a bad request). */
-  readonly isFatal?: (error: unknown) => boolean;
-}
+export type FollowSseOptions = FollowOptions;
 
+// A refusal (the API's, or the CLI's own) is not worth a retry; an unreachable API is.
 const defaultIsFatal = (error: unknown) =>
-  error instanceof CliError && error.exitCode !== exitCodes.unreachable;
+  error instanceof OmniProblemError ||
+  (error instanceof CliError && error.exitCode !== exitCodes.unreachable);
 
 /**
- * Follows a Server-Sent Events feed until it sends `end` (yielded, then the generator returns).
- * The feed is parsed by eventsource-parser (multi-line data, CRLF or CR line ends, comments, ids,
- * `retry:`). A connection that drops before `end` is reopened with the last id received, so the
- * server resumes after it: nothing lost and nothing repeated, as long as the server honours the id.
+ * The client's feed follower (eventsource-parser, reopened after the last id when the feed drops)
+ * with the CLI's failures: a feed that kept dropping is a CliError, as is the API's refusal.
  */
 export async function* followSse(options: FollowSseOptions): AsyncGenerator<SseEvent> {
-  const maxReconnects = options.maxReconnects ?? 5;
-  const isFatal = options.isFatal ?? defaultIsFatal;
-  let delayMs = options.reconnectDelayMs ?? 1000;
-  let lastEventId: string | undefined;
-  let failuresInARow = 0;
-  // A feed that never opened is not resumed: the server is not there (or says no) to begin with.
-  let opened = false;
-  for (;;) {
-    const connection = new AbortController();
-    const abort = () => connection.abort();
-    options.signal?.addEventListener('abort', abort, { once: true });
-    const received: EventSourceMessage[] = [];
-    const parser = createParser({
-      onEvent: (message) => received.push(message),
-      onRetry: (retryMs) => {
-        delayMs = Math.min(Math.max(retryMs, 0), 60_000);
-      },
-    });
-    let dropped: unknown;
-    try {
-      const response = await options.open(lastEventId, connection.signal);
-      opened = true;
-      if (!response.body) throw new Error('the feed has no body');
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.feed(value);
-        for (const message of received.splice(0)) {
-          failuresInARow = 0;
-          if (message.id !== undefined) lastEventId = message.id;
-          const event = message.event ?? 'message';
-          yield { event, data: message.data, ...(message.id === undefined ? {} : { id: message.id }) };
-          if (event === 'end') {
-            await reader.cancel().catch(() => undefined);
-            return;
-          }
-        }
-      }
-    } catch (error) {
-      if (options.signal?.aborted) return;
-      if (isFatal(error) || !opened) throw error;
-      dropped = error;
-    } finally {
-      options.signal?.removeEventListener('abort', abort);
-      connection.abort();
-    }
-    if (options.signal?.aborted) return;
-    // The body ended (or broke) before `end`: the server went away or a proxy cut the feed.
-    failuresInARow += 1;
-    if (failuresInARow > maxReconnects) {
-      if (dropped instanceof CliError) throw dropped;
-      throw new CliError(
-        {
-          title: 'the feed kept dropping',
-          code: 'feed-dropped',
-          detail: `it closed before its end ${failuresInARow} times in a row, delivering nothing`,
-        },
-        exitCodes.unreachable,
-      );
-    }
-    options.onReconnect?.(failuresInARow, lastEventId);
-    await new Promise((resolve) => setTimeout(resolve, delayMs * Math.min(failuresInARow, 5)));
+  try {
+    yield* followEventStream({ ...options, isFatal: options.isFatal ?? defaultIsFatal });
+  } catch (error) {
+    throw cliErrorOf(error);
   }
 }

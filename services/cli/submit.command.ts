@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import type { JobSpec } from '../../client/index.ts';
 import type { CliContext } from './cli-context.ts';
 import { collect } from './flag-values.ts';
 import { waitForJob } from './job-wait.ts';
@@ -18,11 +19,11 @@ export async function runSubmit(
   options: SubmitOptions,
 ): Promise<number> {
   const request = submitRequest(image, command, options);
-  const accepted = await context.client().json<{ id: string; status: string }>('/v1/jobs', {
-    method: 'POST',
-    body: request.body,
-    headers: request.headers,
-  });
+  const client = context.client();
+  // The API checks the spec the flags built (a 400 names the field); its type is the API's own.
+  const accepted = await client.call(
+    client.omni.api.POST('/v1/jobs', { body: request.body as JobSpec, headers: request.headers }),
+  );
   if (!options.wait) {
     context.out.write(options.json ? `${JSON.stringify(accepted)}\n` : `${accepted.id}\n`);
     return 0;
