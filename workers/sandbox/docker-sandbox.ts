@@ -133,7 +133,7 @@ export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
         })
       : undefined;
   const limitUpdates: LimitUpdates = { refusedInARow: 0 };
-  // Whether the last run ended in an engine fault: a drain then does not wait on the engine.
+  // Whether the last run ended in an engine fault: a drain then gives the engine less time to answer.
   let engineFailed = false;
   return {
     prepare: (spec) => resolveAllowedImage(deps.docker, deps.policy, spec.image, deadlinesFor(deps).callMs),

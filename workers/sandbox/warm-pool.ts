@@ -66,8 +66,8 @@ export interface WarmPool {
   holds(labels: Readonly<Record<string, string>>): boolean;
   /**
    * Stops filling and removes every container the pool holds (shutdown), waiting for the removals
-   * unless the engine does not answer a ping, or `engineFailed` says a run just met an engine fault:
-   * then what is left is reaped once this worker's lease is gone.
+   * unless the engine does not answer a ping (sooner when `engineFailed` says a run just met an
+   * engine fault): then what is left is reaped once this worker's lease is gone.
    */
   close(options?: { readonly engineFailed?: boolean }): Promise<void>;
 }
@@ -84,8 +84,12 @@ const maxFillWaitMs = 5_000;
 /** How long filling pauses after the engine failed a fill. */
 const fillBackoffMs = 5_000;
 
-/** A healthy engine answers a ping in milliseconds; a drain does not wait on one that takes this long. */
+/**
+ * A healthy engine answers a ping in milliseconds; a drain does not wait on one that takes this
+ * long, or the shorter time once a run just met an engine fault (it most likely still hangs).
+ */
 const closePingMs = 1_000;
+const closePingAfterFaultMs = 250;
 
 interface ProfilePool {
   readonly profile: WarmProfile;
@@ -401,7 +405,6 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       closed = true;
       for (const pool of pools.values()) evict(pool);
       pools.clear();
-      if (closeOptions?.engineFailed) return;
       const drained = (async () => {
         // A fill still in flight discards its container when it lands (closed is set).
         while (fills.size > 0) await Promise.all([...fills]);
@@ -412,7 +415,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const answers = withEngineDeadline(
         engine,
         'pinging before draining the warm pool',
-        closePingMs,
+        closeOptions?.engineFailed ? closePingAfterFaultMs : closePingMs,
         // dockerode's ping takes no abort signal: the deadline alone bounds it.
         () => docker.ping(),
       ).then(
