@@ -192,6 +192,10 @@ iptables -t nat -A POSTROUTING -s "$subnet" -j MASQUERADE
 
 # The kernel's file systems. rslave: an unmount in the rootfs never propagates back to this machine.
 unmount_all
+# The rootfs bound onto itself, so that its / is a mount point as a machine's is: dockerd makes /
+# a slave mount before it unpacks an image (docker import) and fails with EINVAL on a plain directory.
+mount --bind "$rootfs" "$rootfs"
+mount --make-private "$rootfs"
 mount -t proc proc "$rootfs/proc"
 mount --rbind /sys "$rootfs/sys"
 mount --make-rslave "$rootfs/sys"
