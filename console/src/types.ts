@@ -1,15 +1,15 @@
-// The shapes of the API's answers the console reads (see GET /openapi.json); the console talks
-// HTTP only and imports nothing from the server's folders.
+import type { components } from '../../client/index.ts';
+
+// The shapes of the API's answers the console reads: from the client's types (generated from GET
+// /openapi.json) where the document is exact, else written here for the fields the pages read. The
+// console talks HTTP only, through the client, and imports nothing from the server's folders.
+
+type Schemas = components['schemas'];
 
 export const jobStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
-export interface Me {
-  readonly subject: string;
-  readonly tenant: string;
-  readonly scopes: readonly string[];
-  readonly expiresAt: string | null;
-}
+export type Me = Schemas['Me'];
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -35,10 +35,7 @@ export interface JobList {
   readonly nextCursor: string | null;
 }
 
-export interface JobCounts {
-  readonly counts: Readonly<Record<JobStatus, number>>;
-  readonly total: number;
-}
+export type JobCounts = Schemas['JobCounts'];
 
 export interface JobView {
   readonly id: string;
@@ -119,14 +116,7 @@ export interface JobAt {
 }
 
 /** GET /v1/jobs/:id/verify: the job stream's hash chain recomputed by the database. */
-export interface JobVerification {
-  readonly verified: boolean;
-  readonly events: number;
-  readonly lastPosition: number;
-  readonly lastVersion: number;
-  readonly firstBadVersion?: number;
-  readonly problem?: 'hash-mismatch' | 'missing-previous' | 'stream-head-mismatch';
-}
+export type JobVerification = Schemas['JobVerification'];
 
 export interface LoggedEvent {
   readonly position: number | string;
@@ -158,47 +148,11 @@ export interface OutputChunk {
   readonly text: string;
 }
 
-export interface QueueHealth {
-  readonly tenants: ReadonlyArray<{ tenant: string; queued: number; running: number; cap: number | null }>;
-  readonly queued: number;
-  readonly running: number;
-  readonly tenantCap: number | null;
-  readonly schedulingDelay: {
-    readonly windowSeconds: number;
-    readonly started: number;
-    readonly p50Ms: number | null;
-    readonly p95Ms: number | null;
-  };
-  readonly workers: readonly WorkerHealth[];
-  readonly throughput: readonly ThroughputMinute[];
-}
+export type QueueHealth = Schemas['QueueHealth'];
 
-export interface WorkerHealth {
-  readonly workerId: string;
-  readonly leaseExpiresAt: string;
-  readonly alive: boolean;
-  readonly running: ReadonlyArray<{
-    jobId: string;
-    attempt: number;
-    tenant: string | null;
-    image: string | null;
-    status: string | null;
-  }>;
-}
+export type WorkerHealth = QueueHealth['workers'][number];
 
 /** Jobs finished in one minute, by outcome. */
-export interface ThroughputMinute {
-  readonly minute: string;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly cancelled: number;
-  readonly expired: number;
-}
+export type ThroughputMinute = QueueHealth['throughput'][number];
 
-export interface Problem {
-  readonly title?: string;
-  readonly detail?: string;
-  readonly code?: string;
-  readonly status?: number;
-  readonly errors?: ReadonlyArray<{ pointer: string; detail: string }>;
-}
+export type { Problem } from '../../client/index.ts';
