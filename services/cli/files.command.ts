@@ -42,9 +42,8 @@ async function uploadFile(
 
 async function listFiles(context: CliContext, options: { limit?: string; json?: boolean }): Promise<number> {
   const limit = options.limit === undefined ? 100 : parseInteger('--limit', options.limit, 1, 500);
-  const page = await context
-    .client()
-    .json<{ files: FileView[]; next: string | null }>(`/v1/files?limit=${limit}`);
+  const client = context.client();
+  const page = await client.call(client.omni.api.GET('/v1/files', { params: { query: { limit } } }));
   if (options.json) context.out.write(`${JSON.stringify(page)}\n`);
   else
     context.out.write(
@@ -57,7 +56,8 @@ async function listFiles(context: CliContext, options: { limit?: string; json?: 
 }
 
 async function getFile(context: CliContext, id: string, json: boolean): Promise<number> {
-  const file = await context.client().json<FileView>(filePath(id, '/meta'));
+  const client = context.client();
+  const file = await client.call(client.omni.api.GET('/v1/files/{id}/meta', { params: { path: { id } } }));
   context.out.write(
     json
       ? `${JSON.stringify(file)}\n`
@@ -79,7 +79,8 @@ async function downloadFile(context: CliContext, id: string, options: { output?:
 }
 
 async function deleteFile(context: CliContext, id: string, json: boolean): Promise<number> {
-  await context.client().json(filePath(id), { method: 'DELETE' });
+  const client = context.client();
+  await client.call(client.omni.api.DELETE('/v1/files/{id}', { params: { path: { id } } }));
   context.out.write(json ? `${JSON.stringify({ id, deleted: true })}\n` : `${id}\n`);
   return 0;
 }
