@@ -1,7 +1,9 @@
 # Node 24 runs the TypeScript sources directly: the only build output is the console's assets.
 FROM node:24-bookworm-slim AS dependencies
 WORKDIR /app
+# client/ is a workspace (the typed client the CLI uses): npm ci needs its package.json.
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --omit=dev --ignore-scripts
 
 # The operators' console (Preact + Vite, both devDependencies): built here, since the runtime stage
@@ -9,7 +11,9 @@ RUN npm ci --omit=dev --ignore-scripts
 FROM node:24-bookworm-slim AS console
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --ignore-scripts
+COPY client ./client
 COPY console ./console
 RUN npm run build:console
 
@@ -27,6 +31,7 @@ COPY workers ./workers
 COPY schedules ./schedules
 COPY webhooks ./webhooks
 COPY services ./services
+COPY client ./client
 # Where services/api/console.routes.ts serves /console from.
 COPY --from=console /app/console/dist ./console/dist
 # Workers talk to the Docker socket, which is root-owned; the other roles could run as `node`.

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { paths } from '../../client/index.ts';
 import type { CliContext } from './cli-context.ts';
 import { usageError } from './cli-error.ts';
 import { collect, parseDuration, parseInstant, parseInteger } from './flag-values.ts';
@@ -6,6 +7,8 @@ import { type SubmitFlags, submitRequest } from './submit-spec.ts';
 import { formatTable } from './table.ts';
 
 /** A schedule as the API answers it (the fields the CLI prints; --json passes on the rest). */
+type ScheduleCreation = paths['/v1/schedules']['post']['requestBody']['content']['application/json'];
+
 interface ScheduleView {
   readonly id: string;
   readonly name: string | null;
@@ -60,8 +63,6 @@ interface CreateOptions extends TemplateFlags {
   readonly name?: string;
   readonly json?: boolean;
 }
-
-const schedulePath = (id: string) => `/v1/schedules/${encodeURIComponent(id)}`;
 
 /** Every minute (60000 ms) reads better as 1m; an interval not a whole unit stays in ms. */
 function formatInterval(ms: number): string {
@@ -123,7 +124,11 @@ async function createSchedule(
   options: CreateOptions,
 ): Promise<number> {
   const body = createScheduleBody(image, command, options);
-  const schedule = await context.client().json<ScheduleView>('/v1/schedules', { method: 'POST', body });
+  const client = context.client();
+  // The API checks the schedule the flags built (a 400 names the field).
+  const schedule = await client.call(
+    client.omni.api.POST('/v1/schedules', { body: body as ScheduleCreation }),
+  );
   context.out.write(options.json ? `${JSON.stringify(schedule)}\n` : `${schedule.id}\n`);
   return 0;
 }
@@ -132,12 +137,12 @@ async function listSchedules(
   context: CliContext,
   options: { limit?: string; after?: string; json?: boolean },
 ): Promise<number> {
-  const query = new URLSearchParams();
-  if (options.limit) query.set('limit', String(parseInteger('--limit', options.limit, 1, 100)));
-  if (options.after) query.set('after', options.after);
-  const page = await context
-    .client()
-    .json<{ schedules: ScheduleView[]; next: string | null }>(`/v1/schedules?${query}`);
+  const client = context.client();
+  const query = {
+    ...(options.limit ? { limit: parseInteger('--limit', options.limit, 1, 100) } : {}),
+    ...(options.after ? { after: options.after } : {}),
+  };
+  const page = await client.call(client.omni.api.GET('/v1/schedules', { params: { query } }));
   if (options.json) {
     context.out.write(`${JSON.stringify(page)}\n`);
     return 0;
@@ -181,22 +186,25 @@ function describeSchedule(schedule: ScheduleView): string {
 }
 
 async function getSchedule(context: CliContext, id: string, json: boolean): Promise<number> {
-  const schedule = await context.client().json<ScheduleView>(schedulePath(id));
+  const client = context.client();
+  const schedule = await client.call(client.omni.api.GET('/v1/schedules/{id}', { params: { path: { id } } }));
   context.out.write(json ? `${JSON.stringify(schedule)}\n` : describeSchedule(schedule));
   return 0;
 }
 
 /** pause and resume: one PATCH; prints the id and the status the schedule now has. */
 async function setPaused(context: CliContext, id: string, paused: boolean, json: boolean): Promise<number> {
-  const schedule = await context
-    .client()
-    .json<ScheduleView>(schedulePath(id), { method: 'PATCH', body: { paused } });
+  const client = context.client();
+  const schedule = await client.call(
+    client.omni.api.PATCH('/v1/schedules/{id}', { params: { path: { id } }, body: { paused } }),
+  );
   context.out.write(json ? `${JSON.stringify(schedule)}\n` : `${schedule.id} ${schedule.status}\n`);
   return 0;
 }
 
 async function deleteSchedule(context: CliContext, id: string, json: boolean): Promise<number> {
-  await context.client().json(schedulePath(id), { method: 'DELETE' });
+  const client = context.client();
+  await client.call(client.omni.api.DELETE('/v1/schedules/{id}', { params: { path: { id } } }));
   context.out.write(json ? `${JSON.stringify({ id, deleted: true })}\n` : `${id}\n`);
   return 0;
 }
