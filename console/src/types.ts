@@ -64,6 +64,14 @@ export interface JobView {
   readonly artifacts?: readonly JobArtifact[];
   /** The schedule and slot that submitted the job; null when a client did. */
   readonly schedule?: { readonly id: string; readonly slot: string } | null;
+  /** Provenance of the last attempt: the OCI runtime, the warm or cold path, the OOM killer. */
+  readonly runtime?: string | null;
+  readonly sandboxPath?: 'warm' | 'cold' | null;
+  readonly oom?: boolean | null;
+  /** What the operator must do about a failure, in words (which image is missing, and why). */
+  readonly failureMessage?: string | null;
+  readonly inputDirectories?: readonly string[];
+  readonly workingDir?: string;
 }
 
 /** GET /v1/schedules/:id: a recurring job, when it fires next and what it fired last. */

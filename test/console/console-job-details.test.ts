@@ -100,6 +100,15 @@ describe("a job's page", () => {
     expect(await history().textContent()).toBe(`✗ history altered at version ${output.streamVersion}`);
   });
 
+  it('shows where and how the attempt ran: the runtime, the path, its directories', async () => {
+    const id = await submit({ command: ['pwd'], inputDirectories: ['/in'], workingDir: '/in' });
+    await page.goto(`${served.url}/console/jobs/${id}`);
+    await jobStatus('succeeded').waitFor();
+    // A job with input directories runs cold: a tmpfs cannot be mounted into a running container.
+    expect(await page.getByTestId('sandbox').textContent()).toBe('runc, cold path');
+    expect(await page.getByTestId('directories').textContent()).toBe('started in /in; inputs in /in');
+  });
+
   it('opens the state as of any timeline event at /console/jobs/<id>/at/<position>', async () => {
     const id = await submit({ command: ['sh', '-c', 'exit 4'] });
     await page.goto(`${served.url}/console/jobs/${id}`);

@@ -42,6 +42,23 @@ export function JobFacts(props: { readonly view: JobView }) {
       </dd>
       <dt>exit code</dt>
       <dd data-testid="exit-code">{view.exitCode ?? '—'}</dd>
+      {view.runtime && (
+        <>
+          <dt>sandbox</dt>
+          <dd data-testid="sandbox">
+            {view.runtime}, {view.sandboxPath ?? 'cold'} path{view.oom ? ', killed by the OOM killer' : ''}
+          </dd>
+        </>
+      )}
+      {(view.inputDirectories?.length ?? 0) > 0 || (view.workingDir && view.workingDir !== '/tmp') ? (
+        <>
+          <dt>directories</dt>
+          <dd class="mono" data-testid="directories">
+            started in {view.workingDir ?? '/tmp'}
+            {(view.inputDirectories?.length ?? 0) > 0 && `; inputs in ${view.inputDirectories?.join(', ')}`}
+          </dd>
+        </>
+      ) : null}
       {view.cancelledBy && (
         <>
           <dt>cancelled by</dt>

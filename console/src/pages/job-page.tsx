@@ -82,6 +82,7 @@ export function JobPage(props: { readonly id: string }) {
       {view.failureReason && (
         <p class="failure" data-testid="failure">
           {failureInWords(view.failureReason, view.exitCode, view.timeoutMs)}
+          {view.failureMessage && <span data-testid="failure-message"> {view.failureMessage}</span>}
         </p>
       )}
       <JobFacts view={view} />
