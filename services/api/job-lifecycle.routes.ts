@@ -66,10 +66,11 @@ async function decideOnVisibleJob(
 
 // The note is optional (an empty body is one), so readNote checks it rather than the route's
 // validator, which would take an empty body for malformed JSON; the document still shows its shape.
+const { $schema: _dialect, ...noteJsonSchema } = z.toJSONSchema(noteBody, { io: 'input' });
 const noteRequestBody = (example: z.input<typeof noteBody>) => ({
   required: false,
   content: {
-    'application/json': { schema: z.toJSONSchema(noteBody, { io: 'input' }) as object, example },
+    'application/json': { schema: noteJsonSchema as object, example },
   },
 });
 

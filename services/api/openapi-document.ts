@@ -24,7 +24,7 @@ export function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>, version
     scheme: 'bearer',
     bearerFormat: 'JWT',
   });
-  return app.getOpenAPI31Document({
+  const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
       title: 'omni',
@@ -35,4 +35,16 @@ export function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>, version
     servers: [{ url: '/' }],
     tags,
   });
+  // A name per operation (getV1JobsId), so generated clients have one for each.
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    for (const [method, operation] of Object.entries(
+      operations as Record<string, { operationId?: string }>,
+    )) {
+      operation.operationId ??= `${method}${path
+        .replace(/[{}]/g, '')
+        .replace(/[/-](\w)/g, (_, letter: string) => letter.toUpperCase())
+        .replace(/\W/g, '')}`;
+    }
+  }
+  return document;
 }
