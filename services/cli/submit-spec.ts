@@ -17,6 +17,8 @@ export interface SubmitFlags {
   readonly input?: readonly string[];
   readonly output?: readonly string[];
   readonly file?: readonly string[];
+  readonly inputDir?: readonly string[];
+  readonly workdir?: string;
   readonly stdin?: string;
   readonly memory?: string;
   readonly cpus?: string;
@@ -109,6 +111,8 @@ export function submitRequest(
       (flags.file ?? []).map((entry) => parseInlineFile(entry, read)),
     ),
     outputs: optional(Boolean(flags.output?.length), () => [...(flags.output ?? [])]),
+    inputDirectories: optional(Boolean(flags.inputDir?.length), () => [...(flags.inputDir ?? [])]),
+    workingDir: flags.workdir,
     stdin: optional(flags.stdin !== undefined, () => read(flags.stdin ?? '-')),
     limits: optional(Object.keys(limits).length > 0, () => limits),
     retry: optional(Object.keys(retry).length > 0, () => retry),

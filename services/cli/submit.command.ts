@@ -53,10 +53,20 @@ export function registerSubmitCommand(program: Command, context: CliContext): vo
     .option('--label <KEY=VALUE>', 'a label to find the job by (repeatable, at most 16)', collect)
     .option(
       '--input <FILE-ID:PATH>',
-      'an uploaded file (omni files upload) placed at PATH under /tmp (repeatable)',
+      'an uploaded file (omni files upload) placed at PATH under /tmp or an --input-dir (repeatable)',
       collect,
     )
-    .option('--file <LOCAL:PATH>', 'a small local text file written at PATH under /tmp (repeatable)', collect)
+    .option(
+      '--file <LOCAL:PATH>',
+      'a small local text file written at PATH under /tmp or an --input-dir (repeatable)',
+      collect,
+    )
+    .option(
+      '--input-dir <DIR>',
+      'a directory for inputs besides /tmp (/in, /workspace): a tmpfs, read-only once filled (repeatable)',
+      collect,
+    )
+    .option('--workdir <DIR>', 'where the command starts (default /tmp)')
     .option(
       '--output <PATTERN>',
       'files under /out to keep as artifacts, * matches within a segment (repeatable)',
