@@ -22,6 +22,7 @@ import { createOutputCapture } from './output-capture.ts';
 import { collectOut, type OutCollection } from './output-collector.ts';
 import { type CollectedOutputs, collectOutputs } from './output-files.ts';
 import { startPeakMemorySampler } from './peak-memory.ts';
+import { processLimits } from './runtime-limits.ts';
 import type { Sandbox, SandboxExitReason, SandboxResult, SandboxRunRequest } from './sandbox.ts';
 import { SandboxError } from './sandbox.ts';
 import { createWarmPool, type WarmContainer, type WarmPool } from './warm-pool.ts';
@@ -190,11 +191,13 @@ async function runAttempt(
   if (pool && warmEligible(request.spec) && !(needsUpdate && updatesRefused)) {
     const warm = await pool.take(profileOf(request.spec, imageId), request.signal);
     if (warm) {
-      const fitted = await fitLimits(warm, request.spec.limits, deadlines).catch((error: unknown) => {
-        // The engine itself failed (as the cold path's create would now): an engine fault.
-        pool.discard(warm);
-        throw error;
-      });
+      const fitted = await fitLimits(warm, request.spec.limits, deps.policy.runtime, deadlines).catch(
+        (error: unknown) => {
+          // The engine itself failed (as the cold path's create would now): an engine fault.
+          pool.discard(warm);
+          throw error;
+        },
+      );
       if (fitted) {
         if (needsUpdate) limitUpdates.refusedInARow = 0;
         try {
@@ -230,6 +233,7 @@ function sameLimits(a: SandboxRunRequest['spec']['limits'], b: SandboxRunRequest
 async function fitLimits(
   warm: WarmContainer,
   limits: SandboxRunRequest['spec']['limits'],
+  runtime: string | undefined,
   deadlines: EngineDeadlines,
 ): Promise<boolean> {
   if (sameLimits(warm.limits, limits)) return true;
@@ -240,6 +244,10 @@ async function fitLimits(
     !(limits.pids > 0)
   )
     return false;
+  const processes = processLimits(limits.pids, runtime);
+  // Where the job's process limit is an rlimit of the running wrapper (gVisor), no update can
+  // change it: another pids limit runs cold.
+  if (processes.nproc !== undefined && limits.pids !== warm.limits.pids) return false;
   try {
     await withEngineDeadline(
       deadlines.engine,
@@ -250,7 +258,7 @@ async function fitLimits(
           Memory: limits.memoryBytes,
           MemorySwap: limits.memoryBytes,
           NanoCpus: Math.round(limits.cpus * 1e9),
-          PidsLimit: limits.pids,
+          PidsLimit: processes.pidsLimit,
           abortSignal: signal,
         }),
     );
