@@ -429,6 +429,11 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
     warmPool: { size: deps.config.sandbox.warmPoolSize ?? 0, workerId },
     onCleanupError: (error, containerId) =>
       logger.warn({ err: error, containerId }, 'could not remove a sandbox container; the reaper will'),
+    onWarmFillError: (error) =>
+      logger.warn(
+        { err: error },
+        'could not start a warm container; jobs run cold and filling pauses for 5 s (check the Docker engine)',
+      ),
   });
   const process_ = createRunJobProcessor({
     ...(secrets ? { secrets } : {}),

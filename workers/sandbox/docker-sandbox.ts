@@ -36,6 +36,8 @@ export interface DockerSandboxDeps {
   readonly extraLabels?: Readonly<Record<string, string>>;
   /** Told when a container could not be removed; the reaper removes it later. Default: ignore. */
   readonly onCleanupError?: (error: unknown, containerId: string) => void;
+  /** Told when the warm pool could not start a container (the engine failed): filling pauses. */
+  readonly onWarmFillError?: (error: unknown) => void;
   /** How live output is batched; default 16 KiB / 250 ms. */
   readonly batching?: Pick<OutputBatcherOptions, 'maxBytes' | 'maxDelayMs'>;
   /**
@@ -131,6 +133,7 @@ export function createDockerSandbox(deps: DockerSandboxDeps): DockerSandbox {
           ...(deps.extraLabels ? { extraLabels: deps.extraLabels } : {}),
           ...(deps.engineTimeoutMs === undefined ? {} : { engineTimeoutMs: deps.engineTimeoutMs }),
           ...(deps.onCleanupError ? { onCleanupError: deps.onCleanupError } : {}),
+          ...(deps.onWarmFillError ? { onFillError: deps.onWarmFillError } : {}),
         })
       : undefined;
   const limitUpdates: LimitUpdates = { refusedInARow: 0 };
