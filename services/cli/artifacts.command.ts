@@ -15,9 +15,11 @@ interface ArtifactView {
   readonly links: { readonly content: string };
 }
 
-const artifactsOf = async (context: CliContext, jobId: string) =>
-  (await context.client().json<{ artifacts?: ArtifactView[] }>(`/v1/jobs/${encodeURIComponent(jobId)}`))
-    .artifacts ?? [];
+const artifactsOf = async (context: CliContext, jobId: string): Promise<readonly ArtifactView[]> => {
+  const client = context.client();
+  const job = await client.call(client.omni.api.GET('/v1/jobs/{id}', { params: { path: { id: jobId } } }));
+  return job.artifacts ?? [];
+};
 
 /** The artifacts of the latest attempt that left any. */
 const latestOf = (artifacts: readonly ArtifactView[]) => {
