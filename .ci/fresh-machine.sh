@@ -5,10 +5,11 @@
 # dockerd has its own socket inside the rootfs), with a fresh clone of this repository's HEAD.
 # Everything it starts is stopped afterwards, even on failure or Ctrl-C; the rootfs stays for reuse.
 #
-# Usage (as root): .ci/fresh-machine.sh [--fresh] [--cleanup]
+# Usage (as root): .ci/fresh-machine.sh [--fresh] [--cleanup] [-- TEST_FILE...]
 #   --fresh     delete the rootfs and debootstrap a new one (default: reuse it if present, which
 #               reruns .ci/run over what the last run installed: the idempotent path)
 #   --cleanup   only stop what a previous (interrupted) run left: processes, mounts, netns, NAT rule
+#   -- FILE...  passed to .ci/run, which then runs those test files instead of `npm test`
 # Environment: FRESH_ROOTFS (default /var/tmp/fresh-rootfs), FRESH_LOG (default /tmp/fresh-ci.log),
 #              FRESH_MIRROR (default http://deb.debian.org/debian).
 # Exit code: that of .ci/run inside (0 when the type check and every test passed), 2 bad usage.
@@ -27,16 +28,22 @@ repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 
 fresh=0
 cleanup_only=0
-for arg in "$@"; do
-  case "$arg" in
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --fresh) fresh=1 ;;
     --cleanup) cleanup_only=1 ;;
+    --)
+      shift
+      break
+      ;;
     *)
-      echo "fresh-machine: unknown argument '$arg' (usage: $0 [--fresh] [--cleanup])" >&2
+      echo "fresh-machine: unknown argument '$1' (usage: $0 [--fresh] [--cleanup] [-- TEST_FILE...])" >&2
       exit 2
       ;;
   esac
+  shift
 done
+ci_args=("$@")
 [[ "$(id -u)" -eq 0 ]] || {
   echo "fresh-machine: must run as root (debootstrap, mounts, network namespace)" >&2
   exit 2
@@ -209,11 +216,18 @@ git clone -q "$repo" "$rootfs/repo"
 say "cloned $(git -C "$rootfs/repo" log -1 --format='%h %s' | cut -c1-80)"
 phase "set-up"
 
-say "running .ci/run inside (log: $log)"
+say "running .ci/run ${ci_args[*]} inside (log: $log)"
+# pivot_root, not chroot: a chrooted process may not create a user namespace (clone(2): EPERM),
+# and gVisor's runsc makes one for every sandbox. In the namespace's own mount table (ip netns exec
+# gives it one) the rootfs becomes / and this machine's / is detached from it.
 set +e
-ip netns exec "$netns" chroot "$rootfs" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${extra_ca[@]}" \
-  bash -c 'cd /repo && bash .ci/run' >"$log" 2>&1
+ip netns exec "$netns" bash -c '
+  cd "$1" && mkdir -p .old-root && pivot_root . .old-root || exit 1
+  shift
+  exec /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"' \
+  pivot "$rootfs" "${extra_ca[@]}" bash -c 'umount -l /.old-root && rmdir /.old-root && cd /repo && exec bash .ci/run "$@"' \
+  ci "${ci_args[@]}" >"$log" 2>&1
 status=$?
 set -e
 phase ".ci/run"
