@@ -179,6 +179,10 @@ if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
   if [[ -x "$rootfs/usr/sbin/update-ca-certificates" ]]; then
     chroot "$rootfs" update-ca-certificates >/dev/null
   fi
+  # npm's own setting too: a test that runs npm with a bare environment (PATH and HOME) loses
+  # NODE_EXTRA_CA_CERTS, but npm still reads ~/.npmrc.
+  grep -q '^cafile=' "$rootfs/root/.npmrc" 2>/dev/null ||
+    echo 'cafile=/etc/ssl/certs/ca-certificates.crt' >>"$rootfs/root/.npmrc"
 fi
 extra_ca=()
 [[ -n "${NODE_EXTRA_CA_CERTS:-}" ]] && extra_ca=("NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS")
