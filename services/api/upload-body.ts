@@ -125,10 +125,12 @@ function readMultipartFile(
   };
   const ended = new Promise<void>((resolve, reject) => {
     parser.once('close', () => (refusal ? reject(refusal) : resolve()));
-    parser.once('error', (error: unknown) =>
+    // `on`, not `once`: a broken envelope can make the parser report more than one error (the
+    // file's end, then the form's), and a second one with no listener would crash the process.
+    parser.on('error', (error: unknown) =>
       reject(error instanceof ProblemError ? error : (refusal ?? badMultipart((error as Error).message))),
     );
-    source.once('error', (error) => {
+    source.on('error', (error) => {
       refuse(error instanceof ProblemError ? error : badMultipart(error.message));
       parser.destroy(refusal);
     });
@@ -147,6 +149,9 @@ function readMultipartFile(
   return new Promise<UploadBody>((resolve, reject) => {
     ended.then(() => reject(badMultipart('no file part was sent')), reject);
     parser.once('file', (_field, file, info) => {
+      // Its errors reach whoever reads it; one nobody reads (the request was refused first) is
+      // already the envelope's, and must not become an uncaught exception.
+      file.on('error', () => undefined);
       const filename = info.filename === undefined ? undefined : lastSegment(info.filename);
       const partType = info.mimeType?.trim() || 'application/octet-stream';
       if (partType.length > 255 || !contentTypePattern.test(partType)) {
