@@ -51,6 +51,24 @@ describe('attempt holdings', () => {
     expect(statements.reduce((total, size) => total + size, 0)).toBe(64);
   });
 
+  it('holds the same attempt twice in one group (a redelivered message) without refusing the group', async () => {
+    const leases = createWorkerLeases(database.db);
+    const workerId = `worker-${randomUUID()}`;
+    await leases.renew(workerId, 60_000);
+    const holdings = createAttemptHoldings(leases, workerId);
+    const jobId = randomUUID();
+    const other = randomUUID();
+    // The first goes alone; the three after it share one statement, twice the same attempt.
+    await Promise.all([
+      holdings.hold(randomUUID(), 1),
+      holdings.hold(jobId, 1),
+      holdings.hold(jobId, 1),
+      holdings.hold(other, 1),
+    ]);
+    expect(await leases.holds(workerId, jobId, 1)).toBe(true);
+    expect(await leases.holds(workerId, other, 1)).toBe(true);
+  });
+
   it('a failed group fails each of its holds, and the next group goes on', async () => {
     const leases = createWorkerLeases(database.db);
     const workerId = `worker-${randomUUID()}`;

@@ -51,9 +51,13 @@ export function createWorkerLeases(db: Kysely<Database>) {
      */
     async hold(workerId: string, attempts: readonly HeldAttempt[]): Promise<void> {
       if (attempts.length === 0) return;
+      // Each key once: a redelivered message holds its attempt twice in one group, and one insert
+      // may not touch a row twice (ON CONFLICT DO UPDATE refuses the whole statement).
       const keys = [
-        holdsMarker(workerId),
-        ...attempts.map(({ jobId, attempt }) => holdKey(workerId, jobId, attempt)),
+        ...new Set([
+          holdsMarker(workerId),
+          ...attempts.map(({ jobId, attempt }) => holdKey(workerId, jobId, attempt)),
+        ]),
       ];
       await sql`
         insert into worker_leases (worker_id, expires_at)
