@@ -38,6 +38,7 @@ import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { startWorkerLifecycle } from '../workers/lifecycle/worker-lifecycle.ts';
 import { createRunJobProcessor, type RunJobProcessor } from '../workers/run-job.processor.ts';
 import { checkAllowedImages } from '../workers/sandbox/allowed-images-check.ts';
+import { engineAddress } from '../workers/sandbox/docker-errors.ts';
 import { createDockerSandbox } from '../workers/sandbox/docker-sandbox.ts';
 import { dockerEngineProbe } from '../workers/sandbox/engine-probe.ts';
 import { createApp } from './api/app.ts';
@@ -432,7 +433,7 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
     onWarmFillError: (error) =>
       logger.warn(
         { err: error },
-        'could not start a warm container; jobs run cold and filling pauses for 5 s (check the Docker engine)',
+        `could not start a warm container; jobs run cold and filling pauses for 5 s (check the Docker engine at ${engineAddress(deps.docker)})`,
       ),
   });
   const process_ = createRunJobProcessor({
