@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,8 +7,18 @@ import { createDatabase } from '../../events/database.ts';
 import { createEventStore, type EventStore } from '../../events/event-store.ts';
 import { verifyChain } from '../../events/verify-chain.ts';
 import { createAdminRoutes } from '../../services/api/admin.routes.ts';
+import type { AuthVariables } from '../../services/api/bearer-auth.middleware.ts';
 import { runVerify } from '../../services/cli/verify.command.ts';
 import { createTestDatabase, type TestDatabase, testServerUrl } from '../support/test-database.ts';
+
+/** The admin routes as an operator's request reaches them: authenticated, with the admin scope. */
+const asAdmin = () =>
+  new Hono<{ Variables: AuthVariables }>()
+    .use(async (c, next) => {
+      c.set('principal', { subject: 'operator', tenant: 'ops', scopes: new Set(['admin']) });
+      await next();
+    })
+    .route('/', createAdminRoutes({ db: database.db }));
 
 let database: TestDatabase;
 let store: EventStore;
@@ -166,7 +177,7 @@ describe('verify', () => {
     expect(await runVerify({ db: database.db }, { json: true, out: cli.out })).toBe(0);
     expect(JSON.parse(cli.text())).toMatchObject({ ok: true, eventsChecked: result.eventsChecked });
 
-    const response = await createAdminRoutes({ db: database.db }).request('/verify');
+    const response = await asAdmin().request('/verify');
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual(result);
   });
@@ -201,7 +212,7 @@ describe('verify', () => {
     const cli = output();
     expect(await runVerify({ db: database.db }, { json: false, out: cli.out })).toBe(1);
     expect(cli.text()).toContain(`breaks at global position ${target.globalPosition}`);
-    const response = await createAdminRoutes({ db: database.db }).request('/verify');
+    const response = await asAdmin().request('/verify');
     expect(await response.json()).toMatchObject({ ok: false, firstBrokenPosition: target.globalPosition });
   });
 });
