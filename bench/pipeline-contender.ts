@@ -10,7 +10,7 @@ import pg from 'pg';
 import { createDatabase } from '../events/database.ts';
 import type { Database } from '../events/tables.ts';
 import { benchServerUrl, onServer } from './bench-database.ts';
-import type { ConsumerKind, ConsumerTask, Producer, SlotTime } from './pipeline-system.ts';
+import type { ConsumerKind, ConsumerTask, CpuSplit, Producer, SlotTime } from './pipeline-system.ts';
 import type { ConsumerReply, ConsumerRequest } from './pipeline-workers.worker.ts';
 import { cpuBetween, nodeCpuMs, postgresCpu, redisCpuMs, threadCpuMs } from './process-cpu.ts';
 
@@ -26,18 +26,7 @@ export interface ContenderSpec {
 }
 
 /** Milliseconds of CPU in one round, by where it was spent. */
-export interface RoundCpu {
-  /** The main thread: omni's API, or the producers' library calls. */
-  readonly main: number;
-  /** The consumer thread: omni's dispatcher and worker, or the peers' workers. */
-  readonly consumer: number;
-  /** This process's other threads (GC helpers, libuv's pool), less the load generator's. */
-  readonly otherThreads: number;
-  readonly postgres: number;
-  readonly redis: number;
-  /** The HTTP clients (omni over HTTP only): the load generator, not the system. */
-  readonly loadGenerator: number;
-}
+export type RoundCpu = CpuSplit;
 
 export interface RoundResult {
   readonly seconds: number;

@@ -1,6 +1,6 @@
 // The pipeline bench's printout at one slot count: a Markdown table of every system, omni's ratio to
 // the faster Postgres queue against the goal, and how many worker machines one Postgres core feeds.
-import type { ConsumerKind, SlotTime } from './pipeline-system.ts';
+import type { ConsumerKind, CpuSplit, SlotTime } from './pipeline-system.ts';
 
 /** One system's figures over its measured rounds; CPU in milliseconds per job. */
 export interface SystemFigures {
@@ -9,15 +9,7 @@ export interface SystemFigures {
   readonly postgres: boolean;
   readonly slots: number;
   readonly jobsPerSecond: number;
-  readonly cpuMs: {
-    readonly main: number;
-    readonly consumer: number;
-    readonly otherThreads: number;
-    readonly postgres: number;
-    readonly redis: number;
-    /** Not the system's: the HTTP clients that stand in for its users. */
-    readonly loadGenerator: number;
-  };
+  readonly cpuMs: CpuSplit;
   readonly commitsPerJob: number;
   readonly slot?: SlotTime;
 }

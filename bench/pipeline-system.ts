@@ -58,3 +58,17 @@ export async function fromProducers(
     }),
   );
 }
+
+/** CPU by where it was spent (per round, or per job once divided). */
+export interface CpuSplit {
+  /** The main thread: omni's API, or the producers' library calls. */
+  readonly main: number;
+  /** The consumer thread: omni's dispatcher and worker, or the peers' workers. */
+  readonly consumer: number;
+  /** This process's other threads (GC helpers, libuv's pool), less the load generator's. */
+  readonly otherThreads: number;
+  readonly postgres: number;
+  readonly redis: number;
+  /** The HTTP clients (omni over HTTP only): the load generator, not the system. */
+  readonly loadGenerator: number;
+}

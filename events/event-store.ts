@@ -189,15 +189,18 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       ? appendOne
       : createGroupCommit(db, appendOne, options.groupCommit);
 
-  const readOne = async (streamId: string): Promise<readonly RecordedEvent[]> => {
+  /** The stream's events after `afterVersion`, brought up to date; versions start at 1, so 0 is all. */
+  const readAfter = async (streamId: string, afterVersion: number): Promise<readonly RecordedEvent[]> => {
     const rows = await db
       .selectFrom('events')
       .select(columns)
       .where('stream_id', '=', streamId)
+      .where('stream_version', '>', afterVersion)
       .orderBy('stream_version')
       .execute();
     return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
   };
+  const readOne = (streamId: string) => readAfter(streamId, 0);
   const readGroup = async (group: readonly Waiting<string, readonly RecordedEvent[]>[]) => {
     if (group.length === 1) {
       const [only] = group;
@@ -301,16 +304,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
 
     readStream,
 
-    async readStreamAfter(streamId, afterVersion) {
-      const rows = await db
-        .selectFrom('events')
-        .select(columns)
-        .where('stream_id', '=', streamId)
-        .where('stream_version', '>', afterVersion)
-        .orderBy('stream_version')
-        .execute();
-      return (rows as EventRow[]).map((row) => toCurrent(row, row.recorded_at));
-    },
+    readStreamAfter: readAfter,
 
     async readAll(after, { limit, types, streamPrefix, omitDataKeys }) {
       const data =

@@ -6,9 +6,16 @@ import { piecesOf } from './pieces-of.ts';
 
 /** Staged pieces older than this belong to an upload that died: nothing will promote them. */
 const abandonedStagingAge = '1 hour';
+/** How often a store sweeps them: an upload then costs no extra statement but once in a while. */
+const sweepEveryMs = 60_000;
 
 /** The default blob store: a `blobs` table, so a deployment needs no server besides Postgres. */
 export function createPostgresBlobStore(db: Kysely<Database>): BlobStore {
+  return postgresBlobStore(db, { lastSweep: Number.NEGATIVE_INFINITY });
+}
+
+/** The store over `db`; `sweeps` is shared with the stores it makes `within` a transaction. */
+function postgresBlobStore(db: Kysely<Database>, sweeps: { lastSweep: number }): BlobStore {
   const where = (key: BlobKey) =>
     db
       .selectFrom('blobs')
@@ -26,10 +33,13 @@ export function createPostgresBlobStore(db: Kysely<Database>): BlobStore {
         .execute();
     },
     async stage(tenant, chunks) {
-      await db
-        .deleteFrom('blob_staging')
-        .where('staged_at', '<', sql<Date>`now() - ${abandonedStagingAge}::interval`)
-        .execute();
+      if (performance.now() - sweeps.lastSweep >= sweepEveryMs) {
+        sweeps.lastSweep = performance.now();
+        await db
+          .deleteFrom('blob_staging')
+          .where('staged_at', '<', sql<Date>`now() - ${abandonedStagingAge}::interval`)
+          .execute();
+      }
       const stagingId = randomUUID();
       const hash = createHash('sha256');
       let size = 0;
@@ -81,6 +91,6 @@ export function createPostgresBlobStore(db: Kysely<Database>): BlobStore {
         .where('sha256', '=', Buffer.from(key.sha256, 'hex'))
         .execute();
     },
-    within: (transaction) => createPostgresBlobStore(transaction),
+    within: (transaction) => postgresBlobStore(transaction, sweeps),
   };
 }

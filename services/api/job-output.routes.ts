@@ -10,7 +10,7 @@ import type { AuthVariables } from './bearer-auth.middleware.ts';
 import { jobIdParam, loadVisibleJob } from './jobs.routes.ts';
 import { exampleJobId } from './openapi-examples.ts';
 import { eventStreamContent, openApiRoutes, problems, scoped } from './openapi-route.ts';
-import { sseResponse } from './sse.ts';
+import { resumeAfterVersion, sseResponse } from './sse.ts';
 
 export interface JobOutputRoutesDeps {
   readonly store: EventStore;
@@ -87,8 +87,7 @@ export function createJobOutputRoutes(deps: JobOutputRoutesDeps) {
       );
     }
     // A reconnect resumes after the last chunk it saw (SSE sends Last-Event-ID by itself).
-    const resumeAfter = Number.parseInt(c.req.header('last-event-id') ?? '0', 10);
-    const afterVersion = Number.isSafeInteger(resumeAfter) && resumeAfter > 0 ? resumeAfter : 0;
+    const afterVersion = resumeAfterVersion(c);
     let watch: JobHistoryFeed | undefined;
     return sseResponse(
       c,

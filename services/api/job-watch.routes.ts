@@ -13,7 +13,7 @@ import { jobIdParam, loadVisibleJob } from './jobs.routes.ts';
 import { exampleJobView } from './openapi-examples.ts';
 import { eventStreamContent, jsonResponse, openApiRoutes, problems, scoped } from './openapi-route.ts';
 import { ProblemError } from './problem.ts';
-import { sseResponse } from './sse.ts';
+import { resumeAfterVersion, sseResponse } from './sse.ts';
 
 export interface JobWatchRoutesDeps {
   readonly store: EventStore;
@@ -75,10 +75,8 @@ export function createJobWatchRoutes(deps: JobWatchRoutesDeps) {
       await loadVisibleJob(deps.store, id, c.get('principal'));
       const { afterVersion: asked } = c.req.valid('query');
       if (!isUpgrade(c)) {
-        // An EventSource that reconnects sends the last id it saw (a stream version) by itself, on
-        // the URL it first opened: it resumes after that, never replaying what it already had.
-        const resumeAfter = Number(c.req.header('last-event-id') ?? '');
-        const afterVersion = Number.isSafeInteger(resumeAfter) && resumeAfter > asked ? resumeAfter : asked;
+        // A reconnect comes back on the URL it first opened: it resumes after what it already had.
+        const afterVersion = resumeAfterVersion(c, asked);
         return sseResponse(
           c,
           (signal) => followJobHistory(deps, id, afterVersion, signal).events,

@@ -2,6 +2,15 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 
 /**
+ * Where a feed of a job's stream resumes: after the Last-Event-ID an EventSource sends by itself
+ * when it reconnects (the stream version it saw last), or after `asked`, whichever is later.
+ */
+export function resumeAfterVersion(c: Context, asked = 0): number {
+  const seen = Number(c.req.header('last-event-id') ?? '');
+  return Number.isSafeInteger(seen) && seen > asked ? seen : asked;
+}
+
+/**
  * Streams `source` as Server-Sent Events with a heartbeat comment every 15 s, so proxies keep the
  * connection open. The source gets an AbortSignal that fires when the client goes away.
  */
