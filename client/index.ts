@@ -2,11 +2,21 @@ import createClient from 'openapi-fetch';
 import { followEventStream, type StreamEvent } from './event-stream.ts';
 import type { components, paths } from './openapi.ts';
 import { OmniUnreachableError, problemOf } from './problem.ts';
+import { type BatchJob, type BatchJobResult, type SubmitJobsOptions, submitJobs } from './submit-jobs.ts';
 import { type WaitForJobOptions, waitForJob } from './wait-for-job.ts';
 
 export { FeedDroppedError, type FollowOptions, followEventStream, type StreamEvent } from './event-stream.ts';
+export { type JobLine, type JobLines, readJobLines } from './job-lines.ts';
 export type { components, operations, paths } from './openapi.ts';
 export { type FieldError, OmniProblemError, OmniUnreachableError, type Problem } from './problem.ts';
+export {
+  AtomicBatchTooLargeError,
+  type BatchJob,
+  type BatchJobResult,
+  maxJobsPerBatch,
+  type SubmitJobsOptions,
+  submitJobs,
+} from './submit-jobs.ts';
 export type { WaitForJobOptions } from './wait-for-job.ts';
 
 type Schemas = components['schemas'];
@@ -130,6 +140,9 @@ export function createOmniClient(options: OmniClientOptions) {
       });
       return data as JobAccepted;
     },
+    /** Submits any number of jobs, 1,000 a request; one result per job, in the order given (see submitJobs). */
+    submitJobs: (jobs: readonly BatchJob[], submit: SubmitJobsOptions = {}): Promise<BatchJobResult[]> =>
+      submitJobs({ api }, jobs, submit),
     /** Waits for a job to finish (following its watch feed) and answers it as it ended. */
     waitForJob: (jobId: string, wait: WaitForJobOptions = {}): Promise<JobView> =>
       waitForJob({ watch: watchJob, getJob }, jobId, wait),

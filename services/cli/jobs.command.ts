@@ -5,6 +5,7 @@ import type { JobEventView, JobView } from './job-feed.ts';
 import { runJobLogs } from './job-logs.ts';
 import { jobEventLine, runJobWatch } from './job-watch.ts';
 import { paint, statusStyle } from './output.ts';
+import { registerSubmitBatchCommand } from './submit-batch.command.ts';
 import { formatTable } from './table.ts';
 
 interface ListOptions {
@@ -138,14 +139,17 @@ async function listJobEvents(context: CliContext, id: string, json: boolean): Pr
 export function registerJobsCommands(program: Command, context: CliContext): void {
   const jobs = program
     .command('jobs')
-    .summary('list, inspect, cancel, retry and follow jobs')
-    .description('List, inspect, cancel, retry and follow jobs (OMNI_URL, OMNI_TOKEN).')
+    .summary('list, inspect, cancel, retry and follow jobs; submit many from a file')
+    .description(
+      'List, inspect, cancel, retry and follow jobs, or submit many from a JSON Lines file (OMNI_URL, OMNI_TOKEN).',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   omni jobs list --status failed --label team=data
   omni jobs get 8f0c…
+  omni jobs submit-batch jobs.jsonl
   omni jobs logs --follow 8f0c…
   omni jobs cancel 8f0c… --reason 'wrong input'`,
     );
@@ -167,6 +171,8 @@ Examples:
     .action(async (options: ListOptions) => {
       context.exitCode = await listJobs(context, options);
     });
+
+  registerSubmitBatchCommand(jobs, context);
 
   jobs
     .command('get')

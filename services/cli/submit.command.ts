@@ -40,7 +40,7 @@ export function registerSubmitCommand(program: Command, context: CliContext): vo
     .command('submit')
     .summary('submit a job (prints its id); --wait runs it as if here')
     .description(
-      "Submit a job: IMAGE from the allowlist, then the command after --. Prints the job id on stdout (the accepted job as JSON with --json). With --wait, follows the job: its stdout on stdout, its stderr on stderr, a status line on stderr at a terminal, and exits with the job's exit code (with --json: the finished job as one JSON document).",
+      "Submit a job: IMAGE from the allowlist, then the command after --. Prints the job id on stdout (the accepted job as JSON with --json). With --wait, follows the job: its stdout on stdout, its stderr on stderr, a status line on stderr at a terminal, and exits with the job's exit code (with --json: the finished job as one JSON document). Many jobs from a JSON Lines file: omni jobs submit-batch FILE.",
     )
     .argument('<image>', 'an image on the allowlist (SANDBOX_IMAGES)')
     .argument('[command...]', 'the command and its arguments, after --')
