@@ -1,4 +1,10 @@
-import { createOmniClient, OmniProblemError, type StreamEvent } from '../../client/index.ts';
+import {
+  type BatchJob,
+  type BatchJobResult,
+  createOmniClient,
+  OmniProblemError,
+  type StreamEvent,
+} from '../../client/index.ts';
 
 /** A refusal from the API: the client's problem error (status, stable code, field errors). */
 export { OmniProblemError as ApiError };
@@ -18,6 +24,8 @@ export interface Api {
    * the server ends the stream or `signal` aborts.
    */
   follow(path: string, signal: AbortSignal, onMessage: (message: SseMessage) => void): Promise<void>;
+  /** Submits many jobs (1,000 a request); one result per job, in the order given. */
+  submitJobs(jobs: readonly BatchJob[], options: { readonly atomic?: boolean }): Promise<BatchJobResult[]>;
 }
 
 /**
@@ -55,5 +63,6 @@ export function createApi(token: string, onUnauthorized: () => void): Api {
         if (!signal.aborted) throw error;
       }
     },
+    submitJobs: (jobs, options) => omni.submitJobs(jobs, options),
   };
 }

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { BatchSubmit } from '../components/batch-submit.tsx';
 import { BulkActions } from '../components/bulk-actions.tsx';
 import { LabelList, StatusBadge } from '../components/status-badge.tsx';
 import { between, formatDuration, formatTime } from '../format.ts';
@@ -54,6 +55,7 @@ export function JobsPage(props: { readonly query: URLSearchParams }) {
         ))}
       </nav>
       <BulkActions filters={filters} />
+      <BatchSubmit />
       {list.error && (
         <p class="error" role="alert">
           {list.error.message}
