@@ -130,11 +130,13 @@ export function registerSubmitBatchCommand(jobs: Command, context: CliContext): 
 Jobs are sent ${maxJobsPerBatch} a request; without --atomic each job is queued or refused on its own.
 
 Examples:
-  printf '%s\\n' '{"image":"omni-busybox:latest","command":["echo","a"],"idempotencyKey":"nightly-a"}' \\
-    '{"image":"omni-busybox:latest","command":["echo","b"]}' > jobs.jsonl
-  omni jobs submit-batch jobs.jsonl                  # 8f0c… replayed / 3d1b… queued
-  omni jobs submit-batch --atomic jobs.jsonl         # none is submitted unless all are
-  generate-jobs | omni jobs submit-batch --json - | jq -r 'select(.outcome != "refused") | .id'`,
+  omni jobs submit-batch jobs.jsonl              # a line per job: 8f0c… queued, or line 2: refused: …
+  omni jobs submit-batch --atomic jobs.jsonl     # none is submitted unless all are
+  generate-jobs | omni jobs submit-batch --json - | jq -r 'select(.outcome != "refused") | .id'
+
+jobs.jsonl, one job spec per line:
+  {"image":"omni-busybox:latest","command":["echo","a"],"idempotencyKey":"nightly-a"}
+  {"image":"omni-busybox:latest","command":["echo","b"],"labels":{"team":"data"}}`,
     )
     .action(async (path: string, options: SubmitBatchOptions) => {
       context.exitCode = await runSubmitBatch(context, path, options);
