@@ -56,19 +56,27 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
     workerId: 'bench',
     logger,
   });
-  // A slot's time per job (stream read, appends, queue moves): slots divided by it is the capacity.
-  let inSlotMs = 0;
+  // Per job: its message's time in the processor, and the part of it that held a run slot (the
+  // read, the start and the run; recording the result holds none).
+  let inHandMs = 0;
+  let runSlotMs = 0;
   let processed = 0;
   const worker = startExecutorWorker({
     connection: redis.duplicate(),
     prefix: task.prefix,
     concurrency: task.slots,
-    process: async (job: Job<RunJobMessage>, token?: string) => {
+    process: async (job: Job<RunJobMessage>, token?: string, runEnded?: () => void) => {
       const started = performance.now();
+      let slotEnded: number | undefined;
       try {
-        return await processor(job, token);
+        return await processor(job, token, () => {
+          slotEnded ??= performance.now();
+          runEnded?.();
+        });
       } finally {
-        inSlotMs += performance.now() - started;
+        const ended = performance.now();
+        inHandMs += ended - started;
+        runSlotMs += (slotEnded ?? ended) - started;
         processed += 1;
       }
     },
@@ -77,7 +85,8 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
   return {
     settled: async () => undefined,
     slot: () => ({
-      ms: inSlotMs / processed,
+      ms: inHandMs / processed,
+      runSlotMs: runSlotMs / processed,
       store: Object.fromEntries(
         Object.entries(waits).map(([method, wait]) => [
           method,

@@ -60,8 +60,10 @@ export function printSlotReport(systems: readonly SystemFigures[], options: Repo
     );
     const rest = slot.ms - Object.values(slot.store).reduce((total, wait) => total + wait.ms, 0);
     console.log(
-      `${omni.label}: a job holds a worker slot ${ms(slot.ms)} (mean: ${waits.join(', ')}, the rest ${ms(rest)}), ` +
-        `so ${slots} slots carry at most ${whole(((slots ?? 0) * 1000) / slot.ms)} jobs/s`,
+      `${omni.label}: a job is in the worker's processor ${ms(slot.ms)} (mean: ${waits.join(', ')}, ` +
+        `the rest ${ms(rest)}) and holds a run slot ${ms(slot.runSlotMs)} of that (read, start, run; ` +
+        `recording the result holds none), so ${slots} slots carry at most ` +
+        `${whole(((slots ?? 0) * 1000) / slot.runSlotMs)} jobs/s`,
     );
   }
   const peers = systems.filter((s) => s.consumer === 'pg-boss' || s.consumer === 'graphile-worker');

@@ -27,9 +27,13 @@ export interface Consumer {
   stop(): Promise<void>;
 }
 
-/** Per job, means: the time it held a worker slot, and within it the waits on each event-store method. */
+/**
+ * Per job, means: the time its message spent in the worker's processor, within it the waits on each
+ * event-store method, and the part of it that held a run slot (the read, the start and the run).
+ */
 export interface SlotTime {
   readonly ms: number;
+  readonly runSlotMs: number;
   readonly store: Readonly<Record<string, { readonly calls: number; readonly ms: number }>>;
 }
 

@@ -103,6 +103,7 @@ function meanSlotTime(times: readonly SlotTime[]): SlotTime {
   const methods = [...new Set(times.flatMap((time) => Object.keys(time.store)))];
   return {
     ms: mean((time) => time.ms),
+    runSlotMs: mean((time) => time.runSlotMs),
     store: Object.fromEntries(
       methods.map((method) => [
         method,

@@ -187,7 +187,12 @@ async function prepareImage(sandbox: Sandbox, spec: ResolvedJobSpec): Promise<Pr
 export type RunJobOutcome = 'ran' | 'dropped' | 'expired' | 'stopped';
 
 /** Handles one delivered attempt message; the worker's BullMQ processor. */
-export type RunJobProcessor = (message: Job<RunJobMessage>, token?: string) => Promise<RunJobOutcome>;
+export type RunJobProcessor = (
+  message: Job<RunJobMessage>,
+  token?: string,
+  /** Frees the message's run slot: called once the run and its artifacts are done. */
+  runEnded?: () => void,
+) => Promise<RunJobOutcome>;
 
 /**
  * Runs one queued attempt. BullMQ delivers at least once; appending `JobStarted` at the version
@@ -206,7 +211,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     throw new DelayedError();
   };
 
-  return async (message, token) => {
+  return async (message, token, runEnded) => {
     const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
     // The engine (or Postgres) is down: the message goes back as it came, no attempt is spent.
@@ -225,7 +230,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         );
     }
     try {
-      return await runQueuedAttempt(message, token, jobId, attempt, log);
+      return await runQueuedAttempt(message, token, jobId, attempt, log, runEnded);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       // Postgres is down (reading the job, recording its start): not the job's failure. The message
@@ -251,6 +256,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     jobId: string,
     attempt: number,
     log: Logger,
+    runEnded: (() => void) | undefined,
   ): Promise<RunJobOutcome> {
     const loaded = await loadJob(deps.store, jobId);
     if (loaded.state.status !== 'queued' || loaded.state.attempt !== attempt) {
@@ -336,6 +342,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         version,
         startedEvents,
         handle,
+        runEnded,
       });
     } finally {
       handle?.end();
@@ -358,6 +365,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     readonly version: number;
     readonly startedEvents: readonly JobEventEnvelope[];
     readonly handle: RunHandle | undefined;
+    readonly runEnded: (() => void) | undefined;
   }): Promise<'ran' | 'stopped'> {
     const { jobId, attempt, log, queued, metadata, image, imageId, version, startedEvents, handle } = started;
     const spec = queued.spec;
@@ -452,6 +460,9 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         message: `${error.code}: ${error.message}`,
       };
     }
+
+    // The container is gone and its artifacts stored: what is left is recording, which needs no slot.
+    started.runEnded?.();
 
     // Artifacts are stored before their ArtifactStored events; when no result is recorded they go.
     const discardArtifacts = async () => {
