@@ -132,14 +132,15 @@ describe('OpenTelemetry', () => {
     expect([...append.keys()]).toEqual([...histogramBuckets.appendSeconds.map(String), '+Inf']);
     expect([...sandbox.keys()]).toEqual([...histogramBuckets.sandboxSeconds.map(String), '+Inf']);
     // The first test's appends took well under a second each, its `echo` run a few seconds at most:
-    // counted in the low buckets, not all in the first one or only in +Inf.
+    // counted in the low buckets, not only in +Inf (a duration in milliseconds would be past 10).
+    // An echo run may take under the first bound (0.25 s) on a quiet machine, so that bucket may
+    // hold every run; an append never takes under 0.5 ms.
     const total = (counts: Map<string, number>) => counts.get('+Inf') ?? 0;
     expect(total(append)).toBeGreaterThan(0);
     expect(append.get('1')).toBe(total(append));
     expect(append.get('0.0005')).toBeLessThan(total(append));
     expect(total(sandbox)).toBeGreaterThan(0);
     expect(sandbox.get('10')).toBe(total(sandbox));
-    expect(sandbox.get('0.25')).toBeLessThan(total(sandbox));
   });
 
   it('exposes the metrics as Prometheus text', async () => {
