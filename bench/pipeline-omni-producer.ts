@@ -12,6 +12,7 @@ import { createApp } from '../services/api/app.ts';
 import { prepareSubmission, submitBodySchema } from '../services/api/job-submission.ts';
 import type { Principal } from '../services/api/token-verifier.ts';
 import { mintToken } from '../services/dev-token.ts';
+import { apiAppendGroupsInFlight } from '../services/roles.ts';
 import { testPolicy } from '../test/support/test-policy.ts';
 import { testSecret, testTokenVerifier } from '../test/support/test-stack.ts';
 import type { HttpClientsReply, HttpClientsRequest, HttpClientsTask } from './http-clients.worker.ts';
@@ -22,7 +23,7 @@ const spec = { image: testPolicy.allowedImages[0], command: ['true'] };
 /** The API as `createApp` composes it, behind a port, fed by the HTTP clients thread. */
 export async function startOmniHttpProducer(db: Kysely<Database>): Promise<Producer> {
   const app = createApp({
-    store: createEventStore(db),
+    store: createEventStore(db, { groupCommit: { maxInFlight: apiAppendGroupsInFlight } }),
     db,
     policy: testPolicy,
     verifyToken: testTokenVerifier,

@@ -54,12 +54,18 @@ function instrumentEventStore(store: EventStore): EventStore {
  * The store the roles run on: instrumented, reporting the size of each group commit, and refusing
  * any event its readers could not read back.
  */
-export function createInstrumentedEventStore(db: Kysely<Database>): EventStore {
+export function createInstrumentedEventStore(
+  db: Kysely<Database>,
+  options: { readonly appendGroupsInFlight?: number } = {},
+): EventStore {
   const { appendGroupSize } = instruments();
   return instrumentEventStore(
     createEventStore(db, {
       schemas: eventReadSchemas,
-      groupCommit: { onGroup: (size) => appendGroupSize.record(size) },
+      groupCommit: {
+        onGroup: (size) => appendGroupSize.record(size),
+        ...(options.appendGroupsInFlight === undefined ? {} : { maxInFlight: options.appendGroupsInFlight }),
+      },
     }),
   );
 }
