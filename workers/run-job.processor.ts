@@ -229,8 +229,21 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
           Date.now() + tenantBusyDelayMs + Math.round(random() * tenantBusyDelayMs),
         );
     }
+    // Released once, when the run ends (the tenant's limit counts runs, as the worker's slots do) or
+    // when the message is done with, whichever comes first.
+    let tenantReleased: Promise<void> | undefined;
+    const releaseTenant = () => {
+      tenantReleased ??= slot
+        ?.release()
+        .catch((error: unknown) => log.warn({ err: error }, 'could not release the tenant slot'));
+      return tenantReleased;
+    };
+    const ended = () => {
+      runEnded?.();
+      void releaseTenant();
+    };
     try {
-      return await runQueuedAttempt(message, token, jobId, attempt, log, runEnded);
+      return await runQueuedAttempt(message, token, jobId, attempt, log, ended);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       // Postgres is down (reading the job, recording its start): not the job's failure. The message
@@ -244,9 +257,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       );
       return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
     } finally {
-      await slot
-        ?.release()
-        .catch((error: unknown) => log.warn({ err: error }, 'could not release the tenant slot'));
+      await releaseTenant();
     }
   };
 
