@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { EventMetadata, EventStore } from '../../events/event-store.ts';
+import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import type { Database } from '../../events/tables.ts';
 import { resolveJobSpec } from '../../jobs/resolve-job-spec.ts';
 import type { ScheduleCommand } from '../../schedules/schedule.decider.ts';
@@ -96,19 +97,34 @@ async function loadVisibleSchedule(
   return { ...loaded, state };
 }
 
-/** Runs a schedule command; the domain's refusals leave as problems. */
-async function execute(
+/** How often a command is decided again after the stream moved under it (see execute). */
+const conflictRetries = 10;
+
+/**
+ * Runs a schedule command; the domain's refusals leave as problems. The firing loop appends to the
+ * schedule's stream at every slot, so a command decided on what was read may meet a newer version:
+ * with `reload`, the stream is read again and the command decided on it anew (a change is applied
+ * to the definition as it is now, never over a newer one), so pausing or deleting a busy schedule
+ * does not fail with a conflict.
+ */
+async function execute<Loaded extends LoadedSchedule>(
   store: EventStore,
   id: string,
-  command: ScheduleCommand,
+  commandFor: (loaded: Loaded) => ScheduleCommand,
   metadata: EventMetadata,
-  loaded: LoadedSchedule,
+  loaded: Loaded,
+  reload?: () => Promise<Loaded>,
 ): Promise<void> {
-  try {
-    await executeScheduleCommand(store, id, command, metadata, loaded);
-  } catch (error) {
-    if (error instanceof ScheduleDomainError && error.code === 'schedule-not-found') throw notFound();
-    throw error;
+  let current = loaded;
+  for (let tries = 1; ; tries += 1) {
+    try {
+      await executeScheduleCommand(store, id, commandFor(current), metadata, current);
+      return;
+    } catch (error) {
+      if (error instanceof ScheduleDomainError && error.code === 'schedule-not-found') throw notFound();
+      if (!(error instanceof ConcurrencyError) || !reload || tries >= conflictRetries) throw error;
+      current = await reload();
+    }
   }
 }
 
@@ -239,7 +255,7 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       await execute(
         deps.store,
         id,
-        { type: 'CreateSchedule', definition },
+        () => ({ type: 'CreateSchedule', definition }),
         auditMetadata(c, principal, { correlationId: id }),
         newSchedule,
       );
@@ -281,19 +297,24 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       const principal = c.get('principal');
       const id = c.req.valid('param').id;
       const { paused, ...changes } = c.req.valid('json');
-      let loaded = await loadVisibleSchedule(db, id, principal);
+      const reload = () => loadVisibleSchedule(db, id, principal);
+      let loaded = await reload();
       const metadata = auditMetadata(c, principal, { correlationId: id });
       if (changes.job) await checkSecrets(changes.job, loaded.state.tenant);
       const now = new Date();
       if (Object.keys(changes).length > 0) {
-        const definition = changedDefinition(loaded.state.definition, changes, now);
-        await execute(deps.store, id, { type: 'ChangeSchedule', definition, now }, metadata, loaded);
-        loaded = await loadVisibleSchedule(db, id, principal);
+        const change = (current: typeof loaded): ScheduleCommand => ({
+          type: 'ChangeSchedule',
+          definition: changedDefinition(current.state.definition, changes, now),
+          now,
+        });
+        await execute(deps.store, id, change, metadata, loaded, reload);
+        loaded = await reload();
       }
       if (paused !== undefined) {
         const command: ScheduleCommand = paused ? { type: 'PauseSchedule' } : { type: 'ResumeSchedule', now };
-        await execute(deps.store, id, command, metadata, loaded);
-        loaded = await loadVisibleSchedule(db, id, principal);
+        await execute(deps.store, id, () => command, metadata, loaded, reload);
+        loaded = await reload();
       }
       return c.json(shownView(loaded.state), 200);
     })
@@ -301,13 +322,14 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       const db = requireDb(deps.db);
       const principal = c.get('principal');
       const id = c.req.valid('param').id;
-      const loaded = await loadVisibleSchedule(db, id, principal);
+      const reload = () => loadVisibleSchedule(db, id, principal);
       await execute(
         deps.store,
         id,
-        { type: 'DeleteSchedule' },
+        () => ({ type: 'DeleteSchedule' }),
         auditMetadata(c, principal, { correlationId: id }),
-        loaded,
+        await reload(),
+        reload,
       );
       return c.body(null, 204);
     });

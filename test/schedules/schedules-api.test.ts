@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConcurrencyError } from '../../events/event-store-errors.ts';
+import { ScheduleDomainError } from '../../schedules/schedule-domain-error.ts';
+import { executeScheduleCommand, loadSchedule } from '../../schedules/schedule-stream.ts';
 import type { ScheduleView } from '../../schedules/schedule-view.ts';
 import { clientScopes } from '../../services/dev-token.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
@@ -139,6 +142,56 @@ describe('changing, pausing, deleting', () => {
       schedules: ScheduleView[];
     };
     expect(list.schedules.map((schedule) => schedule.id)).not.toContain(id);
+  });
+});
+
+describe('a busy schedule', () => {
+  it('pauses, resumes, changes and deletes while other writers move its stream, never answering 409', async () => {
+    const { id } = await createSchedule(stack, alice, { intervalMs: 60_000 });
+    // Writers appending to the schedule's stream as fast as they can, as the firing loop does at
+    // every slot of a busy schedule: each API command is decided on a version already gone.
+    let stop = false;
+    let churned = 0;
+    const churn = async () => {
+      while (!stop) {
+        const loaded = await loadSchedule(stack.database.db, id);
+        if (loaded.state.status === 'initial' || loaded.state.status === 'deleted') return;
+        const definition = { ...loaded.state.definition, name: `churn-${churned}` };
+        await executeScheduleCommand(
+          stack.store,
+          id,
+          { type: 'ChangeSchedule', definition, now: new Date() },
+          { actor: 'test' },
+          loaded,
+        ).then(
+          () => {
+            churned += 1;
+          },
+          (error: unknown) => {
+            if (!(error instanceof ConcurrencyError || error instanceof ScheduleDomainError)) throw error;
+          },
+        );
+      }
+    };
+    const writers = [churn(), churn(), churn()];
+    try {
+      const statuses: number[] = [];
+      for (const paused of [true, false, true, false]) {
+        statuses.push((await call(stack, alice, 'PATCH', `/v1/schedules/${id}`, { paused })).status);
+        const overlap = paused ? 'skip-if-running' : 'allow';
+        statuses.push((await call(stack, alice, 'PATCH', `/v1/schedules/${id}`, { overlap })).status);
+      }
+      statuses.push((await call(stack, alice, 'DELETE', `/v1/schedules/${id}`)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 204]);
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    expect(churned).toBeGreaterThan(10);
+    const types = (await scheduleEvents(stack.store, id)).map((event) => event.type);
+    expect(types.filter((type) => type === 'SchedulePaused')).toHaveLength(2);
+    expect(types.filter((type) => type === 'ScheduleResumed')).toHaveLength(2);
+    expect(types.at(-1)).toBe('ScheduleDeleted');
   });
 });
 
