@@ -445,7 +445,10 @@ export interface paths {
         /** The tenant's schedules (admins: every tenant's), newest first, from the schedules read model */
         get: operations["getV1Schedules"];
         put?: never;
-        /** Create a schedule: a job spec and a cron expression (with time zone) or an interval, with catch-up and overlap policies */
+        /**
+         * Create a schedule: a job spec and a cron expression (with time zone) or an interval, with catch-up and overlap policies
+         * @description An `Idempotency-Key` header makes a retry safe: the same key and body answer 200 with the schedule it made; the same key with another body is a 409.
+         */
         post: operations["postV1Schedules"];
         delete?: never;
         options?: never;
@@ -3150,7 +3153,9 @@ export interface operations {
     postV1Schedules: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3215,6 +3220,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Replayed: the Idempotency-Key named this schedule already */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
             /** @description Created; Location names it */
             201: {
                 headers: {

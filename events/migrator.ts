@@ -14,10 +14,11 @@ import * as unreadableEvents from './migrations/0060-unreadable-events.ts';
 import * as appendOnlyThroughFunctions from './migrations/0061-append-only-through-functions.ts';
 import * as verifyRuns from './migrations/0062-verify-runs.ts';
 import * as jobLabels from './migrations/0063-job-labels.ts';
-import * as schedules from './migrations/0070-schedules.ts';
 import * as webhooks from './migrations/0064-webhooks.ts';
+import * as schedules from './migrations/0070-schedules.ts';
 import * as blobStaging from './migrations/0071-blob-staging.ts';
 import * as jobsByTime from './migrations/0072-jobs-by-time.ts';
+import * as scheduleIdempotencyKeys from './migrations/0073-schedule-idempotency-keys.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '0064-webhooks': webhooks,
   '0071-blob-staging': blobStaging,
   '0072-jobs-by-time': jobsByTime,
+  '0073-schedule-idempotency-keys': scheduleIdempotencyKeys,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

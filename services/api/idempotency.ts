@@ -43,6 +43,15 @@ export interface IdempotencyScope {
   readonly jobId: string;
 }
 
+/** Where a kind of resource keeps its keys: jobs in `idempotency_keys`, schedules in their own. */
+export interface IdempotencyTable {
+  readonly table: 'idempotency_keys' | 'schedule_idempotency_keys';
+  readonly idColumn: 'job_id' | 'schedule_id';
+}
+
+const jobKeys: IdempotencyTable = { table: 'idempotency_keys', idColumn: 'job_id' };
+export const scheduleKeys: IdempotencyTable = { table: 'schedule_idempotency_keys', idColumn: 'schedule_id' };
+
 /**
  * Claims (tenant, key) for `jobId` inside the caller's transaction: `created` when the key is new
  * (the caller then writes the job in the same transaction), `replayed` with the job the key already
@@ -52,16 +61,20 @@ export interface IdempotencyScope {
 export async function claimIdempotencyKey(
   trx: Transaction<Database>,
   scope: IdempotencyScope,
+  keys: IdempotencyTable = jobKeys,
 ): Promise<IdempotentOutcome> {
+  const table = sql.table(keys.table);
+  const idColumn = sql.ref(keys.idColumn);
   const inserted = await sql<{ job_id: string }>`
-    insert into idempotency_keys (tenant, key, request_hash, job_id)
+    insert into ${table} (tenant, key, request_hash, ${idColumn})
     values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.jobId})
     on conflict (tenant, key) do nothing
-    returning job_id
+    returning ${idColumn} as job_id
   `.execute(trx);
   if (inserted.rows.length === 1) return { kind: 'created', jobId: scope.jobId };
   const { rows } = await sql<{ job_id: string; request_hash: string }>`
-    select job_id, request_hash from idempotency_keys where tenant = ${scope.tenant} and key = ${scope.key}
+    select ${idColumn} as job_id, request_hash from ${table}
+    where tenant = ${scope.tenant} and key = ${scope.key}
   `.execute(trx);
   const existing = rows[0];
   if (!existing) throw new Error('idempotency key vanished');
@@ -81,9 +94,10 @@ export async function withIdempotencyKey(
   db: Kysely<Database>,
   scope: IdempotencyScope,
   create: (trx: Transaction<Database>) => Promise<void>,
+  keys: IdempotencyTable = jobKeys,
 ): Promise<IdempotentOutcome> {
   return db.transaction().execute(async (trx) => {
-    const outcome = await claimIdempotencyKey(trx, scope);
+    const outcome = await claimIdempotencyKey(trx, scope, keys);
     if (outcome.kind === 'created') await create(trx);
     return outcome;
   });

@@ -50,8 +50,11 @@ export const createScheduleRoute = (body: typeof createScheduleSchema) =>
     tags: ['schedules'],
     summary:
       'Create a schedule: a job spec and a cron expression (with time zone) or an interval, with catch-up and overlap policies',
+    description:
+      'An `Idempotency-Key` header makes a retry safe: the same key and body answer 200 with the schedule it made; the same key with another body is a 409.',
     ...scoped('jobs:submit'),
     request: {
+      headers: z.object({ 'idempotency-key': z.string().optional() }),
       body: jsonBody(body, {
         name: 'nightly report',
         job: { image: 'omni-busybox:latest', command: ['sh', '-c', 'echo report'] },
@@ -63,6 +66,11 @@ export const createScheduleRoute = (body: typeof createScheduleSchema) =>
     },
     responses: {
       201: jsonResponse('Created; Location names it', scheduleViewSchema, exampleSchedule),
+      200: jsonResponse(
+        'Replayed: the Idempotency-Key named this schedule already',
+        scheduleViewSchema,
+        exampleSchedule,
+      ),
       ...problems(400, 401, 403, 409, 413, 415, 429, 503),
     },
   });

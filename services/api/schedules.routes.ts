@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import type { EventMetadata, EventStore } from '../../events/event-store.ts';
+import { createEventStore, type EventMetadata, type EventStore } from '../../events/event-store.ts';
 import { ConcurrencyError } from '../../events/event-store-errors.ts';
 import type { Database } from '../../events/tables.ts';
 import { resolveJobSpec } from '../../jobs/resolve-job-spec.ts';
@@ -17,6 +17,7 @@ import {
 import { scheduleLinks, toScheduleView } from '../../schedules/schedule-view.ts';
 import type { SchedulesTable } from '../../schedules/schedules.table.ts';
 import type { SandboxPolicy } from '../../schemas/config.schema.ts';
+import { eventReadSchemas } from '../../schemas/event-read-schemas.ts';
 import { cronProblem } from '../../schemas/schedule-cron.ts';
 import type { ScheduleDefinition, ScheduleTiming } from '../../schemas/schedule-events.schema.ts';
 import {
@@ -32,6 +33,7 @@ import type { SecretVault } from '../../secrets/secret-vault.ts';
 import { findAllowedImage } from '../../workers/sandbox/image-allowlist.ts';
 import { auditMetadata } from './audit-metadata.ts';
 import type { AuthVariables } from './bearer-auth.middleware.ts';
+import { parseIdempotencyKey, requestHash, scheduleKeys, withIdempotencyKey } from './idempotency.ts';
 import { openApiRoutes } from './openapi-route.ts';
 import { invalidRequest, ProblemError } from './problem.ts';
 import {
@@ -234,31 +236,46 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
       const db = requireDb(deps.db);
       const principal = c.get('principal');
       const input = c.req.valid('json');
+      const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
       await checkSecrets(input.job, principal.tenant);
-      const { count } = await db
-        .withTables<{ schedules: SchedulesTable }>()
-        .selectFrom('schedules')
-        .select((eb) => eb.fn.countAll<number>().as('count'))
-        .where('tenant', '=', principal.tenant)
-        .where('status', '!=', 'deleted')
-        .executeTakeFirstOrThrow();
-      if (Number(count) >= maxSchedulesPerTenant) {
-        throw new ProblemError({
-          status: 409,
-          code: 'too-many-schedules',
-          title: 'The tenant has as many schedules as it may',
-          detail: `at most ${maxSchedulesPerTenant} schedules per tenant; delete one first`,
-        });
-      }
       const id = randomUUID();
       const definition = definitionOf(input, new Date());
-      await execute(
-        deps.store,
-        id,
-        () => ({ type: 'CreateSchedule', definition }),
-        auditMetadata(c, principal, { correlationId: id }),
-        newSchedule,
-      );
+      const metadata = auditMetadata(c, principal, { correlationId: id });
+      // Counted only for a schedule about to be made: a replayed create adds none.
+      const create = async (store: EventStore) => {
+        const { count } = await db
+          .withTables<{ schedules: SchedulesTable }>()
+          .selectFrom('schedules')
+          .select((eb) => eb.fn.countAll<number>().as('count'))
+          .where('tenant', '=', principal.tenant)
+          .where('status', '!=', 'deleted')
+          .executeTakeFirstOrThrow();
+        if (Number(count) >= maxSchedulesPerTenant) {
+          throw new ProblemError({
+            status: 409,
+            code: 'too-many-schedules',
+            title: 'The tenant has as many schedules as it may',
+            detail: `at most ${maxSchedulesPerTenant} schedules per tenant; delete one first`,
+          });
+        }
+        await execute(store, id, () => ({ type: 'CreateSchedule', definition }), metadata, newSchedule);
+      };
+      if (idempotencyKey === undefined) {
+        await create(deps.store);
+      } else {
+        // The key and the schedule's first event commit together: a retry finds the schedule it made.
+        const outcome = await withIdempotencyKey(
+          db,
+          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },
+          (trx) => create(createEventStore(trx, { schemas: eventReadSchemas })),
+          scheduleKeys,
+        );
+        if (outcome.kind === 'replayed') {
+          const { state } = await loadVisibleSchedule(db, outcome.jobId, principal);
+          c.header('location', scheduleLinks(outcome.jobId).self);
+          return c.json(shownView(state), 200);
+        }
+      }
       const { state } = await loadVisibleSchedule(db, id, principal);
       c.header('location', scheduleLinks(id).self);
       return c.json(shownView(state), 201);

@@ -91,6 +91,65 @@ describe('creating', () => {
   });
 });
 
+describe('creating with an Idempotency-Key', () => {
+  const keyed = (key: string, body: object, token = alice) =>
+    stack.app.request('/v1/schedules', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
+      body: JSON.stringify(body),
+    });
+  const body = { job: testJob, intervalMs: 60_000, name: 'keyed' };
+
+  it('answers a retried create with the schedule it made, and a 409 for another body under the key', async () => {
+    const key = `nightly-${randomUUID()}`;
+    const first = await keyed(key, body);
+    expect(first.status).toBe(201);
+    const made = (await first.json()) as ScheduleView;
+    const again = await keyed(key, body);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('location')).toBe(`/v1/schedules/${made.id}`);
+    expect(((await again.json()) as ScheduleView).id).toBe(made.id);
+    expect((await scheduleEvents(stack.store, made.id)).map((event) => event.type)).toEqual([
+      'ScheduleCreated',
+    ]);
+    const other = await keyed(key, { ...body, name: 'another' });
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as { code: string }).code).toBe('idempotency-key-reused');
+    const malformed = await keyed('has a space', body);
+    expect(malformed.status).toBe(400);
+  });
+
+  it("makes one schedule of concurrent creates under one key; a key is the tenant's own, and apart from jobs' keys", async () => {
+    const key = `race-${randomUUID()}`;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => keyed(key, body)));
+    const statuses = answers.map((answer) => answer.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 200, 201]);
+    const ids = new Set(await Promise.all(answers.map(async (a) => ((await a.json()) as ScheduleView).id)));
+    expect(ids.size).toBe(1);
+
+    // A tenant of its own, so no other test's list meets its schedule.
+    const other = await stack.token('dave', { tenant: `tenant-${randomUUID()}` });
+    const theirs = await keyed(key, body, other);
+    expect(theirs.status).toBe(201);
+    expect(ids.has(((await theirs.json()) as ScheduleView).id)).toBe(false);
+
+    const job = await stack.app.request('/v1/jobs', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${alice}`,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
+      body: JSON.stringify(testJob),
+    });
+    expect(job.status).toBe(202);
+  });
+});
+
 describe('changing, pausing, deleting', () => {
   it('changes the timing and policies; a cron replaces the interval; a time zone alone re-reads the cron', async () => {
     const { id } = await createSchedule(stack, alice, { intervalMs: 60_000 });
