@@ -19,6 +19,7 @@ import * as schedules from './migrations/0070-schedules.ts';
 import * as blobStaging from './migrations/0071-blob-staging.ts';
 import * as jobsByTime from './migrations/0072-jobs-by-time.ts';
 import * as scheduleIdempotencyKeys from './migrations/0073-schedule-idempotency-keys.ts';
+import * as webhookDeliveryRetention from './migrations/0074-webhook-delivery-retention.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '0071-blob-staging': blobStaging,
   '0072-jobs-by-time': jobsByTime,
   '0073-schedule-idempotency-keys': scheduleIdempotencyKeys,
+  '0074-webhook-delivery-retention': webhookDeliveryRetention,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

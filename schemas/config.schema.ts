@@ -189,6 +189,9 @@ const environmentSchema = z
     WEBHOOK_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
     // How long a failing delivery is retried (exponential backoff) before it is given up.
     WEBHOOK_RETRY_FOR_MS: positiveInt.max(inputBounds.maxDurationMs).default(24 * 3600_000),
+    // How long a finished delivery's row is kept (its attempts are events on the job's stream for
+    // good); within it an event handled again owes no second delivery.
+    WEBHOOK_RETENTION_MS: positiveInt.max(inputBounds.maxDurationMs).default(7 * 24 * 3600_000),
     // Log level of the structured logger.
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -362,6 +365,7 @@ export const configSchema = environmentSchema.transform((e) => {
       allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       retryForMs: e.WEBHOOK_RETRY_FOR_MS,
+      retentionMs: e.WEBHOOK_RETENTION_MS,
     },
     logLevel: e.LOG_LEVEL,
     // Libraries whose calls become spans when traces are exported.

@@ -38,6 +38,11 @@ export interface DeliveryQueue {
    * another process took the delivery over meanwhile (this one's lease had lapsed).
    */
   record(delivery: ClaimedDelivery, outcome: AttemptOutcome, retryAt: Date | undefined): Promise<boolean>;
+  /**
+   * Removes the rows of deliveries finished (delivered or given up) more than `olderThanMs` ago, at
+   * most `limit` of them; answers how many went. Their attempts stay on the jobs' streams.
+   */
+  prune(olderThanMs: number, limit: number): Promise<number>;
 }
 
 /** The work list in Postgres (webhook_deliveries, migration 0064). */
@@ -173,6 +178,20 @@ export function createDeliveryQueue(db: Kysely<Database>): DeliveryQueue {
         ]);
         return true;
       });
+    },
+
+    async prune(olderThanMs, limit) {
+      // In bounded chunks, oldest first, so a first prune over a long backlog holds no lock for long.
+      const { rows } = await sql<{ id: string }>`
+        delete from webhook_deliveries where id in (
+          select id from webhook_deliveries
+          where finished_at < now() - ${olderThanMs} * interval '1 millisecond'
+          order by finished_at
+          limit ${limit}
+        )
+        returning id
+      `.execute(db);
+      return rows.length;
     },
   };
 }

@@ -34,6 +34,10 @@ export interface WebhookDeliveryDeps {
   readonly timeoutMs: number;
   /** WEBHOOK_RETRY_FOR_MS: how long a failing delivery is retried. */
   readonly retryForMs: number;
+  /** WEBHOOK_RETENTION_MS: how long a finished delivery's row is kept; default 7 days. */
+  readonly retentionMs?: number;
+  /** How often the active follower removes rows past their retention; default every 10 minutes. */
+  readonly pruneEveryMs?: number;
   readonly backoff?: DeliveryBackoff;
   /** Deliveries in flight at once in this process; default 16. */
   readonly concurrency?: number;
@@ -54,6 +58,10 @@ export interface RunningWebhookDelivery {
   isOwner(): boolean;
   stop(): Promise<void>;
 }
+
+const defaultRetentionMs = 7 * 24 * 3600_000;
+/** Rows one prune statement removes at most. */
+const pruneChunk = 1_000;
 
 /** The event to blame when planning failed on data: it, or the one of its job's stream that failed to fold. */
 const blame = (event: RecordedEvent, error: unknown): UnreadableEvent =>
@@ -114,9 +122,34 @@ export async function startWebhookDelivery(deps: WebhookDeliveryDeps): Promise<R
       sender.wake();
     },
   });
+  // One process (the active follower's) removes finished deliveries past their retention.
+  const retentionMs = deps.retentionMs ?? defaultRetentionMs;
+  const prune = async () => {
+    if (!follower.isOwner()) return;
+    let removed = 0;
+    for (;;) {
+      const chunk = await queue.prune(retentionMs, pruneChunk);
+      removed += chunk;
+      if (chunk < pruneChunk) break;
+    }
+    if (removed > 0)
+      deps.logger.info({ removed }, 'removed finished webhook deliveries past their retention');
+  };
+  const pruning = setInterval(
+    () =>
+      void prune().catch((error: unknown) =>
+        deps.logger.warn(
+          { err: error },
+          'could not remove old webhook deliveries; the next round tries again',
+        ),
+      ),
+    deps.pruneEveryMs ?? 10 * 60_000,
+  );
+  pruning.unref();
   return {
     isOwner: () => follower.isOwner(),
     async stop() {
+      clearInterval(pruning);
       await follower.stop();
       await sender.stop();
     },
