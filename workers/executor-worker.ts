@@ -36,19 +36,23 @@ class RunSlotWorker extends Worker<RunJobMessage> {
   private readonly fetchSlots = new Map<string, { readonly slot: RunSlot; fetched: boolean }>();
   private readonly runSlots: RunSlots;
   // The slot of each message being processed, by lock token, until its run ends.
-  private readonly runningSlots: Map<string, RunSlot>;
+  private readonly runningSlots = new Map<string, RunSlot>();
   // Wakes a fetch waiting for a slot when another fetch changed state (see moveToActive).
   private wakeFetch: (() => void) | undefined;
 
   constructor(
-    options: WorkerOptions,
-    runSlots: RunSlots,
-    runningSlots: Map<string, RunSlot>,
+    options: WorkerOptions & { readonly concurrency: number },
     processor: (job: Job<RunJobMessage>, token?: string) => Promise<unknown>,
   ) {
-    super(jobQueueName, processor, options);
-    this.runSlots = runSlots;
-    this.runningSlots = runningSlots;
+    super(jobQueueName, processor, { ...options, concurrency: options.concurrency * messagesPerRunSlot });
+    this.runSlots = createRunSlots(options.concurrency);
+  }
+
+  /** Frees the run slot of the message under this lock token: its run is over, recording is left. */
+  endRun(token: string | undefined): void {
+    if (token === undefined) return;
+    this.runningSlots.get(token)?.release();
+    this.runningSlots.delete(token);
   }
 
   private reserve(token: string): boolean {
@@ -114,8 +118,7 @@ class RunSlotWorker extends Worker<RunJobMessage> {
         (await super.processJob(job, token, () => fetchNextCallback() && this.reserve(token))) || undefined;
       return next;
     } finally {
-      this.runningSlots.get(token)?.release();
-      this.runningSlots.delete(token);
+      this.endRun(token);
       if (next) this.fetched(token);
       else this.unreserve(token);
     }
@@ -125,13 +128,9 @@ class RunSlotWorker extends Worker<RunJobMessage> {
 /** A BullMQ worker consuming attempts; the processor does the real work. */
 export function startExecutorWorker(options: ExecutorWorkerOptions): Worker<RunJobMessage> {
   const tracer = trace.getTracer('omni-worker');
-  const runSlots = createRunSlots(options.concurrency);
-  const running = new Map<string, RunSlot>();
-  const runEnded = (token: string | undefined) => () => {
-    if (token === undefined) return;
-    running.get(token)?.release();
-    running.delete(token);
-  };
+  // Bound below; the processor runs only once the worker exists.
+  let worker: RunSlotWorker | undefined;
+  const runEnded = (token: string | undefined) => () => worker?.endRun(token);
   // Each attempt continues the trace its message carries (HTTP request → append → dispatcher → here).
   const traced = (job: Job<RunJobMessage>, token?: string) =>
     context.with(contextFromTraceparent(job.data.traceparent), () =>
@@ -159,17 +158,16 @@ export function startExecutorWorker(options: ExecutorWorkerOptions): Worker<RunJ
         },
       ),
     );
-  return new RunSlotWorker(
+  worker = new RunSlotWorker(
     {
       connection: options.connection,
       prefix: options.prefix,
-      concurrency: options.concurrency * messagesPerRunSlot,
+      concurrency: options.concurrency,
       // A sandbox run can last minutes; the lock is renewed while it runs, so a stall means a dead worker.
       lockDuration: 30_000,
       maxStalledCount: 1,
     },
-    runSlots,
-    running,
     traced,
   );
+  return worker;
 }

@@ -33,14 +33,15 @@ export function parseIdempotencyKey(header: string | undefined): string | undefi
 }
 
 export type IdempotentOutcome =
-  | { readonly kind: 'created'; readonly jobId: string }
-  | { readonly kind: 'replayed'; readonly jobId: string };
+  | { readonly kind: 'created'; readonly id: string }
+  | { readonly kind: 'replayed'; readonly id: string };
 
 export interface IdempotencyScope {
   readonly tenant: string;
   readonly key: string;
   readonly hash: string;
-  readonly jobId: string;
+  /** The job (or schedule) the request makes, should its key be new. */
+  readonly id: string;
 }
 
 /** Where a kind of resource keeps its keys: jobs in `idempotency_keys`, schedules in their own. */
@@ -53,7 +54,7 @@ const jobKeys: IdempotencyTable = { table: 'idempotency_keys', idColumn: 'job_id
 export const scheduleKeys: IdempotencyTable = { table: 'schedule_idempotency_keys', idColumn: 'schedule_id' };
 
 /**
- * Claims (tenant, key) for `jobId` inside the caller's transaction: `created` when the key is new
+ * Claims (tenant, key) for `id` inside the caller's transaction: `created` when the key is new
  * (the caller then writes the job in the same transaction), `replayed` with the job the key already
  * names when the same request comes again. A concurrent claim waits on the row lock and then sees
  * the winner's job. The same key with another body is a 409, never a second job.
@@ -65,15 +66,15 @@ export async function claimIdempotencyKey(
 ): Promise<IdempotentOutcome> {
   const table = sql.table(keys.table);
   const idColumn = sql.ref(keys.idColumn);
-  const inserted = await sql<{ job_id: string }>`
+  const inserted = await sql<{ id: string }>`
     insert into ${table} (tenant, key, request_hash, ${idColumn})
-    values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.jobId})
+    values (${scope.tenant}, ${scope.key}, ${scope.hash}, ${scope.id})
     on conflict (tenant, key) do nothing
-    returning ${idColumn} as job_id
+    returning ${idColumn} as id
   `.execute(trx);
-  if (inserted.rows.length === 1) return { kind: 'created', jobId: scope.jobId };
-  const { rows } = await sql<{ job_id: string; request_hash: string }>`
-    select ${idColumn} as job_id, request_hash from ${table}
+  if (inserted.rows.length === 1) return { kind: 'created', id: scope.id };
+  const { rows } = await sql<{ id: string; request_hash: string }>`
+    select ${idColumn} as id, request_hash from ${table}
     where tenant = ${scope.tenant} and key = ${scope.key}
   `.execute(trx);
   const existing = rows[0];
@@ -86,7 +87,7 @@ export async function claimIdempotencyKey(
       detail: 'this Idempotency-Key was used with a different request body',
     });
   }
-  return { kind: 'replayed', jobId: existing.job_id };
+  return { kind: 'replayed', id: existing.id };
 }
 
 /** Runs `create` at most once per (tenant, key): the key row and the job's events commit in one transaction. */

@@ -256,15 +256,15 @@ export function createJobBatchRoutes(deps: JobBatchRoutesDeps) {
                 tenant: principal.tenant,
                 key: item.idempotencyKey,
                 hash: requestHash(item.input),
-                jobId: item.prepared.id,
+                id: item.prepared.id,
               });
               if (claim.kind === 'created') toAppend.push(item);
               else
                 results.push({
                   index: item.index,
                   outcome: 'replayed',
-                  id: claim.jobId,
-                  links: jobLinks(claim.jobId),
+                  id: claim.id,
+                  links: jobLinks(claim.id),
                 });
             } catch (error) {
               if (!(error instanceof ProblemError)) throw error;

@@ -137,7 +137,7 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
           });
         const outcome = await withIdempotencyKey(
           deps.db,
-          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },
+          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), id },
           async (trx) =>
             void (await executeJobCommand(
               createEventStore(trx, { schemas: eventReadSchemas }),
@@ -148,10 +148,10 @@ export function createJobsRoutes(deps: JobsRoutesDeps) {
             )),
         );
         if (outcome.kind === 'replayed') {
-          const { state } = await loadVisibleJob(deps.store, outcome.jobId, principal);
+          const { state } = await loadVisibleJob(deps.store, outcome.id, principal);
           if (state.status === 'initial') throw notFound();
-          c.header('location', `/v1/jobs/${outcome.jobId}`);
-          return c.json(toJobView(outcome.jobId, state), 200);
+          c.header('location', `/v1/jobs/${outcome.id}`);
+          return c.json(toJobView(outcome.id, state), 200);
         }
       } else {
         // The id was generated above, so there is no stream to read: a collision would still fail the

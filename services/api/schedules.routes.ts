@@ -266,13 +266,13 @@ export function createSchedulesRoutes(deps: SchedulesRoutesDeps) {
         // The key and the schedule's first event commit together: a retry finds the schedule it made.
         const outcome = await withIdempotencyKey(
           db,
-          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), jobId: id },
+          { tenant: principal.tenant, key: idempotencyKey, hash: requestHash(input), id },
           (trx) => create(createEventStore(trx, { schemas: eventReadSchemas })),
           scheduleKeys,
         );
         if (outcome.kind === 'replayed') {
-          const { state } = await loadVisibleSchedule(db, outcome.jobId, principal);
-          c.header('location', scheduleLinks(outcome.jobId).self);
+          const { state } = await loadVisibleSchedule(db, outcome.id, principal);
+          c.header('location', scheduleLinks(outcome.id).self);
           return c.json(shownView(state), 200);
         }
       }

@@ -4,7 +4,6 @@
  * message is fetched while it commits (see RunSlotWorker).
  */
 export interface RunSlots {
-  readonly size: number;
   /** A free slot, or undefined when all are taken (the caller fetches nothing then). */
   tryTake(): RunSlot | undefined;
   taken(): number;
@@ -23,7 +22,6 @@ export function createRunSlots(size: number): RunSlots {
   let taken = 0;
   let waiters: Array<() => void> = [];
   return {
-    size,
     tryTake() {
       if (taken >= size) return undefined;
       taken += 1;
