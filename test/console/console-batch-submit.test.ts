@@ -3,6 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServedApp } from '../../services/api/serve.ts';
 import { launchChromium, serveConsole } from '../support/console-browser.ts';
+import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
 
@@ -59,7 +60,12 @@ describe('submitting many jobs from the console', { timeout: 120_000 }, () => {
     expect(await links.evaluateAll((all) => all.map((link) => link.getAttribute('href')))).toEqual(
       ids.map((id) => `/console/jobs/${id}`),
     );
-    expect((await jobsOfRun(run)).sort()).toEqual([...ids].sort());
+    // The list is the jobs read model's, which folds the batch's commit a moment after it.
+    const listed = await eventually(
+      () => jobsOfRun(run),
+      (found) => found.length >= ids.length,
+    );
+    expect(listed.sort()).toEqual([...ids].sort());
     await links.first().click();
     await page
       .getByTestId('job')
