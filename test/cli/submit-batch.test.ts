@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labelledJobs } from '../support/labelled-jobs.ts';
 import { testImage } from '../support/test-image.ts';
 import { type CliStack, jsonLines, startCliStack } from './cli-harness.ts';
 
@@ -37,9 +38,9 @@ async function api<T>(path: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-/** The ids of the jobs the API holds with this run's label. */
-const jobsOfRun = async (run: string) =>
-  (await api<{ jobs: { id: string }[] }>(`/v1/jobs?label=run=${run}&limit=200`)).jobs.map((job) => job.id);
+/** The ids of the jobs the API holds with this run's label, once the list has caught up with the log. */
+const jobsOfRun = (run: string) =>
+  labelledJobs((path, init) => fetch(`${cli.server.url}${path}`, init), cli.env.OMNI_TOKEN as string, run);
 
 describe('omni jobs submit-batch', { timeout: 120_000 }, () => {
   it('prints a line per job in the file order: ids queued, the refused one by its line; exit 3', async () => {

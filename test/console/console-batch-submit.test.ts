@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServedApp } from '../../services/api/serve.ts';
 import { launchChromium, serveConsole } from '../support/console-browser.ts';
-import { eventually } from '../support/eventually.ts';
+import { labelledJobs } from '../support/labelled-jobs.ts';
 import { testImage } from '../support/test-image.ts';
 import { startTestStack, type TestStack } from '../support/test-stack.ts';
 
@@ -30,13 +30,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** The jobs the API holds with this run's label. */
-async function jobsOfRun(run: string): Promise<string[]> {
-  const response = await stack.app.request(`/v1/jobs?label=run=${run}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return ((await response.json()) as { jobs: { id: string }[] }).jobs.map((job) => job.id);
-}
+/** The jobs the API holds with this run's label, once the list has caught up with the log. */
+const jobsOfRun = (run: string) => labelledJobs((path, init) => stack.app.request(path, init), token, run);
 
 const spec = (run: string, command: readonly string[]) =>
   JSON.stringify({ image: testImage, command, labels: { run } });
@@ -60,12 +55,7 @@ describe('submitting many jobs from the console', { timeout: 120_000 }, () => {
     expect(await links.evaluateAll((all) => all.map((link) => link.getAttribute('href')))).toEqual(
       ids.map((id) => `/console/jobs/${id}`),
     );
-    // The list is the jobs read model's, which folds the batch's commit a moment after it.
-    const listed = await eventually(
-      () => jobsOfRun(run),
-      (found) => found.length >= ids.length,
-    );
-    expect(listed.sort()).toEqual([...ids].sort());
+    expect((await jobsOfRun(run)).sort()).toEqual([...ids].sort());
     await links.first().click();
     await page
       .getByTestId('job')
