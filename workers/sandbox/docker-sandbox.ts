@@ -90,8 +90,11 @@ function deadlinesFor(deps: DockerSandboxDeps): EngineDeadlines {
   return { engine: engineAddress(deps.docker), callMs, killMs: Math.min(callMs, killConfirmMaxMs) };
 }
 
-/** How long after an unexplained SIGKILL exit the engine is given to report an OOM kill. */
-const oomReportGraceMs = 250;
+/**
+ * The waits, one after another, an unexplained SIGKILL exit gives the engine to report an OOM kill
+ * (1.75 s in all). Under runsc on a loaded host the report was seen to come later than 250 ms.
+ */
+const oomReportWaitsMs = [250, 500, 1_000];
 
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
 const drainTimeoutMs = 2_000;
@@ -538,10 +541,11 @@ async function supervise(
         },
       );
     let state = await inspectFinished();
-    // A job SIGKILLed by nobody we know of: the engine may learn of the OOM kill a moment after
-    // the exit (two events, in either order, on a loaded host), so it is asked once more.
-    if (killReason === undefined && !state.OOMKilled && state.ExitCode === 137) {
-      await delay(oomReportGraceMs);
+    // A job SIGKILLed by nobody we know of: the engine may learn of the OOM kill a while after
+    // the exit (two events, in either order, on a loaded host), so it is asked again a few times.
+    for (const waitMs of oomReportWaitsMs) {
+      if (killReason !== undefined || state.OOMKilled || state.ExitCode !== 137) break;
+      await delay(waitMs);
       state = await inspectFinished().catch(() => state);
     }
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
