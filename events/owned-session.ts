@@ -9,8 +9,8 @@ export interface OwnedSessionOptions {
   readonly applicationName: string;
   /** Held for ownership; absent: every instance is active. */
   readonly lockKey?: string;
-  /** Called on every `omni_events` notification. */
-  readonly onNotification: () => void;
+  /** Called on every `omni_events` notification, with its payload: the stream appended to. */
+  readonly onNotification: (streamId: string) => void;
   /** Called each time this instance becomes active, before it reads (to resume from its checkpoint). */
   readonly onActive: () => Promise<void>;
   readonly onError?: (error: unknown) => void;
@@ -49,7 +49,7 @@ export function createOwnedSession(options: OwnedSessionOptions): OwnedSession {
         };
         client.on('error', lost);
         client.on('end', () => lost());
-        client.on('notification', () => options.onNotification());
+        client.on('notification', (message) => options.onNotification(message.payload ?? ''));
         try {
           await client.connect();
           await client.query('listen omni_events');

@@ -131,12 +131,26 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
   let position = await loadCheckpoint(db, subscriptionId);
   let stopped = false;
   const { sleep, wake } = createWakeableSleep();
+  // A reader of one kind of stream is not woken by appends to others: the API's schedules read
+  // model read the log after every job append, to find nothing. An empty payload (a sender that
+  // names no stream) wakes every reader.
+  const prefix = options.filter?.streamPrefix;
+  const concernsReader = (streamId: string) =>
+    prefix === undefined || streamId === '' || streamId.startsWith(prefix);
+  // Whether a notification for this reader came since its last read began: an empty read then
+  // means the append is not yet visible (an older transaction still runs), not that the log is
+  // quiet, so the next poll comes soon instead of backing off.
+  let notifiedSinceRead = false;
 
   const session = createOwnedSession({
     connectionString: options.connectionString,
     applicationName: `omni-${subscriptionId}`,
     ...(options.exclusive ? { lockKey: `subscription:${subscriptionId}` } : {}),
-    onNotification: wake,
+    onNotification: (streamId) => {
+      if (!concernsReader(streamId)) return;
+      notifiedSinceRead = true;
+      wake();
+    },
     ...(options.onError ? { onError: options.onError } : {}),
     onActive: async () => {
       // A new owner resumes from the committed checkpoint, not from what it saw while standing by.
@@ -154,9 +168,12 @@ export async function startSubscription(options: SubscriptionOptions): Promise<R
           continue;
         }
         const readStarted = performance.now();
+        const notified = notifiedSinceRead;
+        notifiedSinceRead = false;
         const events = await store.readAll(position, { limit: batchSize, ...options.filter });
         const last = events.at(-1);
         if (!last) {
+          if (notified) idleDelay = subscriptionDefaults.firstPollIntervalMs;
           await sleep(idleDelay);
           idleDelay = Math.min(idleDelay * 2, maxPollIntervalMs);
           continue;
