@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { type CliStack, runProcess, startCliStack } from './cli-harness.ts';
 
@@ -85,11 +86,19 @@ describe('the package, packed and installed', () => {
       cwd: elsewhere,
     });
     expect(submitted, submitted.stderr).toMatchObject({ code: 0, stdout: 'installed\n' });
-    const listed = await runProcess(omni, ['jobs', 'list', '--json'], { env: asUser, cwd: elsewhere });
-    expect(listed.code, listed.stderr).toBe(0);
-    const page = JSON.parse(listed.stdout) as { jobs: { status: string; command: string }[] };
+    // The list is the read model's, which folds the job's end a moment after submit --wait saw it.
+    const installedJob = (jobs: { status: string; command: string }[]) =>
+      jobs.some((job) => job.status === 'succeeded' && job.command === 'echo installed');
+    const page = await eventually(
+      async () => {
+        const listed = await runProcess(omni, ['jobs', 'list', '--json'], { env: asUser, cwd: elsewhere });
+        expect(listed.code, listed.stderr).toBe(0);
+        return JSON.parse(listed.stdout) as { jobs: { status: string; command: string }[] };
+      },
+      (listed) => installedJob(listed.jobs),
+    );
     expect(page.jobs).toEqual(
       expect.arrayContaining([expect.objectContaining({ status: 'succeeded', command: 'echo installed' })]),
     );
-  }, 1_200_000);
+  }, 600_000);
 });
