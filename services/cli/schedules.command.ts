@@ -31,7 +31,8 @@ interface ScheduleView {
 /**
  * The submit flags a schedule's job template takes. Left out: --input (a file named by id may be
  * gone by a later slot, so the API refuses inputs), --delay, --run-at and --expires-at (one instant
- * for every slot means nothing) and --idempotency-key (each slot's job id is already deterministic).
+ * for every slot means nothing) and the job's --idempotency-key (each slot's job id is already
+ * deterministic; create's own --idempotency-key is the schedule's).
  */
 type TemplateFlags = Pick<
   SubmitFlags,
@@ -61,6 +62,7 @@ interface CreateOptions extends TemplateFlags {
   readonly maxCatchUp?: string;
   readonly overlap?: string;
   readonly name?: string;
+  readonly idempotencyKey?: string;
   readonly json?: boolean;
 }
 
@@ -126,8 +128,11 @@ async function createSchedule(
   const body = createScheduleBody(image, command, options);
   const client = context.client();
   // The API checks the schedule the flags built (a 400 names the field).
+  // A key makes a rerun of the same create (a script retried after a timeout) answer the schedule
+  // the first made, instead of a second schedule firing the same jobs.
+  const headers = options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey };
   const schedule = await client.call(
-    client.omni.api.POST('/v1/schedules', { body: body as ScheduleCreation }),
+    client.omni.api.POST('/v1/schedules', { body: body as ScheduleCreation, headers }),
   );
   context.out.write(options.json ? `${JSON.stringify(schedule)}\n` : `${schedule.id}\n`);
   return 0;
@@ -264,7 +269,11 @@ Examples:
         '--overlap <POLICY>',
         'a slot while the last job runs: allow, skip-if-running (default), cancel-previous',
       )
-      .option('--name <NAME>', 'a name to tell it by'),
+      .option('--name <NAME>', 'a name to tell it by')
+      .option(
+        '--idempotency-key <KEY>',
+        'the same key and body again prints the schedule it made instead of making another',
+      ),
   )
     .option('--json', 'print the schedule as JSON')
     .addHelpText(
@@ -272,7 +281,8 @@ Examples:
       `
 Examples:
   omni schedules create --cron '*/15 * * * *' -- omni-busybox:latest echo tick
-  omni schedules create --interval 1h --catch-up run-all --max-catch-up 24 --memory 128m -- omni-busybox:latest sh -c 'date'`,
+  omni schedules create --interval 1h --catch-up run-all --max-catch-up 24 --memory 128m -- omni-busybox:latest sh -c 'date'
+  omni schedules create --idempotency-key nightly-report --cron '0 3 * * *' -- omni-busybox:latest echo report`,
     )
     .action(async (image: string, command: string[], options: CreateOptions) => {
       context.exitCode = await createSchedule(context, image, command, options);

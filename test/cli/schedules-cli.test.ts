@@ -173,6 +173,56 @@ describe('omni schedules', { timeout: 300_000 }, () => {
     await fails(2, 'schedules', 'list', '--limit', '1000');
   });
 
+  it('create with --idempotency-key run twice prints the one schedule it made; another body under it is refused (3)', async () => {
+    const key = `nightly-${Date.now()}`;
+    const create = (...command: string[]) =>
+      cli.omni([
+        'schedules',
+        'create',
+        '--idempotency-key',
+        key,
+        '--cron',
+        '0 3 * * *',
+        '--',
+        testImage,
+        ...command,
+      ]);
+    const first = await create('echo', 'report');
+    expect(first.code, first.stderr).toBe(0);
+    const id = first.stdout.trim();
+    expect(id).toMatch(uuid);
+    const again = await create('echo', 'report');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(`${id}\n`);
+    const page = (await (
+      await fetch(`${cli.server.url}/v1/schedules?limit=100`, {
+        headers: { authorization: `Bearer ${cli.env.OMNI_TOKEN}` },
+      })
+    ).json()) as { schedules: { id: string; job: { command: string[] } }[] };
+    // The list is a read model; whatever it holds of the report schedule is the one made.
+    expect(
+      page.schedules.filter(
+        (schedule) => schedule.job.command.join(' ') === 'echo report' && schedule.id !== id,
+      ),
+    ).toEqual([]);
+    expect((await apiSchedule(id)).status).toBe(200);
+    const other = await fails(
+      3,
+      'schedules',
+      'create',
+      '--idempotency-key',
+      key,
+      '--cron',
+      '0 4 * * *',
+      '--',
+      testImage,
+      'echo',
+      'report',
+    );
+    expect(other).toMatch(/idempotency/i);
+    expect(await ok('schedules', 'delete', id)).toBe(`${id}\n`);
+  });
+
   it('a schedule fires jobs that name it; pause, resume and delete act on the API', async () => {
     const id = (await ok('schedules', 'create', '--interval', '1s', '--', testImage, 'true')).trim();
     // Under load the first slot's job may take a while to be submitted: poll the schedule, generously.
