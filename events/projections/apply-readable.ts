@@ -25,6 +25,19 @@ export async function applyReadable(
     if (!isDataError(error)) throw error;
     await sql`rollback to savepoint apply_batch`.execute(trx);
   }
+  return applyEachReadable(trx, projection, table, events);
+}
+
+/**
+ * Folds a batch one event at a time, each in a savepoint of the caller's transaction, leaving out
+ * (and returning) any event the projection cannot fold.
+ */
+export async function applyEachReadable(
+  trx: Kysely<Database>,
+  projection: Projection,
+  table: string,
+  events: readonly RecordedEvent[],
+): Promise<UnreadableEvent[]> {
   const skipped: UnreadableEvent[] = [];
   for (const event of events) {
     await sql`savepoint apply_event`.execute(trx);
