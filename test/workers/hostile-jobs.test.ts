@@ -123,8 +123,13 @@ describe.each(runtimes)('hostile jobs through the pipeline, under %s', (runtime)
     {
       name: 'a memory hog is recorded as oom',
       body: { command: ['sh', '-c', 'x=a; while true; do x=$x$x; done'] },
-      check: (job: JobView) =>
-        expect(job).toMatchObject({ status: 'failed', failureReason: 'oom', exitCode: 137 }),
+      check: (job: JobView) => {
+        expect(job).toMatchObject({ status: 'failed', exitCode: 137 });
+        // Under runsc on a loaded host the engine was seen not to report the OOM kill at all; the
+        // sandbox then goes by the memory it sampled at the limit, and a hog that dies before the
+        // first sample stays an exit-code 137 (README: Sandbox runtimes). Under runc it is oom.
+        expect(runtime === 'runsc' ? ['oom', 'exit-code'] : ['oom']).toContain(job.failureReason);
+      },
     },
     {
       name: 'endless output is recorded as output-limit, truncated',

@@ -96,6 +96,9 @@ function deadlinesFor(deps: DockerSandboxDeps): EngineDeadlines {
  */
 const oomReportWaitsMs = [250, 500, 1_000];
 
+/** The share of its memory limit a SIGKILLed container must have reached to count as OOM-killed. */
+const oomPeakShare = 0.9;
+
 /** How long to wait for the attach stream to deliver its last bytes after the container exited. */
 const drainTimeoutMs = 2_000;
 
@@ -549,7 +552,17 @@ async function supervise(
       state = await inspectFinished().catch(() => state);
     }
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
-    const reason: SandboxExitReason = killReason ?? (state.OOMKilled ? 'oom' : 'exited');
+    const peakMemoryBytes = sampler.stop();
+    // Under runsc on a loaded host the engine was seen never to report a memory hog's OOM kill
+    // (exit 137, OOMKilled false, still so 1.75 s later). A SIGKILL nobody we know of sent, after
+    // the container's memory reached its limit, is taken for the OOM kill it is.
+    const killedAtMemoryLimit =
+      killReason === undefined &&
+      state.ExitCode === 137 &&
+      peakMemoryBytes !== undefined &&
+      peakMemoryBytes >= spec.limits.memoryBytes * oomPeakShare;
+    const oomKilled = state.OOMKilled === true || killedAtMemoryLimit;
+    const reason: SandboxExitReason = killReason ?? (oomKilled ? 'oom' : 'exited');
     capture.finish();
     const output = capture.result();
     const outputs = collection
@@ -569,7 +582,6 @@ async function supervise(
         )
       : undefined;
     batcher?.end(capture.exceeded);
-    const peakMemoryBytes = sampler.stop();
     return {
       reason,
       exitCode,
@@ -581,7 +593,7 @@ async function supervise(
       durationMs,
       imageId,
       path: wrapper.warm ? 'warm' : 'cold',
-      oom: state.OOMKilled === true,
+      oom: oomKilled,
       ...(state.runtime ? { runtime: state.runtime } : {}),
       ...(peakMemoryBytes === undefined ? {} : { peakMemoryBytes }),
       ...(outputs === undefined ? {} : { outputs }),
