@@ -125,10 +125,11 @@ describe.each(runtimes)('hostile jobs through the pipeline, under %s', (runtime)
       body: { command: ['sh', '-c', 'x=a; while true; do x=$x$x; done'] },
       check: (job: JobView) => {
         expect(job).toMatchObject({ status: 'failed', exitCode: 137 });
-        // Under runsc on a loaded host the engine was seen not to report the OOM kill at all; the
-        // sandbox then goes by the memory it sampled at the limit, and a hog that dies before the
-        // first sample stays an exit-code 137 (README: Sandbox runtimes). Under runc it is oom.
-        expect(runtime === 'runsc' ? ['oom', 'exit-code'] : ['oom']).toContain(job.failureReason);
+        // On a loaded host the engine was seen, under runc and runsc alike, not to report the OOM
+        // kill at all (OOMKilled false; a known Docker unreliability). The sandbox then goes by the
+        // memory it sampled at the limit, and a hog that dies before the first sample stays an
+        // exit-code 137 (SECURITY.md: the same limits on every runtime). The limit held either way.
+        expect(['oom', 'exit-code']).toContain(job.failureReason);
       },
     },
     {
