@@ -120,6 +120,16 @@ export interface EventStore {
    * back in the order asked. For writes that belong together, such as a batch of submitted jobs.
    */
   appendEach(requests: readonly StreamAppend[]): Promise<readonly (AppendResult | Error)[]>;
+  /**
+   * Appends as `append` does at `expectedVersion`, and gives back the stream's events before it,
+   * read by the same statement. For a writer whose decision needs only the version (a worker
+   * starting the attempt its message was queued at) and the history once the append holds.
+   */
+  appendReadingHistory(
+    streamId: string,
+    expectedVersion: number,
+    events: readonly NewEvent[],
+  ): Promise<{ readonly appended: AppendResult; readonly history: readonly RecordedEvent[] }>;
   readStream(streamId: string): Promise<readonly RecordedEvent[]>;
   /**
    * The stream's events after stream version `afterVersion`, brought up to date like every read:
@@ -171,7 +181,15 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
   const toCurrent = (row: Omit<EventRow, 'recorded_at'>, recordedAt: Date) =>
     upcasters.upcast(toRecordedEvent(row, recordedAt));
   const notify = createNotifyAfterCommit(db);
-  const appendOne = async ({ streamId, expectedVersion, events }: AppendRequest): Promise<Appended> => {
+  const appendOne = async (request: AppendRequest): Promise<Appended> => {
+    const { streamId, expectedVersion, events } = request;
+    if (request.readHistory) {
+      // Only the batch statement reads a history back; a group of one is still one round trip.
+      const [outcome] = await appendEach(db, [request]);
+      if (outcome === undefined || outcome instanceof Error)
+        throw outcome ?? new Error(`append to ${streamId} gave no result`);
+      return outcome;
+    }
     try {
       const { rows } = await sql<{ global_position: number; stream_version: number }>`
         select global_position, stream_version
@@ -264,6 +282,29 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       // After the commit, off this round trip: NOTIFY inside the append would serialise commits.
       notify(streamId);
       return { nextExpectedVersion: appended.streamVersion, lastGlobalPosition: appended.globalPosition };
+    },
+
+    async appendReadingHistory(streamId, expectedVersion, events) {
+      const payload = payloadOf(streamId, events);
+      const appended = await append({ streamId, expectedVersion, events: payload, readHistory: true });
+      notify(streamId);
+      let history = (appended.history ?? []).map((row) =>
+        toCurrent(row as Omit<EventRow, 'recorded_at'>, new Date(row.recorded_ms)),
+      );
+      // The append held, so versions 1..expectedVersion are committed; a history short of them
+      // (an event committed after the statement's snapshot was taken) is read again, committed.
+      const whole = (events: readonly RecordedEvent[]) =>
+        events.length === expectedVersion &&
+        events.every((event, index) => event.streamVersion === index + 1);
+      if (!whole(history))
+        history = (await readOne(streamId)).filter((event) => event.streamVersion <= expectedVersion);
+      return {
+        appended: {
+          nextExpectedVersion: appended.streamVersion,
+          lastGlobalPosition: appended.globalPosition,
+        },
+        history,
+      };
     },
 
     async appendEach(requests) {

@@ -16,12 +16,33 @@ export interface AppendRequest {
   readonly streamId: string;
   readonly expectedVersion: number | null;
   readonly events: readonly AppendPayloadEvent[];
+  /**
+   * Also give back the stream's events up to `expectedVersion` (a number), read by the statement
+   * that appends: for a writer that needs the history only once its append is known to hold.
+   */
+  readonly readHistory?: boolean;
+}
+
+/** A stored event as the appending statement gives it back (see AppendRequest.readHistory). */
+export interface HistoryRow {
+  readonly global_position: number;
+  readonly transaction_id: string;
+  readonly stream_id: string;
+  readonly stream_version: number;
+  readonly event_id: string;
+  readonly type: string;
+  readonly schema_version: number;
+  readonly data: unknown;
+  readonly metadata: unknown;
+  readonly recorded_ms: number;
 }
 
 /** Where an append's last event landed. */
 export interface Appended {
   readonly globalPosition: number;
   readonly streamVersion: number;
+  /** With `readHistory`: the stream's events before this append, in order. */
+  readonly history?: readonly HistoryRow[];
 }
 
 export interface GroupCommitOptions {
@@ -49,6 +70,7 @@ interface BatchRow {
   readonly error_code: string | null;
   readonly error_detail: string | null;
   readonly error_constraint: string | null;
+  readonly history: readonly HistoryRow[] | null;
 }
 
 /**
@@ -79,9 +101,39 @@ export async function appendEach(
     expected_version: request.expectedVersion,
     events: request.events,
   }));
+  // The histories asked for are read by the same statement, once its appends are in: one round
+  // trip where a read and an append took two. The outer query's snapshot predates the function's
+  // inserts and `upto` bounds it anyway, so a history never holds the events just appended.
+  const wanted = requests.flatMap((request, index) =>
+    request.readHistory && request.expectedVersion !== null
+      ? [{ item: index + 1, streamId: request.streamId, upto: request.expectedVersion }]
+      : [],
+  );
+  const history =
+    wanted.length === 0
+      ? sql`null::jsonb`
+      : sql`case when b.global_position is null or w.item is null then null else (
+          select coalesce(jsonb_agg(jsonb_build_object(
+            'global_position', e.global_position, 'transaction_id', e.transaction_id::text,
+            'stream_id', e.stream_id, 'stream_version', e.stream_version, 'event_id', e.event_id,
+            'type', e.type, 'schema_version', e.schema_version, 'data', e.data, 'metadata', e.metadata,
+            'recorded_ms', (extract(epoch from e.recorded_at) * 1000)::float8
+          ) order by e.stream_version), '[]'::jsonb)
+          from events e where e.stream_id = w.stream_id and e.stream_version <= w.upto
+        ) end`;
+  const join =
+    wanted.length === 0
+      ? sql``
+      : sql`left join unnest(
+          ${wanted.map((entry) => entry.item)}::int[],
+          ${wanted.map((entry) => entry.streamId)}::text[],
+          ${wanted.map((entry) => entry.upto)}::int[]
+        ) as w(item, stream_id, upto) on w.item = b.item`;
   const { rows } = await sql<BatchRow>`
-    select item, global_position, stream_version, error_code, error_detail, error_constraint
-    from append_events_batch(${JSON.stringify(appends)}::jsonb)
+    select b.item, b.global_position, b.stream_version, b.error_code, b.error_detail, b.error_constraint,
+           ${history} as history
+    from append_events_batch(${JSON.stringify(appends)}::jsonb) b
+    ${join}
   `.execute(db);
   // Every append gets an answer, even should the function ever return fewer rows than it was given.
   const results: (Appended | Error)[] = requests.map(
@@ -91,7 +143,11 @@ export async function appendEach(
     const request = requests[row.item - 1];
     if (!request) continue;
     if (row.global_position !== null && row.stream_version !== null) {
-      results[row.item - 1] = { globalPosition: row.global_position, streamVersion: row.stream_version };
+      results[row.item - 1] = {
+        globalPosition: row.global_position,
+        streamVersion: row.stream_version,
+        ...(row.history === null ? {} : { history: row.history }),
+      };
       continue;
     }
     const failure = { code: row.error_code, detail: row.error_detail, constraint: row.error_constraint };
