@@ -102,6 +102,13 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubs
                   ...(data.spec.priority === undefined ? {} : { priority: data.spec.priority }),
                   ...(data.runAt === undefined ? {} : { dueAt: new Date(data.runAt) }),
                   ...(traceparent === undefined ? {} : { traceparent }),
+                  queued: {
+                    version: event.streamVersion,
+                    image: data.spec.image,
+                    causationId: event.eventId,
+                    ...(data.runAt === undefined ? {} : { dueAtMs: Date.parse(data.runAt) }),
+                    ...(data.expiresAt === undefined ? {} : { expiresAtMs: Date.parse(data.expiresAt) }),
+                  },
                 },
                 now,
               ),
@@ -109,8 +116,9 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubs
           } else if (event.type === 'JobRetryScheduled') {
             // Priority and tenant live on the job, not on the retry: read it (retries are the rare case).
             const { data } = toJobEvent(event) as Extract<JobEvent, { type: 'JobRetryScheduled' }>;
-            const { state } = await loadJob(store, jobId);
+            const { state, version, events: history } = await loadJob(store, jobId);
             if (state.status === 'initial') continue;
+            const submitted = history[0];
             const traceparent = dispatchSpan(event.metadata.traceparent, jobId, data.attempt);
             messages.push(
               attemptMessage(
@@ -121,6 +129,21 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<RunningSubs
                   ...(state.spec.priority === undefined ? {} : { priority: state.spec.priority }),
                   dueAt: new Date(data.dueAt),
                   ...(traceparent === undefined ? {} : { traceparent }),
+                  // Only while the retry is the stream's newest event: otherwise a start at its
+                  // version would be refused anyway.
+                  ...(version === event.streamVersion && state.status === 'queued' && submitted
+                    ? {
+                        queued: {
+                          version,
+                          image: state.spec.image,
+                          causationId: submitted.eventId,
+                          dueAtMs: Date.parse(data.dueAt),
+                          ...(data.expiresAt === undefined
+                            ? {}
+                            : { expiresAtMs: Date.parse(data.expiresAt) }),
+                        },
+                      }
+                    : {}),
                 },
                 now,
               ),

@@ -11,6 +11,20 @@ export const runJobMessageSchema = z.object({
   traceparent: z.string().optional(),
   // The owning tenant, so a worker can check its running limit before reading the job.
   tenant: z.string(),
+  // What the log said when the dispatcher queued this attempt. A worker appends JobStarted at that
+  // version without reading the stream first; the version check keeps the log the judge (any event
+  // since, a cancel or a duplicate start, refuses it, and the worker then reads and decides as
+  // before). Absent (a message the reconciler re-derived): the worker reads first.
+  queued: z
+    .object({
+      version: z.number().int().positive(),
+      image: z.string(),
+      // The JobSubmitted event's id: what the worker's events name as their cause.
+      causationId: z.string(),
+      dueAtMs: z.number().optional(),
+      expiresAtMs: z.number().optional(),
+    })
+    .optional(),
 });
 export type RunJobMessage = z.infer<typeof runJobMessageSchema>;
 

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../events/database-errors.ts';
@@ -5,10 +6,23 @@ import type { EventMetadata, EventStore } from '../events/event-store.ts';
 import { ConcurrencyError } from '../events/event-store-errors.ts';
 import { contentTypeFor } from '../files/content-type.ts';
 import { type FileCatalog, sha256Hex } from '../files/file-catalog.ts';
-import type { AttemptResult, RefusedOutput, StoredArtifact } from '../jobs/job.decider.ts';
+import {
+  type AttemptResult,
+  jobDecider,
+  type RefusedOutput,
+  type StoredArtifact,
+} from '../jobs/job.decider.ts';
 import { foldJob, type JobEventEnvelope } from '../jobs/job.evolve.ts';
+import type { JobState } from '../jobs/job.state.ts';
 import { JobDomainError } from '../jobs/job-domain-error.ts';
-import { executeJobCommand, jobStreamId, type LoadedJob, loadJob } from '../jobs/job-stream.ts';
+import {
+  executeJobCommand,
+  jobStreamId,
+  type LoadedJob,
+  loadJob,
+  toJobHistory,
+  toNewJobEvents,
+} from '../jobs/job-stream.ts';
 import type { JobEvent } from '../schemas/job-events.schema.ts';
 import type { ResolvedJobSpec } from '../schemas/job-spec.schema.ts';
 import { maskSecrets, type SecretVault } from '../secrets/secret-vault.ts';
@@ -174,7 +188,10 @@ function toAttemptResult(result: SandboxResult): AttemptResult {
 }
 
 /** The image check before the start is recorded; a refusal still becomes a recorded attempt, never a lost job. */
-async function prepareImage(sandbox: Sandbox, spec: ResolvedJobSpec): Promise<PreparedImage | SandboxError> {
+async function prepareImage(
+  sandbox: Sandbox,
+  spec: Pick<ResolvedJobSpec, 'image'>,
+): Promise<PreparedImage | SandboxError> {
   try {
     return await sandbox.prepare(spec);
   } catch (error) {
@@ -212,7 +229,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
   };
 
   return async (message, token, runEnded) => {
-    const { jobId, attempt, tenant } = runJobMessageSchema.parse(message.data);
+    const { jobId, attempt, tenant, queued } = runJobMessageSchema.parse(message.data);
     const log = deps.logger.child({ jobId, attempt });
     // The engine (or Postgres) is down: the message goes back as it came, no attempt is spent.
     if (deps.gate && !deps.gate.isOpen())
@@ -243,6 +260,8 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       void releaseTenant();
     };
     try {
+      const started = queued && (await startAsQueued(message, token, queued, attempt, log, ended));
+      if (started) return started;
       return await runQueuedAttempt(message, token, jobId, attempt, log, ended);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
@@ -260,6 +279,154 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       await releaseTenant();
     }
   };
+
+  /**
+   * Starts the attempt at the version its message was queued at, reading the job's history in the
+   * statement that appends JobStarted: one round trip where a read and an append took two. The
+   * version check decides as the read would have: the stream is exactly as the dispatcher saw it,
+   * where this attempt was queued. Undefined when the stream moved since (a cancel, another
+   * delivery's start), or the message waits or has expired: the caller then reads and decides.
+   */
+  async function startAsQueued(
+    message: Job<RunJobMessage>,
+    token: string | undefined,
+    queued: NonNullable<RunJobMessage['queued']>,
+    attempt: number,
+    log: Logger,
+    runEnded: (() => void) | undefined,
+  ): Promise<RunJobOutcome | undefined> {
+    const { jobId } = message.data;
+    const at = now().getTime();
+    if (queued.expiresAtMs !== undefined && queued.expiresAtMs <= at) return undefined;
+    if (queued.dueAtMs !== undefined && queued.dueAtMs > at + 50) return undefined;
+    const metadata: EventMetadata = {
+      actor: `worker:${deps.workerId}`,
+      correlationId: jobId,
+      causationId: queued.causationId,
+    };
+    const image = await prepareImage(deps.sandbox, { image: queued.image });
+    if (isEngineFault(image)) {
+      reportEngineFault(deps.gate, log, image, 'before the attempt started; it goes back to the queue');
+      return later(message, token, Date.now() + infrastructureRetryDelayMs(random()));
+    }
+    const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
+    const command = { type: 'StartAttempt', attempt, workerId: deps.workerId, ...imageId } as const;
+    // What the decider decides for any job queued at this attempt; checked against the real
+    // state below, once the history is in hand.
+    const decided = jobDecider.decide(command, { status: 'queued', attempt } as JobState);
+
+    await deps.holdings?.hold(jobId, attempt);
+    const dropHold = () =>
+      deps.holdings
+        ?.drop(jobId, attempt)
+        .catch((error: unknown) => log.warn({ err: error }, 'could not drop the hold on the attempt'));
+    let appended: Awaited<ReturnType<EventStore['appendReadingHistory']>>;
+    try {
+      appended = await deps.store.appendReadingHistory(
+        jobStreamId(jobId),
+        queued.version,
+        toNewJobEvents(decided, metadata),
+      );
+    } catch (error) {
+      await dropHold();
+      if (error instanceof ConcurrencyError) return undefined;
+      throw error;
+    }
+    let loaded: LoadedJob;
+    try {
+      loaded = {
+        state: foldJob(jobDecider.initialState(), toJobHistory(appended.history)),
+        version: queued.version,
+        events: appended.history,
+      };
+    } catch (error) {
+      // Started, but the history cannot be read: unheld, the reconciler abandons the attempt.
+      log.error({ err: error }, 'the job was started but its history cannot be read; the reconciler ends it');
+      await dropHold();
+      return 'dropped';
+    }
+    const state = loaded.state;
+    // Only a defect can fail these (a message that misstates the stream it was queued from).
+    if (
+      state.status !== 'queued' ||
+      state.attempt !== attempt ||
+      !isDeepStrictEqual(jobDecider.decide(command, state), decided)
+    ) {
+      log.error(
+        { status: state.status, version: queued.version },
+        'the queued message does not match the job it started; the reconciler ends the attempt',
+      );
+      await dropHold();
+      return 'dropped';
+    }
+    // Started on an image the job does not name: recorded as the attempt's sandbox error, so the
+    // record never claims a run of another image and the retry (queued from the log) is right.
+    const checkedImage =
+      state.spec.image === queued.image
+        ? image
+        : new SandboxError(
+            'sandbox-failure',
+            `the queued message named image ${queued.image}, the job ${state.spec.image}; nothing was run`,
+          );
+    return runHeldAttempt({
+      message,
+      token,
+      jobId,
+      attempt,
+      log,
+      loaded: { ...loaded, state },
+      metadata,
+      image: checkedImage,
+      imageId,
+      version: appended.appended.nextExpectedVersion,
+      decided,
+      dropHold,
+      runEnded,
+    });
+  }
+
+  /** From JobStarted on, however the start was appended: the run, then its outcome. The hold ends with it. */
+  async function runHeldAttempt(held: {
+    readonly message: Job<RunJobMessage>;
+    readonly token: string | undefined;
+    readonly jobId: string;
+    readonly attempt: number;
+    readonly log: Logger;
+    readonly loaded: LoadedJob & { readonly state: Extract<LoadedJob['state'], { status: 'queued' }> };
+    readonly metadata: EventMetadata;
+    readonly image: PreparedImage | SandboxError;
+    readonly imageId: { imageId?: string };
+    readonly version: number;
+    readonly decided: readonly JobEvent[];
+    readonly dropHold: () => Promise<void> | undefined;
+    readonly runEnded: (() => void) | undefined;
+  }): Promise<'ran' | 'stopped'> {
+    const startedEvents = held.decided.map((event) => ({ ...event, recordedAt: now() }) as JobEventEnvelope);
+    // The run handle stays open until the outcome is in the log: a shutdown's grace ending is
+    // what tells the recording to give up.
+    const handle = deps.control?.begin(held.jobId, held.attempt);
+    try {
+      return await runStartedAttempt({
+        message: held.message,
+        token: held.token,
+        interruptible: freeInterruptionsLeft(held.loaded.events, held.attempt),
+        jobId: held.jobId,
+        attempt: held.attempt,
+        log: held.log,
+        queued: held.loaded.state,
+        metadata: held.metadata,
+        image: held.image,
+        imageId: held.imageId,
+        version: held.version,
+        startedEvents,
+        handle,
+        runEnded: held.runEnded,
+      });
+    } finally {
+      handle?.end();
+      await held.dropHold();
+    }
+  }
 
   async function runQueuedAttempt(
     message: Job<RunJobMessage>,
@@ -315,9 +482,8 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         ?.drop(jobId, attempt)
         .catch((error: unknown) => log.warn({ err: error }, 'could not drop the hold on the attempt'));
     let version: number;
-    let startedEvents: readonly JobEventEnvelope[];
+    let decided: readonly JobEvent[];
     try {
-      let decided: readonly JobEvent[];
       ({ version, events: decided } = await executeJobCommand(
         deps.store,
         jobId,
@@ -325,7 +491,6 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         metadata,
         loaded,
       ));
-      startedEvents = decided.map((event) => ({ ...event, recordedAt: now() }) as JobEventEnvelope);
     } catch (error) {
       await dropHold();
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
@@ -334,31 +499,21 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       }
       throw error;
     }
-
-    // The run handle stays open until the outcome is in the log: a shutdown's grace ending is
-    // what tells the recording to give up.
-    const handle = deps.control?.begin(jobId, attempt);
-    try {
-      return await runStartedAttempt({
-        message,
-        token,
-        interruptible: freeInterruptionsLeft(loaded.events, attempt),
-        jobId,
-        attempt,
-        log,
-        queued,
-        metadata,
-        image,
-        imageId,
-        version,
-        startedEvents,
-        handle,
-        runEnded,
-      });
-    } finally {
-      handle?.end();
-      await dropHold();
-    }
+    return runHeldAttempt({
+      message,
+      token,
+      jobId,
+      attempt,
+      log,
+      loaded: { ...loaded, state: queued },
+      metadata,
+      image,
+      imageId,
+      version,
+      decided,
+      dropHold,
+      runEnded,
+    });
   }
 
   async function runStartedAttempt(started: {

@@ -360,13 +360,7 @@ describe.each(sandboxPaths)('%s path', (path) => {
 
     it('says pulls are off when an allowed image is missing', async () => {
       const missing = `omni-missing-${testRun}:latest`;
-      const attempt = sandboxFor({ allowedImages: [missing] }).prepare({
-        image: missing,
-        command: ['true'],
-        env: {},
-        timeoutMs: 1_000,
-        limits: policy.defaults,
-      });
+      const attempt = sandboxFor({ allowedImages: [missing] }).prepare({ image: missing });
       await expect(attempt).rejects.toMatchObject({ code: 'image-missing' });
       await expect(attempt).rejects.toThrow(/SANDBOX_PULL_MISSING/);
     });
@@ -378,13 +372,7 @@ describe.each(sandboxPaths)('%s path', (path) => {
         allowedImages: [missing],
         pullMissing: true,
         registryAuth: { username: 'u', password: 'p' },
-      }).prepare({
-        image: missing,
-        command: ['true'],
-        env: {},
-        timeoutMs: 1_000,
-        limits: policy.defaults,
-      });
+      }).prepare({ image: missing });
       await expect(attempt).rejects.toMatchObject({ name: 'SandboxError', code: 'image-missing' });
       await expect(attempt).rejects.toThrow(/pulling it failed/);
     });

@@ -12,6 +12,8 @@ export interface AttemptToQueue {
   /** Not before; absent or past: now. */
   readonly dueAt?: Date;
   readonly traceparent?: string;
+  /** See RunJobMessage.queued. */
+  readonly queued?: RunJobMessage['queued'];
 }
 
 /**
@@ -30,6 +32,7 @@ export function attemptMessage(
       attempt: item.attempt,
       tenant: item.tenant,
       ...(item.traceparent === undefined ? {} : { traceparent: item.traceparent }),
+      ...(item.queued === undefined ? {} : { queued: item.queued }),
     },
     opts: {
       jobId: attemptMessageId(item.jobId, item.attempt),

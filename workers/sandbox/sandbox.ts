@@ -80,7 +80,7 @@ export interface SandboxRunRequest {
 /** A container runtime behind one call, so another runtime can be added without touching the worker. */
 export interface Sandbox {
   /** Cheap check before an attempt is recorded as started: the image is allowed and present; its id. */
-  prepare(spec: ResolvedJobSpec): Promise<PreparedImage>;
+  prepare(spec: Pick<ResolvedJobSpec, 'image'>): Promise<PreparedImage>;
   run(request: SandboxRunRequest): Promise<SandboxResult>;
   /** Releases what the sandbox holds ahead of need (a warm pool's containers); absent: nothing. */
   close?(): Promise<void>;
