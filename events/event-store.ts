@@ -288,9 +288,7 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
       const payload = payloadOf(streamId, events);
       const appended = await append({ streamId, expectedVersion, events: payload, readHistory: true });
       notify(streamId);
-      let history = (appended.history ?? []).map((row) =>
-        toCurrent(row as Omit<EventRow, 'recorded_at'>, new Date(row.recorded_ms)),
-      );
+      let history = (appended.history ?? []).map((row) => toCurrent(row, new Date(row.recorded_ms)));
       // The append held, so versions 1..expectedVersion are committed; a history short of them
       // (an event committed after the statement's snapshot was taken) is read again, committed.
       const whole = (events: readonly RecordedEvent[]) =>

@@ -1,7 +1,7 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { createCoalescer, type Waiting } from './coalescer.ts';
 import { appendRefusal } from './event-store-errors.ts';
-import type { Database } from './tables.ts';
+import type { Database, EventsTable } from './tables.ts';
 
 /** One event as `append_events` takes it. */
 export interface AppendPayloadEvent {
@@ -24,18 +24,9 @@ export interface AppendRequest {
 }
 
 /** A stored event as the appending statement gives it back (see AppendRequest.readHistory). */
-export interface HistoryRow {
-  readonly global_position: number;
-  readonly transaction_id: string;
-  readonly stream_id: string;
-  readonly stream_version: number;
-  readonly event_id: string;
-  readonly type: string;
-  readonly schema_version: number;
-  readonly data: unknown;
-  readonly metadata: unknown;
+export type HistoryRow = Omit<Selectable<EventsTable>, 'recorded_at' | 'hash'> & {
   readonly recorded_ms: number;
-}
+};
 
 /** Where an append's last event landed. */
 export interface Appended {
