@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { testImage } from '../support/test-image.ts';
 import { type CliStack, startCliStack } from './cli-harness.ts';
 
@@ -255,9 +256,17 @@ describe('omni schedules', { timeout: 300_000 }, () => {
 describe('omni replay schedules', { timeout: 300_000 }, () => {
   it('rebuilds the schedules read model from the log', async () => {
     const id = (await ok('schedules', 'create', '--cron', '0 4 * * *', '--', testImage, 'true')).trim();
+    // Once the read model has folded the creation (the API answers before it does): spoiled
+    // before, the fold would put the row right itself and the replay would prove nothing.
+    await eventually(
+      async () => (await sql`select 1 from schedules where id = ${id}`.execute(cli.stack.database.db)).rows,
+      (rows) => rows.length === 1,
+    );
     // The read model, spoiled behind the log's back: only a rebuild from the events puts it right.
-    await sql`update schedules set status = 'paused', state = jsonb_set(state, '{status}', '"paused"')
+    const spoiled =
+      await sql`update schedules set status = 'paused', state = jsonb_set(state, '{status}', '"paused"')
       where id = ${id}`.execute(cli.stack.database.db);
+    expect(spoiled.numAffectedRows).toBe(1n);
     expect((await apiSchedule(id)).body).toMatchObject({ status: 'paused' });
     const result = JSON.parse(await ok('replay', 'schedules', '--json')) as { ok: boolean; events: number };
     expect(result.ok).toBe(true);
