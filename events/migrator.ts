@@ -20,6 +20,7 @@ import * as blobStaging from './migrations/0071-blob-staging.ts';
 import * as jobsByTime from './migrations/0072-jobs-by-time.ts';
 import * as scheduleIdempotencyKeys from './migrations/0073-schedule-idempotency-keys.ts';
 import * as webhookDeliveryRetention from './migrations/0074-webhook-delivery-retention.ts';
+import * as appendBatchRowEstimate from './migrations/0075-append-batch-row-estimate.ts';
 
 // Listed in code rather than read from a folder, so migrations work the same from any working
 // directory and are checked by the type checker.
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '0072-jobs-by-time': jobsByTime,
   '0073-schedule-idempotency-keys': scheduleIdempotencyKeys,
   '0074-webhook-delivery-retention': webhookDeliveryRetention,
+  '0075-append-batch-row-estimate': appendBatchRowEstimate,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
