@@ -359,15 +359,18 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       await dropHold();
       return 'dropped';
     }
-    // Started on an image the job does not name: recorded as the attempt's sandbox error, so the
-    // record never claims a run of another image and the retry (queued from the log) is right.
-    const checkedImage =
-      state.spec.image === queued.image
-        ? image
-        : new SandboxError(
-            'sandbox-failure',
-            `the queued message named image ${queued.image}, the job ${state.spec.image}; nothing was run`,
-          );
+    // Started from a message that misstates the job (another image, or a cause that is not its
+    // JobSubmitted): recorded as the attempt's sandbox error, so the record never claims a run of
+    // another image, and the retry (queued from the log) is right.
+    const misstated =
+      state.spec.image !== queued.image
+        ? `named image ${queued.image}, the job ${state.spec.image}`
+        : loaded.events[0]?.eventId !== queued.causationId
+          ? `named cause ${queued.causationId}, not the job's JobSubmitted`
+          : undefined;
+    const checkedImage = misstated
+      ? new SandboxError('sandbox-failure', `the queued message ${misstated}; nothing was run`)
+      : image;
     return runHeldAttempt({
       message,
       token,

@@ -154,6 +154,19 @@ describe('a worker starting the attempt its message was queued at', () => {
     expect(reads.slice(readsBefore)).toEqual([jobStreamId(jobId)]);
   });
 
+  it('runs nothing for a message that misstates the cause, and records the attempt as a sandbox error', async () => {
+    const { jobId } = await submitted();
+    const outcome = await processorFor(`worker-${testRun}`)(
+      messageOf(jobId, { version: 1, image: testImage, causationId: 'not-an-event' }),
+    );
+    expect(outcome).toBe('ran');
+    const events = await historyOf(jobId);
+    expect(events.map((event) => event.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobFailed']);
+    expect((events[2]?.data as { message?: string }).message).toContain(
+      "named cause not-an-event, not the job's JobSubmitted; nothing was run",
+    );
+  });
+
   it('runs nothing for a message that misstates the image, and records the attempt as a sandbox error', async () => {
     const { jobId, submittedEventId } = await submitted();
     const outcome = await processorFor(`worker-${testRun}`)(
