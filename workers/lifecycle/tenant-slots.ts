@@ -40,11 +40,20 @@ export interface TenantSlot {
  * worker that finds a tenant at its limit puts the message back with a short delay, so the next
  * tenant's message behind it is reached — one tenant's flood cannot starve another.
  */
+/** The script as an ioredis command: sent by its SHA (EVALSHA), its text only when Redis lacks it. */
+const acquireCommand = 'omniAcquireTenantSlot';
+type WithAcquireCommand = Redis & {
+  [acquireCommand](key: string, member: string, limit: number, leaseMs: number): Promise<number>;
+};
+
 export function createTenantSlots(options: TenantSlotsOptions) {
   const leaseMs = options.leaseMs ?? 30_000;
   const key = (tenant: string) => `${options.prefix}:tenant-running:${tenant}`;
+  // Every message runs it twice or more: EVAL would send (and Redis hash) the whole script each time.
+  options.redis.defineCommand(acquireCommand, { numberOfKeys: 1, lua: acquireScript });
+  const redis = options.redis as WithAcquireCommand;
   const run = (tenant: string, member: string) =>
-    options.redis.eval(acquireScript, 1, key(tenant), member, options.limit, leaseMs) as Promise<number>;
+    redis[acquireCommand](key(tenant), member, options.limit, leaseMs);
   return {
     /** Takes one of the tenant's slots for this message, or returns undefined at the limit. */
     async acquire(tenant: string, member: string): Promise<TenantSlot | undefined> {
