@@ -454,7 +454,13 @@ export function composeWorker(deps: RoleDeps): ComposedWorker {
     logger,
     control,
     gate,
-    holdings: createAttemptHoldings(leases, workerId),
+    holdings: createAttemptHoldings(leases, workerId, {
+      // Throttled: through an outage the drops are tried again every 100 ms.
+      onDropError: createFaultLog(logger)(
+        'postgres',
+        'finished attempts stay listed on the lease until Postgres answers; their drops are tried again',
+      ),
+    }),
     tenantSlots: createTenantSlots({
       redis: connection,
       prefix: deps.config.queuePrefix,

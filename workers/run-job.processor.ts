@@ -76,6 +76,10 @@ export interface RunJobProcessorDeps {
 /** The attempts this worker runs or keeps an outcome of, listed where the reconciler reads them. */
 export interface AttemptHoldings {
   hold(jobId: string, attempt: number): Promise<void>;
+  /**
+   * Resolves once the drop is written (or its write failed; it is then tried again). Nobody needs
+   * to wait for it: a later hold of the same attempt is never undone by it.
+   */
   drop(jobId: string, attempt: number): Promise<void>;
 }
 
@@ -316,10 +320,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     const decided = jobDecider.decide(command, { status: 'queued', attempt } as JobState);
 
     await deps.holdings?.hold(jobId, attempt);
-    const dropHold = () =>
-      deps.holdings
-        ?.drop(jobId, attempt)
-        .catch((error: unknown) => log.warn({ err: error }, 'could not drop the hold on the attempt'));
+    // Not waited for: the holdings gather drops (and retry a failed one), and a message kept in hand
+    // for that would hold back the next fetch.
+    const dropHold = () => {
+      void deps.holdings?.drop(jobId, attempt);
+    };
     let appended: Awaited<ReturnType<EventStore['appendReadingHistory']>>;
     try {
       appended = await deps.store.appendReadingHistory(
@@ -328,7 +333,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         toNewJobEvents(decided, metadata),
       );
     } catch (error) {
-      await dropHold();
+      dropHold();
       if (error instanceof ConcurrencyError) return undefined;
       throw error;
     }
@@ -342,7 +347,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     } catch (error) {
       // Started, but the history cannot be read: unheld, the reconciler abandons the attempt.
       log.error({ err: error }, 'the job was started but its history cannot be read; the reconciler ends it');
-      await dropHold();
+      dropHold();
       return 'dropped';
     }
     const state = loaded.state;
@@ -356,7 +361,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         { status: state.status, version: queued.version },
         'the queued message does not match the job it started; the reconciler ends the attempt',
       );
-      await dropHold();
+      dropHold();
       return 'dropped';
     }
     // Started from a message that misstates the job (another image, or a cause that is not its
@@ -401,7 +406,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     readonly imageId: { imageId?: string };
     readonly version: number;
     readonly decided: readonly JobEvent[];
-    readonly dropHold: () => Promise<void> | undefined;
+    readonly dropHold: () => void;
     readonly runEnded: (() => void) | undefined;
   }): Promise<'ran' | 'stopped'> {
     const startedEvents = held.decided.map((event) => ({ ...event, recordedAt: now() }) as JobEventEnvelope);
@@ -427,7 +432,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       });
     } finally {
       handle?.end();
-      await held.dropHold();
+      held.dropHold();
     }
   }
 
@@ -480,10 +485,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
 
     // Held before the start is appended: a live worker's running attempt is never seen unheld.
     await deps.holdings?.hold(jobId, attempt);
-    const dropHold = () =>
-      deps.holdings
-        ?.drop(jobId, attempt)
-        .catch((error: unknown) => log.warn({ err: error }, 'could not drop the hold on the attempt'));
+    // Not waited for: the holdings gather drops (and retry a failed one), and a message kept in hand
+    // for that would hold back the next fetch.
+    const dropHold = () => {
+      void deps.holdings?.drop(jobId, attempt);
+    };
     let version: number;
     let decided: readonly JobEvent[];
     try {
@@ -495,7 +501,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         loaded,
       ));
     } catch (error) {
-      await dropHold();
+      dropHold();
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
         return 'dropped';
