@@ -1,6 +1,9 @@
 // omni's back half for the pipeline bench: the dispatcher follows the log into the queue and the
 // worker runs each attempt with a sandbox that returns at once (the bench measures the pipeline, not
-// Docker). A job counts as completed when BullMQ has acked it, after its JobSucceeded is durable.
+// Docker). The worker's processor is wired as `omni worker` wires it, but for the sandbox: it holds
+// each attempt in its lease rows and takes a tenant slot in Redis (the limit raised to the slots, as
+// an operator running one tenant that wide would). A job counts as completed when BullMQ has acked
+// it, after its JobSucceeded is durable.
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -10,6 +13,9 @@ import { startDispatcher } from '../workers/dispatcher.ts';
 import { startExecutorWorker } from '../workers/executor-worker.ts';
 import type { RunJobMessage } from '../workers/job-queue.ts';
 import { createJobQueue } from '../workers/job-queue.ts';
+import { createAttemptHoldings } from '../workers/lifecycle/attempt-holdings.ts';
+import { createTenantSlots } from '../workers/lifecycle/tenant-slots.ts';
+import { createWorkerLeases } from '../workers/lifecycle/worker-leases.ts';
 import { createRunJobProcessor } from '../workers/run-job.processor.ts';
 import type { Sandbox } from '../workers/sandbox/sandbox.ts';
 import type { StartConsumer } from './pipeline-system.ts';
@@ -50,11 +56,18 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
     logger,
   });
   const { store, waits } = timedEventStore(createEventStore(workerDb));
+  const workerId = 'bench';
+  const leases = createWorkerLeases(workerDb);
+  // Holds are written only for a worker with a live lease row; nothing here judges it, so one
+  // renewal outlasts the round.
+  await leases.renew(workerId, 3_600_000);
   const processor = createRunJobProcessor({
     store,
     sandbox: noopSandbox,
-    workerId: 'bench',
+    workerId,
     logger,
+    holdings: createAttemptHoldings(leases, workerId),
+    tenantSlots: createTenantSlots({ redis, prefix: task.prefix, limit: task.slots }),
   });
   // Per job: its message's time in the processor, and the part of it that held a run slot (the
   // read, the start and the run; recording the result holds none).
@@ -99,6 +112,7 @@ export const startConsumer: StartConsumer = async (task, onCompleted) => {
       await dispatcher.stop();
       await queue.obliterate({ force: true });
       await queue.close();
+      await leases.release(workerId);
       redis.disconnect();
       await Promise.all([dispatcherDb.destroy(), workerDb.destroy()]);
     },
