@@ -285,6 +285,43 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
   };
 
   /**
+   * The attempt's hold, written while its start is appended rather than before it: one round trip
+   * off every start. The reconciler abandons a live worker's running attempt only once it has gone
+   * unheld for 30 s, and the hold lands within milliseconds of the start, or (should Postgres fail
+   * between the two) is written again within 5 s of its return, long before that.
+   */
+  function holdWhileStarting(jobId: string, attempt: number, log: Logger) {
+    const holding = deps.holdings?.hold(jobId, attempt);
+    // Answered below, whichever way the start goes; never an unhandled rejection.
+    holding?.catch(() => undefined);
+    const holdings = deps.holdings;
+    return {
+      /** Not waited for: the holdings gather drops, and a message kept in hand would hold back the next fetch. */
+      drop: () => {
+        void holdings?.drop(jobId, attempt);
+      },
+      /** The start was refused or failed: the hold, once written, goes. */
+      refused: async () => {
+        await holding?.catch(() => undefined);
+        void holdings?.drop(jobId, attempt);
+      },
+      /** The start is in the log: a hold that failed is written again until it lands. */
+      started: () => {
+        holding?.catch((error: unknown) => {
+          if (!holdings) return;
+          log.warn(
+            { err: error },
+            'could not hold the started attempt; holding it again until Postgres answers',
+          );
+          void keepTrying(() => holdings.hold(jobId, attempt), { giveUp: () => false }).catch(
+            (failure: unknown) => log.error({ err: failure }, 'could not hold the started attempt'),
+          );
+        });
+      },
+    };
+  }
+
+  /**
    * Starts the attempt at the version its message was queued at, reading the job's history in the
    * statement that appends JobStarted: one round trip where a read and an append took two. The
    * version check decides as the read would have: the stream is exactly as the dispatcher saw it,
@@ -319,12 +356,8 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     // state below, once the history is in hand.
     const decided = jobDecider.decide(command, { status: 'queued', attempt } as JobState);
 
-    await deps.holdings?.hold(jobId, attempt);
-    // Not waited for: the holdings gather drops (and retry a failed one), and a message kept in hand
-    // for that would hold back the next fetch.
-    const dropHold = () => {
-      void deps.holdings?.drop(jobId, attempt);
-    };
+    const hold = holdWhileStarting(jobId, attempt, log);
+    const dropHold = hold.drop;
     let appended: Awaited<ReturnType<EventStore['appendReadingHistory']>>;
     try {
       appended = await deps.store.appendReadingHistory(
@@ -333,10 +366,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         toNewJobEvents(decided, metadata),
       );
     } catch (error) {
-      dropHold();
+      await hold.refused();
       if (error instanceof ConcurrencyError) return undefined;
       throw error;
     }
+    hold.started();
     let loaded: LoadedJob;
     try {
       loaded = {
@@ -483,13 +517,8 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     }
     const imageId = image instanceof SandboxError ? {} : { imageId: image.imageId };
 
-    // Held before the start is appended: a live worker's running attempt is never seen unheld.
-    await deps.holdings?.hold(jobId, attempt);
-    // Not waited for: the holdings gather drops (and retry a failed one), and a message kept in hand
-    // for that would hold back the next fetch.
-    const dropHold = () => {
-      void deps.holdings?.drop(jobId, attempt);
-    };
+    const hold = holdWhileStarting(jobId, attempt, log);
+    const dropHold = hold.drop;
     let version: number;
     let decided: readonly JobEvent[];
     try {
@@ -501,13 +530,14 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
         loaded,
       ));
     } catch (error) {
-      dropHold();
+      await hold.refused();
       if (error instanceof ConcurrencyError || error instanceof JobDomainError) {
         log.info('another delivery started this attempt; dropping the message');
         return 'dropped';
       }
       throw error;
     }
+    hold.started();
     return runHeldAttempt({
       message,
       token,

@@ -23,8 +23,8 @@ export interface AttemptHoldingsOptions {
  * A worker's holds on its attempts, written in groups: every slot of a busy worker holds and drops
  * an attempt per job, and each was a statement and a commit of its own (two of the few commits a
  * job costs). Holds made while one is in flight go together in the next statement, so a lone
- * attempt waits for nothing and 32 slots share a commit. A hold still resolves only once its row is
- * written, before the start is appended. Drops are gathered for `dropDelayMs`; a hold of an attempt
+ * attempt waits for nothing and 32 slots share a commit. A hold resolves once its row is written
+ * (the worker writes it while the start is appended; see holdWhileStarting). Drops are gathered for `dropDelayMs`; a hold of an attempt
  * whose drop is still waiting takes it back, and one whose drop is being written waits for it, so
  * a drop never removes a hold made after it.
  */

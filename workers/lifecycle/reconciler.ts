@@ -302,7 +302,8 @@ export async function reconcileOnce(deps: ReconcilerDeps, among?: ChangedScope):
       stillUnheld.add(key);
       const since = unheldSince.get(key) ?? now().getTime();
       unheldSince.set(key, since);
-      // The grace covers a worker between recording the outcome and dropping its hold.
+      // The grace covers a worker between appending the start and its hold landing (written
+      // together, or again within 5 s of an outage's end), and between the outcome and the drop.
       if (now().getTime() - since < unheldGraceMs) continue;
       deps.logger.warn(
         { jobId: job.jobId, attempt: job.attempt, workerId },

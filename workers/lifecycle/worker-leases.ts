@@ -46,8 +46,8 @@ export function createWorkerLeases(db: Kysely<Database>) {
     },
     /**
      * Records that this worker runs (or keeps the outcome of) these attempts, until `drop`.
-     * Written before their starts are appended, so a running attempt is never seen unheld by a
-     * live worker. One statement for any number of attempts.
+     * Written while their starts are appended, so a running attempt is never seen unheld by a live
+     * worker for longer than the reconciler's grace. One statement for any number of attempts.
      */
     async hold(workerId: string, attempts: readonly HeldAttempt[]): Promise<void> {
       if (attempts.length === 0) return;
