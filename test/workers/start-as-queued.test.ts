@@ -8,8 +8,11 @@ import { defaultJobTenant } from '../../jobs/job.evolve.ts';
 import { executeJobCommand, jobStreamId } from '../../jobs/job-stream.ts';
 import type { ResolvedJobSpec } from '../../schemas/job-spec.schema.ts';
 import type { RunJobMessage } from '../../workers/job-queue.ts';
+import { createAttemptHoldings } from '../../workers/lifecycle/attempt-holdings.ts';
+import { createWorkerLeases } from '../../workers/lifecycle/worker-leases.ts';
 import { createRunJobProcessor } from '../../workers/run-job.processor.ts';
 import { createDockerSandbox, type DockerSandbox } from '../../workers/sandbox/docker-sandbox.ts';
+import { eventually } from '../support/eventually.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.ts';
 import { ensureTestImage, testImage } from '../support/test-image.ts';
 import { testPolicy } from '../support/test-policy.ts';
@@ -179,5 +182,49 @@ describe('a worker starting the attempt its message was queued at', () => {
     expect((events[2]?.data as { message?: string }).message).toContain(
       `the job ${testImage}; nothing was run`,
     );
+  });
+
+  it('holds the attempt while its start is appended, and holds it again when that hold failed', async () => {
+    const leases = createWorkerLeases(database.db);
+    const workerId = `worker-hold-${testRun}`;
+    await leases.renew(workerId, 60_000);
+    const holdCalls: string[] = [];
+    let failNext = true;
+    const holdings = createAttemptHoldings(
+      {
+        ...leases,
+        hold: async (worker, attempts) => {
+          holdCalls.push(...attempts.map((held) => held.jobId));
+          if (failNext) {
+            failNext = false;
+            // What the pool says when Postgres went away between the start and the hold.
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          }
+          await leases.hold(worker, attempts);
+        },
+      },
+      workerId,
+    );
+    const processor = createRunJobProcessor({
+      store,
+      sandbox,
+      workerId,
+      logger: pino({ level: 'silent' }),
+      holdings,
+    });
+    const { jobId, submittedEventId } = await submitted();
+    expect(
+      await processor(messageOf(jobId, { version: 1, image: testImage, causationId: submittedEventId })),
+    ).toBe('ran');
+    // The start held although its hold failed: the hold is written again (after keepTrying's first pause).
+    await eventually(
+      async () => holdCalls.filter((id) => id === jobId).length,
+      (calls) => calls === 2,
+    );
+    expect((await historyOf(jobId)).map((event) => event.type)).toEqual([
+      'JobSubmitted',
+      'JobStarted',
+      'JobSucceeded',
+    ]);
   });
 });
