@@ -185,7 +185,9 @@ export function createEventStore(db: Kysely<Database>, options: EventStoreOption
     const { streamId, expectedVersion, events } = request;
     if (request.readHistory) {
       // Only the batch statement reads a history back; a group of one is still one round trip.
-      const [outcome] = await appendEach(db, [request]);
+      const [outcome] = await appendEach(db, [request]).catch((error: { code?: string }) => {
+        throw appendRefusal(streamId, expectedVersion, error) ?? error;
+      });
       if (outcome === undefined || outcome instanceof Error)
         throw outcome ?? new Error(`append to ${streamId} gave no result`);
       return outcome;

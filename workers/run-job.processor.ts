@@ -264,7 +264,7 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
       void releaseTenant();
     };
     try {
-      const started = queued && (await startAsQueued(message, token, queued, attempt, log, ended));
+      const started = queued && (await startAsQueued(message, token, queued, jobId, attempt, log, ended));
       if (started) return started;
       return await runQueuedAttempt(message, token, jobId, attempt, log, ended);
     } catch (error) {
@@ -332,11 +332,11 @@ export function createRunJobProcessor(deps: RunJobProcessorDeps): RunJobProcesso
     message: Job<RunJobMessage>,
     token: string | undefined,
     queued: NonNullable<RunJobMessage['queued']>,
+    jobId: string,
     attempt: number,
     log: Logger,
     runEnded: (() => void) | undefined,
   ): Promise<RunJobOutcome | undefined> {
-    const { jobId } = message.data;
     const at = now().getTime();
     if (queued.expiresAtMs !== undefined && queued.expiresAtMs <= at) return undefined;
     if (queued.dueAtMs !== undefined && queued.dueAtMs > at + 50) return undefined;

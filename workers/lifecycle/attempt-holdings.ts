@@ -57,12 +57,8 @@ export function createAttemptHoldings(
   const sendDrops = async (): Promise<void> => {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (sending) {
-      // One statement at a time; the drops gathered meanwhile go once it is done.
-      await sending.done;
-      if (!timer && waitingDrops.size > 0) void sendDrops();
-      return;
-    }
+    // One statement at a time: the one in flight schedules the drops gathered meanwhile.
+    if (sending) return;
     const batch = [...waitingDrops.entries()].slice(0, maxGroupSize);
     for (const [key] of batch) waitingDrops.delete(key);
     const done = leases
