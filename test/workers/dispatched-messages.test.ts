@@ -46,7 +46,7 @@ describe('an attempt message', () => {
     const message = await messageOf(id, 1);
     const [submitted] = await stack.store.readStream(jobStreamId(id));
     expect(submitted?.type).toBe('JobSubmitted');
-    const runAt = (submitted?.data as { runAt: string }).runAt;
+    const runAt = (submitted?.data as { runAt: string } | undefined)?.runAt ?? '';
     expect(message?.data.queued).toEqual({
       version: 1,
       image: testImage,
@@ -69,7 +69,7 @@ describe('an attempt message', () => {
       version: retry?.streamVersion,
       image: testImage,
       causationId: history[0]?.eventId,
-      dueAtMs: Date.parse((retry?.data as { dueAt: string }).dueAt),
+      dueAtMs: Date.parse((retry?.data as { dueAt: string } | undefined)?.dueAt ?? ''),
     });
     expect(history.at(-1)?.streamVersion).toBe(retry?.streamVersion);
   });

@@ -165,7 +165,7 @@ describe('a worker starting the attempt its message was queued at', () => {
     expect(outcome).toBe('ran');
     const events = await historyOf(jobId);
     expect(events.map((event) => event.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobFailed']);
-    expect((events[2]?.data as { message?: string }).message).toContain(
+    expect((events[2]?.data as { message?: string } | undefined)?.message).toContain(
       "named cause not-an-event, not the job's JobSubmitted; nothing was run",
     );
   });
@@ -179,7 +179,7 @@ describe('a worker starting the attempt its message was queued at', () => {
     const events = await historyOf(jobId);
     expect(events.map((event) => event.type)).toEqual(['JobSubmitted', 'JobStarted', 'JobFailed']);
     expect(events[2]?.data).toMatchObject({ reason: 'sandbox-error', exitCode: null, stdout: '' });
-    expect((events[2]?.data as { message?: string }).message).toContain(
+    expect((events[2]?.data as { message?: string } | undefined)?.message).toContain(
       `the job ${testImage}; nothing was run`,
     );
   });
